@@ -1,0 +1,258 @@
+"""VGG feature extraction: the only module that knows VGG, its weights and its input convention.
+
+Everything else asks for named layers (``relu4_2``, ``conv3_1``, ``pool2``, ...) and gets back
+a dict of activations. The network runs only up to the deepest layer asked for, its weights
+never require gradients, and on CUDA the convolutions run in bf16 autocast with channels_last
+(callers compute Grams and losses in fp32; see :mod:`stylemotion.losses`).
+
+Backbones:
+
+* ``vgg16-hed`` (default, bundled): the 13 conv layers of VGG16 from the HED edge detector,
+  ImageNet VGG16 fine-tuned at a tiny learning rate (see NOTICE). Caffe input: BGR, 0-255, mean
+  subtracted.
+* ``vgg19``: torchvision's ImageNet VGG19 (``vgg19-dcbb9e9d.pth``) from a file you give, from the
+  torch hub cache, or downloaded by torch hub when online. Input: RGB, ImageNet mean/std.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import UserError
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+VGG16_HED_FILE = WEIGHTS_DIR / "vgg16_hed.safetensors"
+VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+VGG19_FILE_NAME = "vgg19-dcbb9e9d.pth"
+
+# Convs per block; after each block comes a 2x2 pool.
+ARCHS: dict[str, tuple[int, ...]] = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+CHANNELS = (64, 128, 256, 512, 512)
+BACKBONES = ("vgg16-hed", "vgg19")
+POOLINGS = ("max", "avg")
+
+
+def layer_names(arch: str) -> list[str]:
+    """All addressable layer names in forward order, e.g. conv1_1, relu1_1, ..., pool5."""
+    names = []
+    for b, n in enumerate(ARCHS[arch], start=1):
+        for i in range(1, n + 1):
+            names += [f"conv{b}_{i}", f"relu{b}_{i}"]
+        names.append(f"pool{b}")
+    return names
+
+
+@dataclass(frozen=True)
+class InputConvention:
+    """How [0, 1] RGB images are turned into the network's input."""
+
+    bgr: bool  # reverse channels (Caffe weights)
+    scale: float  # multiply after the flip (255 for Caffe)
+    mean: tuple[float, float, float]  # subtracted after scaling, in the network's channel order
+    std: tuple[float, float, float]  # divided after the mean
+
+
+CAFFE = InputConvention(bgr=True, scale=255.0, mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0))
+TORCHVISION = InputConvention(bgr=False, scale=1.0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+
+
+class VGGFeatures(nn.Module):
+    """VGG conv stack that returns named activations.
+
+    forward(x: (B, 3, H, W) in [0, 1], layers) -> {name: (B, C, H', W')}
+    """
+
+    def __init__(self, arch: str, convention: InputConvention, pooling: str = "max") -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise UserError(f"pooling {pooling!r} is not one of {', '.join(POOLINGS)}")
+        self.arch = arch
+        self.pooling = pooling
+        self.names = layer_names(arch)
+        self.convs = nn.ModuleDict()
+        cin = 3
+        for b, n in enumerate(ARCHS[arch], start=1):
+            for i in range(1, n + 1):
+                self.convs[f"conv{b}_{i}"] = nn.Conv2d(cin, CHANNELS[b - 1], 3, padding=1)
+                cin = CHANNELS[b - 1]
+        order = [0, 1, 2]
+        if convention.bgr:
+            order = [2, 1, 0]
+        self.register_buffer("order", torch.tensor(order), persistent=False)
+        self.register_buffer("mean", torch.tensor(convention.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(convention.std).view(1, 3, 1, 1), persistent=False)
+        self.scale = convention.scale
+        self.requires_grad_(False)
+        self.eval()
+
+    def check_layers(self, layers: Iterable[str], what: str = "layer") -> None:
+        """Raise UserError naming the first unknown layer and listing the valid ones."""
+        for name in layers:
+            if name not in self.names:
+                raise UserError(f"unknown {what} {name!r} for {self.arch}; valid: {', '.join(self.names)}")
+
+    def depth(self, name: str) -> int:
+        return self.names.index(name)
+
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) RGB [0, 1] -> the network's input convention."""
+        x = x.index_select(1, self.order) * self.scale
+        return (x - self.mean) / self.std
+
+    def forward(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"VGGFeatures expects (B, 3, H, W), got {tuple(x.shape)}")
+        wanted = set(layers)
+        self.check_layers(wanted)
+        last = max(self.depth(n) for n in wanted)
+        out: dict[str, torch.Tensor] = {}
+        cuda = x.is_cuda
+        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
+        with ctx:
+            h = self.preprocess(x)
+            if cuda:
+                h = h.contiguous(memory_format=torch.channels_last)
+            for idx, name in enumerate(self.names[: last + 1]):
+                if name.startswith("conv"):
+                    h = self.convs[name](h)
+                elif name.startswith("relu"):
+                    h = F.relu(h)
+                elif self.pooling == "max":
+                    h = F.max_pool2d(h, 2, ceil_mode=True)
+                else:
+                    h = F.avg_pool2d(h, 2, ceil_mode=True)
+                if name in wanted:
+                    out[name] = h
+        return out
+
+
+def _load_state(model: VGGFeatures, state: Mapping[str, torch.Tensor], source: str) -> VGGFeatures:
+    expected = {f"{n}.{p}" for n in model.convs for p in ("weight", "bias")}
+    missing = expected - set(state)
+    if missing:
+        raise UserError(f"weights {source} lack {len(missing)} tensors, e.g. {sorted(missing)[0]}; is it a {model.arch} file?")
+    with torch.no_grad():
+        for name, conv in model.convs.items():
+            for p in ("weight", "bias"):
+                t = state[f"{name}.{p}"]
+                target = getattr(conv, p)
+                if tuple(t.shape) != tuple(target.shape):
+                    raise UserError(f"weights {source}: {name}.{p} has shape {tuple(t.shape)}, expected {tuple(target.shape)}")
+                target.copy_(t.float())
+    return model
+
+
+def torchvision_vgg_keys(arch: str) -> dict[str, str]:
+    """Map torchvision ``features.N.weight`` keys to our ``convB_I.weight`` names."""
+    mapping: dict[str, str] = {}
+    idx = 0
+    for b, n in enumerate(ARCHS[arch], start=1):
+        for i in range(1, n + 1):
+            for p in ("weight", "bias"):
+                mapping[f"features.{idx}.{p}"] = f"conv{b}_{i}.{p}"
+            idx += 2  # conv, relu
+        idx += 1  # pool
+    return mapping
+
+
+def convert_torchvision_state(state: Mapping[str, torch.Tensor], arch: str = "vgg19") -> dict[str, torch.Tensor]:
+    """Rename a torchvision VGG state dict (classifier keys are ignored)."""
+    return {ours: state[theirs] for theirs, ours in torchvision_vgg_keys(arch).items() if theirs in state}
+
+
+def _read_weights_file(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise UserError(f"weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        # weights_only: a .pth from elsewhere is data, never code.
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file
+        raise UserError(f"weights file {path} could not be read as a PyTorch state dict: {e}".splitlines()[0]) from None
+    if not isinstance(obj, dict):
+        raise UserError(f"weights file {path} does not hold a state dict")
+    return obj
+
+
+def _vgg19_state(weights: str | os.PathLike | None) -> tuple[dict[str, torch.Tensor], str]:
+    if weights is not None:
+        path = Path(weights)
+        return _read_weights_file(path), str(path)
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE_NAME
+    if cached.is_file():
+        return _read_weights_file(cached), str(cached)
+    try:
+        state = torch.hub.load_state_dict_from_url(VGG19_URL, map_location="cpu", progress=False, weights_only=True)
+    except Exception:  # noqa: BLE001 - offline, proxy, DNS: all mean the same to the user
+        raise UserError(
+            f"vgg19 weights are not available offline: download {VGG19_URL} on a machine with internet, "
+            f"then pass --weights /path/to/{VGG19_FILE_NAME} or put it in {cached.parent}"
+        ) from None
+    return state, VGG19_URL
+
+
+def load_backbone(
+    name: str = "vgg16-hed",
+    pooling: str = "max",
+    weights: str | os.PathLike | None = None,
+    device: torch.device | str = "cpu",
+) -> VGGFeatures:
+    """Build a backbone with loaded weights on ``device``. ``weights`` overrides the file."""
+    if name == "vgg16-hed":
+        from safetensors.torch import load_file
+
+        path = Path(weights) if weights is not None else VGG16_HED_FILE
+        if not path.is_file():
+            raise UserError(f"weights file not found: {path}")
+        model = _load_state(VGGFeatures("vgg16", CAFFE, pooling), load_file(str(path)), str(path))
+    elif name == "vgg19":
+        state, source = _vgg19_state(weights)
+        if any(k.startswith("features.") for k in state):
+            state = convert_torchvision_state(state, "vgg19")
+        model = _load_state(VGGFeatures("vgg19", TORCHVISION, pooling), state, source)
+    else:
+        raise UserError(f"unknown backbone {name!r}; valid: {', '.join(BACKBONES)}")
+    return model.to(device)
+
+
+def conv_flops(model: VGGFeatures, height: int, width: int, upto: str) -> float:
+    """Forward FLOPs (2 per multiply-add) of the convs up to layer ``upto`` at this input size."""
+    flops = 0.0
+    h, w = height, width
+    for name in model.names[: model.depth(upto) + 1]:
+        if name.startswith("conv"):
+            c = model.convs[name]
+            flops += 2.0 * c.in_channels * c.out_channels * 9 * h * w
+        elif name.startswith("pool"):
+            h, w = -(-h // 2), -(-w // 2)
+    return flops
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; otherwise the named device, checked."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} asked for, but no CUDA GPU is available; use --device cpu or auto")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UserError(f"device {name!r} asked for, but MPS is not available; use --device cpu or auto")
+    return dev

@@ -1,0 +1,178 @@
+"""Image files in and out, and conversion to tensors. The only module that imports PIL.
+
+Tensor convention for the whole package: images are ``(B, 3, H, W)`` float32 RGB in [0, 1].
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFile, ImageOps, UnidentifiedImageError
+
+from .errors import UserError
+
+MAX_PIXELS = 64_000_000  # larger inputs are refused as possible decompression bombs (~8000x8000)
+MAX_ASPECT = 20.0  # wider or taller than 20:1 is refused: the network sees a 1-pixel strip
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, not a grey half image
+
+
+def load_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
+    """Open an image file as an 8-bit RGB PIL image, whatever its mode; EXIF rotation applied.
+
+    Raises UserError (one line naming the file) for a missing file, a directory, a non-image,
+    a truncated file, or one over MAX_PIXELS.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"{what} file not found: {p}")
+    if p.is_dir():
+        raise UserError(f"{what} {p} is a directory; give an image file (PNG, JPEG, WebP, TIFF, BMP, ...)")
+    old_limit = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                if im.width * im.height > MAX_PIXELS:
+                    raise Image.DecompressionBombError("too many pixels")
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                rgb = _to_rgb(im)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UserError(f"{what} {p} has more than {MAX_PIXELS:,} pixels (the limit for inputs); downscale it first") from None
+    except UnidentifiedImageError:
+        raise UserError(f"{what} {p} is not an image PIL can read (PNG, JPEG, WebP, TIFF, BMP, GIF, ...)") from None
+    except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt data
+        raise UserError(f"{what} {p} could not be decoded (truncated or corrupt?): {e}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
+    w, h = rgb.size
+    if max(w, h) / min(w, h) > MAX_ASPECT:
+        raise UserError(f"{what} {p} is {w}x{h}: aspect ratios beyond {MAX_ASPECT:g}:1 are not supported; crop it first")
+    return rgb
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Any PIL mode to 8-bit RGB: alpha is composited on white, 16/32-bit and float are rescaled."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        if im.mode == "F":
+            hi = 1.0 if a.max() <= 1.0 else 255.0
+        else:
+            hi = 255.0 if a.max() <= 255 else 65535.0
+        a = np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        im = Image.fromarray(a, "L")
+    if im.mode == "P":
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        im = im.convert("RGBA")
+        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, im)
+    if im.mode != "RGB":
+        im = im.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+    return im
+
+
+def resize_long_side(im: Image.Image, size: int) -> Image.Image:
+    """Resize so the longer side is ``size`` pixels (Lanczos), keeping the aspect ratio."""
+    w, h = im.size
+    s = size / max(w, h)
+    return im.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS)
+
+
+def resize_to(im: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Resize to exactly (width, height) with Lanczos."""
+    return im.resize(size, Image.LANCZOS)
+
+
+def to_tensor(im: Image.Image) -> torch.Tensor:
+    """PIL RGB image -> (1, 3, H, W) float32 in [0, 1]."""
+    a = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def to_pil(x: torch.Tensor) -> Image.Image:
+    """(1, 3, H, W) or (3, H, W) tensor in [0, 1] -> 8-bit RGB PIL image."""
+    if x.dim() == 4:
+        if x.shape[0] != 1:
+            raise ValueError(f"to_pil takes one image, got batch shape {tuple(x.shape)}")
+        x = x[0]
+    if x.dim() != 3 or x.shape[0] != 3:
+        raise ValueError(f"expected (3, H, W), got {tuple(x.shape)}")
+    a = (x.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(a, "RGB")
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) tensor in [0, 1] -> (H, W, 3) uint8 array (for the encoder)."""
+    return np.asarray(to_pil(x))
+
+
+def check_output_path(path: str | os.PathLike, formats: dict[str, str] = SAVE_FORMATS) -> Path:
+    """Validate an output path before any work starts: known extension, existing writable folder."""
+    p = Path(path)
+    if p.suffix.lower() not in formats:
+        raise UserError(f"output {p}: unknown extension {p.suffix!r}; use one of {', '.join(sorted(formats))}")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"output folder {parent} does not exist")
+    if p.is_dir():
+        raise UserError(f"output {p} is a directory; give a file name")
+    return p
+
+
+def save_image(x: torch.Tensor | Image.Image, path: str | os.PathLike, pnginfo: dict[str, str] | None = None) -> None:
+    """Save atomically: write a temporary file in the same folder, then rename over ``path``."""
+    p = Path(path)
+    fmt = SAVE_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise UserError(f"output {p}: unknown extension {p.suffix!r}; use one of {', '.join(sorted(SAVE_FORMATS))}")
+    im = x if isinstance(x, Image.Image) else to_pil(x)
+    kwargs: dict = {}
+    if fmt == "PNG" and pnginfo:
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        for k, v in pnginfo.items():
+            info.add_text(k, v)
+        kwargs["pnginfo"] = info
+    if fmt == "JPEG":
+        kwargs["quality"] = 95
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent if str(p.parent) else ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            im.save(f, format=fmt, **kwargs)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def montage(frames: Sequence[torch.Tensor], labels: Sequence[str], columns: int = 4, tile: int = 256) -> Image.Image:
+    """A labeled contact sheet: each (1, 3, H, W) frame scaled so its long side is ``tile``."""
+    if not frames:
+        raise ValueError("montage needs at least one frame")
+    thumbs = [resize_long_side(to_pil(f), tile) for f in frames]
+    tw = max(t.width for t in thumbs)
+    th = max(t.height for t in thumbs)
+    label_h = 18
+    cols = max(1, min(columns, len(thumbs)))
+    rows = (len(thumbs) + cols - 1) // cols
+    pad = 4
+    sheet = Image.new("RGB", (cols * (tw + pad) + pad, rows * (th + label_h + pad) + pad), (24, 24, 24))
+    draw = ImageDraw.Draw(sheet)
+    for i, (t, label) in enumerate(zip(thumbs, labels)):
+        r, c = divmod(i, cols)
+        x0 = pad + c * (tw + pad)
+        y0 = pad + r * (th + label_h + pad)
+        sheet.paste(t, (x0 + (tw - t.width) // 2, y0))
+        draw.text((x0 + 2, y0 + th + 3), label[:40], fill=(230, 230, 230))
+    return sheet

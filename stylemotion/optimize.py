@@ -1,0 +1,356 @@
+"""One image's style-transfer optimization (Gatys et al.), and the coarse-to-fine pyramid.
+
+Pieces, composed in one loop:
+
+* :class:`StyleConfig` — which layers, which weights (the loss).
+* :class:`OptimConfig` — which optimizer, how long, early stop, init, seed.
+* :class:`StyleEngine` — holds the backbone; turns images into targets (content activations,
+  blended Gram matrices) once, then runs :meth:`StyleEngine.optimize` as often as needed.
+  Callers that animate keep one engine and its targets for a whole run.
+* :func:`stylize` — the single-image entry point: pyramid, init, original colors.
+
+Images are (1, 3, H, W) float32 RGB in [0, 1]. Nothing here prints; progress goes to a callback.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from . import losses
+from .backbone import VGGFeatures
+from .color import original_colors
+from .errors import UserError
+
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("content", "noise", "image")
+
+
+@dataclass
+class StyleConfig:
+    """The loss: layers and weights. Defaults were tuned by eye at 256-512 px (README, "Defaults")."""
+
+    # relu4_2 (Gatys) alone let this backbone's texture wash out the layout; adding relu3_2 holds it
+    content_layers: tuple[str, ...] = ("relu3_2", "relu4_2")
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # Gatys' five
+    # Per style layer; low weight on relu1_1 avoids the fine stripe texture this backbone makes there.
+    style_layer_weights: tuple[float, ...] = (0.25, 1.0, 1.0, 1.0, 1.0)
+    content_weight: float = 1.0  # relative content loss weight
+    style_weight: float = 3.0  # relative style loss weight (sum over layers, weights normalized)
+    tv_weight: float = 10.0  # total variation on [0,1] pixels: smooths the high-frequency fizz
+    style_scale: float = 1.0  # style image long side = style_scale * output long side
+
+    def check(self, backbone: VGGFeatures) -> None:
+        backbone.check_layers(self.content_layers, "content layer")
+        backbone.check_layers(self.style_layers, "style layer")
+        if len(self.style_layer_weights) != len(self.style_layers):
+            raise UserError(
+                f"style_layer_weights has {len(self.style_layer_weights)} values but style_layers has {len(self.style_layers)}"
+            )
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise UserError(f"{name} must be a finite number >= 0, got {v}")
+        if any(not (math.isfinite(w) and w >= 0) for w in self.style_layer_weights):
+            raise UserError(f"style_layer_weights must be >= 0, got {self.style_layer_weights}")
+        if not (0.05 <= self.style_scale <= 8):
+            raise UserError(f"style_scale must be in [0.05, 8], got {self.style_scale}")
+
+
+@dataclass
+class OptimConfig:
+    """How one image is optimized."""
+
+    optimizer: str = "lbfgs"  # lbfgs: best quality per iteration; adam: cheaper steps, carries state across frames
+    iterations: int = 200  # at the final pyramid level (coarser levels get more, they are cheap)
+    lr: float = 0.02  # Adam step on [0,1] pixels; L-BFGS uses its own curvature scaling
+    tol: float = 1e-4  # early stop when the loss improves less than this fraction per iteration (over 10); 0 = never
+    init: str = "content"  # content | noise | image (the image is passed to stylize)
+    seed: int = 0  # noise init and anything random: same seed, same pixels on CPU
+    pyramid_min: int = 128  # coarse-to-fine: start at this long side (halving from the target); 0 = off
+    pyramid_iter_factor: float = 2.0  # each coarser level gets this many times the next level's iterations
+    original_colors: bool = False  # keep the content's colors, transfer luminance only
+
+    def check(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise UserError(f"optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+        if self.init not in INITS:
+            raise UserError(f"init {self.init!r} is not one of {', '.join(INITS)}")
+        if not (0 <= self.iterations <= 100_000):
+            raise UserError(f"iterations must be in [0, 100000], got {self.iterations}")
+        if not (0 < self.lr <= 1):
+            raise UserError(f"lr must be in (0, 1], got {self.lr}")
+        if not (0 <= self.tol < 1):
+            raise UserError(f"tol must be in [0, 1), got {self.tol}")
+        if self.pyramid_min < 0:
+            raise UserError(f"pyramid_min must be >= 0 (0 turns the pyramid off), got {self.pyramid_min}")
+        if not (1 <= self.pyramid_iter_factor <= 8):
+            raise UserError(f"pyramid_iter_factor must be in [1, 8], got {self.pyramid_iter_factor}")
+
+
+@dataclass
+class Progress:
+    """Reported to the callback after every iteration."""
+
+    level: int  # pyramid level, 0-based
+    levels: int
+    iteration: int  # 1-based within the level
+    iterations: int
+    loss: float
+    parts: dict[str, float]  # content, style, tv, extra
+    image: torch.Tensor  # current (1, 3, H, W); do not modify
+
+
+Callback = Callable[[Progress], None]
+
+
+@dataclass
+class Targets:
+    """What the loss compares against. Either part may be empty (no content / no style)."""
+
+    content: dict[str, torch.Tensor] = field(default_factory=dict)  # layer -> (1, C, H, W)
+    style: dict[str, torch.Tensor] = field(default_factory=dict)  # layer -> (1, C, C) fp32 Gram
+
+
+@dataclass
+class OptimResult:
+    image: torch.Tensor  # (1, 3, H, W)
+    iterations: int  # actually run (early stop may cut)
+    loss: float
+    adam_state: Optional[dict[str, torch.Tensor]] = None  # exp_avg, exp_avg_sq, step (Adam only)
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Antialiased bilinear resize of (B, C, H, W) to (h, w)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    down = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=down)
+
+
+def scaled_size(h: int, w: int, long_side: int) -> tuple[int, int]:
+    """(h, w) scaled so that max(h, w) == long_side, at least 1 pixel each."""
+    s = long_side / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+class StyleEngine:
+    """Backbone + loss definition. Build targets once, optimize many times."""
+
+    def __init__(self, backbone: VGGFeatures, style: StyleConfig | None = None) -> None:
+        self.backbone = backbone
+        self.style = style or StyleConfig()
+        self.style.check(backbone)
+        self.device = next(backbone.parameters()).device
+
+    def with_style(self, style: StyleConfig) -> "StyleEngine":
+        """Same backbone (not copied), other loss settings."""
+        return StyleEngine(self.backbone, style)
+
+    @torch.no_grad()
+    def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.backbone(content.to(self.device), self.style.content_layers)
+        return {k: v.float() for k, v in feats.items()}
+
+    @torch.no_grad()
+    def style_grams(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Gram targets of one style image, at the size it is given."""
+        feats = self.backbone(style.to(self.device), self.style.style_layers)
+        return {k: losses.gram(v) for k, v in feats.items()}
+
+    def style_targets(
+        self, styles: Sequence[torch.Tensor], weights: Sequence[float] | None, out_hw: tuple[int, int]
+    ) -> dict[str, torch.Tensor]:
+        """Blend the Grams of several style images, each resized to style_scale * the output's long side."""
+        if not styles:
+            return {}
+        weights = list(weights) if weights is not None else [1.0] * len(styles)
+        if len(weights) != len(styles):
+            raise UserError(f"{len(weights)} blend weights for {len(styles)} style images; give one per style")
+        if any(w < 0 for w in weights) or sum(weights) <= 0:
+            raise UserError(f"blend weights must be >= 0 with a positive sum, got {weights}")
+        long_side = max(8, round(self.style.style_scale * max(out_hw)))
+        grams = [self.style_grams(resize(s, scaled_size(s.shape[-2], s.shape[-1], long_side))) for s in styles]
+        return {k: losses.blend_grams([g[k] for g in grams], weights) for k in grams[0]}
+
+    def loss(
+        self,
+        x: torch.Tensor,
+        targets: Targets,
+        extra: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Total loss of image x (1, 3, H, W) and its parts as floats."""
+        sc = self.style
+        layers = list(targets.content) + [k for k in targets.style if k not in targets.content]
+        feats = self.backbone(x, layers) if layers else {}
+        total = x.new_zeros((), dtype=torch.float32)
+        parts: dict[str, float] = {}
+        if targets.content and sc.content_weight > 0:
+            c = sum(losses.content_loss(feats[k], t) for k, t in targets.content.items()) / len(targets.content)
+            total = total + sc.content_weight * c
+            parts["content"] = float(c.detach())
+        if targets.style and sc.style_weight > 0:
+            w = dict(zip(sc.style_layers, sc.style_layer_weights))
+            wsum = sum(w[k] for k in targets.style) or 1.0
+            s = sum(w[k] / wsum * losses.style_loss(feats[k], t) for k, t in targets.style.items())
+            total = total + sc.style_weight * s
+            parts["style"] = float(s.detach())
+        if sc.tv_weight > 0:
+            tv = losses.tv_loss(x)
+            # TV is scaled by pixel count so its weight means the same at every size
+            total = total + sc.tv_weight * tv * (x.shape[-1] * x.shape[-2]) / 65536.0
+            parts["tv"] = float(tv.detach())
+        if extra is not None:
+            e = extra(x)
+            total = total + e
+            parts["extra"] = float(e.detach())
+        return total, parts
+
+    def optimize(
+        self,
+        init: torch.Tensor,
+        targets: Targets,
+        optim: OptimConfig,
+        iterations: int | None = None,
+        callback: Callback | None = None,
+        level: tuple[int, int] = (0, 1),
+        extra: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        adam_state: Mapping[str, torch.Tensor] | None = None,
+    ) -> OptimResult:
+        """Optimize pixels starting from ``init`` (1, 3, H, W). Returns the best image seen.
+
+        ``adam_state`` warm-starts Adam's moments (same shape as the image); the result carries
+        the final moments so that a frame sequencer can pass them on.
+        """
+        if init.dim() != 4 or init.shape[:2] != (1, 3):
+            raise ValueError(f"init must be (1, 3, H, W), got {tuple(init.shape)}")
+        n = optim.iterations if iterations is None else iterations
+        x = init.detach().to(self.device, torch.float32).clone(memory_format=torch.contiguous_format).requires_grad_(True)
+        if optim.optimizer == "adam":
+            opt: torch.optim.Optimizer = torch.optim.Adam([x], lr=optim.lr)
+            if adam_state is not None:
+                opt.state[x] = {
+                    "step": adam_state["step"].clone().cpu().float(),
+                    "exp_avg": adam_state["exp_avg"].to(x).clone(),
+                    "exp_avg_sq": adam_state["exp_avg_sq"].to(x).clone(),
+                }
+        else:
+            # max_iter=1: one closure evaluation per step; the curvature history persists across steps.
+            opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50)
+        best = x.detach().clone()
+        best_loss = math.inf
+        history: list[float] = []
+        last_parts: dict[str, float] = {}
+        done = 0
+        for it in range(1, n + 1):
+            holder: dict = {}
+
+            def closure() -> torch.Tensor:
+                opt.zero_grad(set_to_none=True)
+                loss, parts = self.loss(x, targets, extra)
+                loss.backward()
+                holder["loss"], holder["parts"] = float(loss.detach()), parts
+                return loss
+
+            before = x.detach().clone()  # the closure's loss belongs to this image
+            opt.step(closure)
+            with torch.no_grad():
+                x.clamp_(0, 1)
+            loss_v = holder["loss"]
+            if not math.isfinite(loss_v):
+                break
+            if loss_v < best_loss:
+                best_loss, best = loss_v, before
+            done = it
+            last_parts = holder["parts"]
+            history.append(loss_v)
+            if callback is not None:
+                callback(Progress(level[0], level[1], it, n, loss_v, last_parts, x.detach()))
+            if optim.tol > 0 and len(history) > 10:
+                gain = (history[-11] - history[-1]) / max(abs(history[-1]), 1e-12)
+                if gain < optim.tol * 10:
+                    break
+        # final evaluation of the current x, so that the last step counts too
+        if n > 0 and done > 0:
+            with torch.no_grad():
+                final_loss, _ = self.loss(x.detach(), targets, extra)
+            if float(final_loss) <= best_loss:
+                best_loss, best = float(final_loss), x.detach().clone()
+        elif n == 0:
+            best = x.detach().clone()
+        state = None
+        if optim.optimizer == "adam" and x in opt.state and "exp_avg" in opt.state[x]:
+            s = opt.state[x]
+            state = {k: (v.detach().clone() if torch.is_tensor(v) else torch.tensor(float(v))) for k, v in s.items()}
+        return OptimResult(best, done, best_loss, state)
+
+
+def pyramid_sizes(h: int, w: int, min_side: int) -> list[tuple[int, int]]:
+    """Sizes from coarse to fine, halving from (h, w) while the long side stays >= min_side."""
+    sizes = [(h, w)]
+    if min_side <= 0:
+        return sizes
+    while max(sizes[0]) / 2 >= min_side:
+        ph, pw = sizes[0]
+        sizes.insert(0, (max(1, round(ph / 2)), max(1, round(pw / 2))))
+    return sizes
+
+
+def level_iterations(n_final: int, levels: int, factor: float) -> list[int]:
+    """Iterations per level, coarse to fine: the finest gets n_final, each coarser ``factor`` times more."""
+    return [max(1, round(n_final * factor ** (levels - 1 - i))) if n_final > 0 else 0 for i in range(levels)]
+
+
+def make_init(kind: str, content: torch.Tensor | None, hw: tuple[int, int], seed: int, image: torch.Tensor | None = None) -> torch.Tensor:
+    """Starting image (1, 3, h, w): the content, uniform noise from ``seed``, or a given image."""
+    if kind == "content":
+        if content is None:
+            raise UserError("init 'content' needs a content image; use init noise or image")
+        return resize(content, hw)
+    if kind == "image":
+        if image is None:
+            raise UserError("init 'image' needs an init image (--init-image)")
+        return resize(image, hw)
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand((1, 3, *hw), generator=g)
+
+
+def stylize(
+    engine: StyleEngine,
+    content: torch.Tensor | None,
+    styles: Sequence[torch.Tensor],
+    optim: OptimConfig,
+    out_hw: tuple[int, int] | None = None,
+    blend: Sequence[float] | None = None,
+    init_image: torch.Tensor | None = None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """Single-image style transfer with the coarse-to-fine pyramid. Returns (1, 3, H, W) on CPU.
+
+    ``content`` (1, 3, H, W) sets the output size unless ``out_hw`` is given; with no content,
+    ``out_hw`` is required and only the style (and TV) losses apply.
+    """
+    optim.check()
+    if out_hw is None:
+        if content is None:
+            raise UserError("with no content image, give an output size")
+        out_hw = (content.shape[-2], content.shape[-1])
+    if min(out_hw) < 16:
+        raise UserError(f"output size {out_hw[1]}x{out_hw[0]} is too small; the shorter side must be at least 16 pixels")
+    torch.manual_seed(optim.seed)
+    sizes = pyramid_sizes(*out_hw, optim.pyramid_min)
+    iters = level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)
+    x: torch.Tensor | None = None
+    for i, (hw, n) in enumerate(zip(sizes, iters)):
+        c = resize(content, hw).to(engine.device) if content is not None else None
+        targets = Targets(engine.content_targets(c) if c is not None else {}, engine.style_targets(styles, blend, hw))
+        start = make_init(optim.init, c, hw, optim.seed, init_image) if x is None else resize(x, hw)
+        x = engine.optimize(start.to(engine.device), targets, optim, n, callback, (i, len(sizes))).image
+    assert x is not None
+    if optim.original_colors and content is not None:
+        x = original_colors(x, content.to(x.device))
+    return x.detach().cpu()

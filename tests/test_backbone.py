@@ -1,0 +1,112 @@
+import pytest
+import torch
+
+from stylemotion.backbone import (
+    VGG16_HED_FILE,
+    conv_flops,
+    convert_torchvision_state,
+    layer_names,
+    load_backbone,
+    torchvision_vgg_keys,
+)
+from stylemotion.errors import UserError
+
+
+def test_bundled_weights_ship_in_package():
+    assert VGG16_HED_FILE.is_file()
+    assert 25e6 < VGG16_HED_FILE.stat().st_size < 35e6
+
+
+def test_layer_names_vgg16():
+    names = layer_names("vgg16")
+    assert names[:3] == ["conv1_1", "relu1_1", "conv1_2"]
+    assert "relu4_2" in names and "relu5_3" in names and "relu5_4" not in names
+    assert len([n for n in names if n.startswith("conv")]) == 13
+
+
+def test_features_shapes_and_no_weight_grads(backbone):
+    x = torch.rand(1, 3, 64, 48, requires_grad=True)
+    feats = backbone(x, ["relu1_1", "relu4_2"])
+    assert feats["relu1_1"].shape == (1, 64, 64, 48)
+    assert feats["relu4_2"].shape == (1, 512, 8, 6)
+    feats["relu4_2"].sum().backward()
+    assert x.grad is not None
+    assert all(p.grad is None and not p.requires_grad for p in backbone.parameters())
+
+
+def test_runs_only_up_to_deepest_layer(backbone, monkeypatch):
+    called = []
+    for name, conv in backbone.convs.items():
+        conv.register_forward_hook(lambda m, i, o, name=name: called.append(name))
+    try:
+        backbone(torch.rand(1, 3, 32, 32), ["relu2_1"])
+    finally:
+        for conv in backbone.convs.values():
+            conv._forward_hooks.clear()
+    assert called == ["conv1_1", "conv1_2", "conv2_1"]
+
+
+def test_weights_are_imagenet_features_not_random(backbone, cat64):
+    # Real filters respond sparsely: many relu5_1 units are zero for a natural photo
+    f = backbone(cat64, ["relu5_1"])["relu5_1"]
+    assert 0.3 < (f == 0).float().mean().item() < 0.99
+    # and conv1_1 of Caffe VGG16 has the well-known mean-free color/edge filters
+    w = backbone.convs["conv1_1"].weight
+    assert w.shape == (64, 3, 3, 3) and w.abs().mean() > 0.05
+
+
+def test_unknown_layer_is_user_error(backbone):
+    with pytest.raises(UserError, match="relu9_9.*valid: conv1_1"):
+        backbone(torch.rand(1, 3, 32, 32), ["relu9_9"])
+
+
+def test_bad_shape_message(backbone):
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\), got \(3, 32, 32\)"):
+        backbone(torch.rand(3, 32, 32), ["relu1_1"])
+
+
+def test_torchvision_key_mapping_with_synthetic_state(tmp_path):
+    keys = torchvision_vgg_keys("vgg19")
+    assert keys["features.0.weight"] == "conv1_1.weight"
+    assert keys["features.2.weight"] == "conv1_2.weight"
+    assert keys["features.5.weight"] == "conv2_1.weight"  # after pool at 4
+    assert keys["features.34.weight"] == "conv5_4.weight"
+    # a synthetic torchvision-style state dict (with a classifier) loads and maps every conv
+    state = {}
+    cin = 3
+    for theirs, ours in keys.items():  # in forward order: weight, bias per conv
+        cout = (64, 128, 256, 512, 512)[int(ours[4]) - 1]
+        if ours.endswith("weight"):
+            state[theirs] = torch.full((cout, cin, 3, 3), float(len(state)))
+        else:
+            state[theirs] = torch.zeros(cout)
+            cin = cout
+    state["classifier.0.weight"] = torch.zeros(4096, 25088)
+    torch.save(state, tmp_path / "vgg19.pth")
+    model = load_backbone("vgg19", "max", tmp_path / "vgg19.pth")
+    converted = convert_torchvision_state(state)
+    assert set(converted) == {f"{n}.{p}" for n in model.convs for p in ("weight", "bias")}
+    assert torch.equal(model.convs["conv3_2"].weight, state["features.12.weight"])
+
+
+def test_vgg19_offline_error_names_the_fix(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+
+    def offline(*a, **k):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(UserError, match="vgg19-dcbb9e9d.pth"):
+        load_backbone("vgg19")
+
+
+def test_wrong_weights_file_is_user_error(tmp_path):
+    bad = tmp_path / "x.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="x.pth"):
+        load_backbone("vgg19", weights=bad)
+
+
+def test_conv_flops_counts_layers(backbone):
+    # conv1_1 only: 2 * 3 * 64 * 9 * H * W
+    assert conv_flops(backbone, 10, 10, "relu1_1") == 2 * 3 * 64 * 9 * 100

@@ -1,0 +1,64 @@
+"""The image command end to end, and its error paths (one line, exit 2, no output file)."""
+
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from stylemotion.cli import main
+
+from .conftest import SAMPLES
+
+
+def run(args, capsys):
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_image_command_writes_output(tmp_path, capsys):
+    out = tmp_path / "cat.png"
+    code, stdout, err = run(
+        ["image", SAMPLES / "chelsea.png", "--style", SAMPLES / "starry_night.jpg", "-o", out, "--size", "64",
+         "--iterations", "3", "--pyramid-min", "0", "--save-every", "2"], capsys)
+    assert code == 0, err
+    assert Image.open(out).size == (64, 43)
+    assert (tmp_path / "cat_l0_00002.png").exists()
+    assert "wrote" in stdout
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--style-layers", "relu1_1,relu9_1"], "unknown style layer 'relu9_1'"),
+        (["--style-blend", "0.5,0.5"], "--style-blend has 2 weights for 1 --style"),
+        (["--iterations", "-3"], "iterations must be in"),
+    ],
+)
+def test_bad_values_one_line_no_output(tmp_path, capsys, extra, message):
+    out = tmp_path / "o.png"
+    code, _, err = run(["image", SAMPLES / "chelsea.png", "--style", SAMPLES / "starry_night.jpg", "-o", out, "--size", "32", *extra], capsys)
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_missing_style_file(tmp_path, capsys):
+    code, _, err = run(["image", SAMPLES / "chelsea.png", "--style", tmp_path / "no.jpg", "-o", tmp_path / "o.png"], capsys)
+    assert code == 2 and "style image file not found" in err and "no.jpg" in err
+
+
+@pytest.mark.parametrize("size", ["0", "-5", "abc", "99999"])
+def test_bad_sizes_rejected_by_parser(tmp_path, size):
+    proc = subprocess.run(
+        [sys.executable, "-m", "stylemotion", "image", str(SAMPLES / "chelsea.png"), "--style", str(SAMPLES / "starry_night.jpg"),
+         "-o", str(tmp_path / "o.png"), "--size", size], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "--size" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_bad_output_extension(tmp_path, capsys):
+    code, _, err = run(["image", SAMPLES / "chelsea.png", "--style", SAMPLES / "starry_night.jpg", "-o", tmp_path / "o.txt"], capsys)
+    assert code == 2 and "unknown extension '.txt'" in err
