@@ -176,3 +176,11 @@ def montage(frames: Sequence[torch.Tensor], labels: Sequence[str], columns: int 
         sheet.paste(t, (x0 + (tw - t.width) // 2, y0))
         draw.text((x0 + 2, y0 + th + 3), label[:40], fill=(230, 230, 230))
     return sheet
+
+
+def quantize(frame: np.ndarray, colors: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W, 3) uint8 -> ((H, W) palette indices, (256, 3) uint8 RGB palette), median cut (for GIF)."""
+    q = Image.fromarray(frame, "RGB").quantize(colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    pal = np.array(q.getpalette()[: 3 * 256], np.uint8).reshape(-1, 3)
+    pal = np.concatenate([pal, np.zeros((256 - len(pal), 3), np.uint8)])
+    return np.asarray(q, dtype=np.uint8), pal

@@ -38,9 +38,9 @@ def motion_matrix(
     h, w = size
     s = torch.tensor([[w / 2.0, 0.0], [0.0, h / 2.0]], dtype=torch.float64)  # normalized -> pixels
     a = math.radians(angle)
-    # Output pixel p samples input c + R(-a) (p - c) / zoom - t  (in pixel units; y down, so a
-    # positive angle turns content counter-clockwise on screen).
-    r = torch.tensor([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]], dtype=torch.float64)
+    # Output pixel p samples input c + R(a) (p - c) / zoom - t  (pixel units; with y down, R(a) here
+    # turns the content counter-clockwise on screen).
+    r = torch.tensor([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]], dtype=torch.float64)
     m = torch.linalg.inv(s) @ (r / zoom) @ s  # linear part in normalized coords
     c = torch.tensor(center, dtype=torch.float64)
     t = torch.tensor([tx / (w / 2.0), ty / (h / 2.0)], dtype=torch.float64)

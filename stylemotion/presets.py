@@ -1,0 +1,324 @@
+"""Animation settings: TOML preset files -> validated dataclasses. Presets are data, never code.
+
+A preset has the sections below; every key is optional (defaults in the dataclasses). Unknown
+sections or keys are rejected with the valid ones listed; every value is type- and
+range-checked; relative paths resolve against the preset file's own folder. ``--set
+section.key=value`` overrides use the same checks (values are parsed as TOML literals, falling
+back to plain strings).
+
+    [run]      mode, content, frames, fps, size, first_iterations, iterations*, seed, ...
+    [motion]   zoom*, angle*, tx*, ty*, center_x, center_y, border
+    [style]    content_weight*, style_weight*, tv_weight, style_scale, layers...
+    [optim]    optimizer, lr, tol, carry_moments
+    [output]   crf, montage_every
+    [[playlist]]  style, hold, crossfade
+
+Keys marked * accept keyframe schedules (see :mod:`stylemotion.schedule`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import UserError
+from .playlist import Entry
+from .schedule import Schedule
+
+PRESET_DIR = Path(__file__).parent / "presets"
+SAMPLES_DIR = Path(__file__).resolve().parents[1] / "samples"
+MAX_FRAMES = 10_000  # a preset from someone else cannot ask for a week of rendering by accident
+MAX_SIZE = 4096
+MAX_PRESET_BYTES = 256 * 1024
+
+
+@dataclass
+class RunSection:
+    mode: str = "zoom"  # zoom (feedback + motion) or drift (feedback, usually no motion)
+    content: str = ""  # start image; "" = the bundled sample photo
+    frames: int = 48  # frames to render
+    fps: float = 12.0  # video frame rate
+    size: int = 192  # long side of the frames in pixels (preview size; raise it on a GPU)
+    first_iterations: int = 150  # frame 0 is stylized from the photo: needs the most work
+    iterations: str = "20"  # per later frame (schedule): warm start needs few
+    seed: int = 0  # noise and anything random
+    color_coherence: str = "meanstd"  # none | meanstd | histogram: hold frame 0's colors
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    backbone: str = "vgg16-hed"  # vgg16-hed (bundled) | vgg19 (needs its weights)
+    pooling: str = "max"  # max | avg
+
+
+@dataclass
+class MotionSection:
+    zoom: str = "1.0"  # per-frame zoom (schedule); >1 moves in
+    angle: str = "0"  # degrees per frame, counter-clockwise (schedule)
+    tx: str = "0"  # pixels per frame, content moves right (schedule)
+    ty: str = "0"  # pixels per frame, content moves down (schedule)
+    center_x: float = 0.0  # zoom/rotation center, -1 (left) .. 1 (right)
+    center_y: float = 0.0  # -1 (top) .. 1 (bottom)
+    border: str = "reflect"  # reflect | replicate: how the edges fill when zooming out or turning
+
+
+@dataclass
+class StyleSection:
+    content_weight: str = "1.0"  # schedule
+    style_weight: str = "3.0"  # schedule
+    tv_weight: float = 10.0
+    style_scale: float = 1.0
+    content_layers: list = field(default_factory=lambda: ["relu3_2", "relu4_2"])
+    style_layers: list = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])
+    style_layer_weights: list = field(default_factory=lambda: [0.25, 1.0, 1.0, 1.0, 1.0])
+
+
+@dataclass
+class OptimSection:
+    optimizer: str = "lbfgs"  # lbfgs | adam
+    lr: float = 0.02  # Adam step size on [0, 1] pixels
+    tol: float = 1e-3  # early stop per frame (relative loss change per iteration)
+    carry_moments: bool = False  # Adam only: carry the moments to the next frame, warped
+
+
+@dataclass
+class OutputSection:
+    crf: int = 18  # H.264 quality (lower = better, 0..51)
+    montage_every: int = 0  # drift montage: every k-th frame (0 = about 16 tiles)
+
+
+@dataclass
+class Settings:
+    run: RunSection = field(default_factory=RunSection)
+    motion: MotionSection = field(default_factory=MotionSection)
+    style: StyleSection = field(default_factory=StyleSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    output: OutputSection = field(default_factory=OutputSection)
+    playlist: list[Entry] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["playlist"] = [dataclasses.asdict(e) for e in self.playlist]
+        return d
+
+    def to_toml(self) -> str:
+        """The settings as a preset file (round-trips through :func:`from_dict`)."""
+        lines: list[str] = []
+        for name, sec in self.to_dict().items():
+            if name == "playlist":
+                continue
+            lines.append(f"[{name}]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in sec.items()]
+            lines.append("")
+        for e in self.to_dict()["playlist"]:
+            lines.append("[[playlist]]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in e.items()]
+            lines.append("")
+        return "\n".join(lines)
+
+    def schedule(self, section: str, key: str) -> Schedule:
+        return Schedule.parse(getattr(getattr(self, section), key), f"{section}.{key}")
+
+
+SECTIONS = {"run": RunSection, "motion": MotionSection, "style": StyleSection, "optim": OptimSection, "output": OutputSection}
+CHOICES = {
+    ("run", "mode"): ("zoom", "drift"),
+    ("run", "color_coherence"): ("none", "meanstd", "histogram"),
+    ("run", "backbone"): ("vgg16-hed", "vgg19"),
+    ("run", "pooling"): ("max", "avg"),
+    ("motion", "border"): ("reflect", "replicate"),
+    ("optim", "optimizer"): ("lbfgs", "adam"),
+}
+RANGES = {
+    ("run", "frames"): (1, MAX_FRAMES), ("run", "fps"): (1, 120), ("run", "size"): (32, MAX_SIZE),
+    ("run", "first_iterations"): (0, 5000), ("run", "seed"): (0, 2**31 - 1),
+    ("motion", "center_x"): (-1, 1), ("motion", "center_y"): (-1, 1),
+    ("style", "tv_weight"): (0, 1e4), ("style", "style_scale"): (0.05, 8),
+    ("optim", "lr"): (1e-5, 1), ("optim", "tol"): (0, 0.5),
+    ("output", "crf"): (0, 51), ("output", "montage_every"): (0, MAX_FRAMES),
+}
+SCHEDULE_RANGES = {  # checked over every frame of the run
+    ("run", "iterations"): (0, 5000), ("motion", "zoom"): (0.5, 2.0), ("motion", "angle"): (-45, 45),
+    ("motion", "tx"): (-256, 256), ("motion", "ty"): (-256, 256),
+    ("style", "content_weight"): (0, 1e4), ("style", "style_weight"): (0, 1e6),
+}
+ENTRY_RANGES = {"hold": (1, MAX_FRAMES), "crossfade": (0, MAX_FRAMES)}
+
+
+def _check_value(where: str, default: Any, value: Any, key: tuple[str, str]) -> Any:
+    """Type-check ``value`` against the type of ``default``; returns the normalized value."""
+    if key in SCHEDULE_RANGES:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise UserError(f"{where}: expected a number or a schedule string, got {value!r}")
+        Schedule.parse(value, where)  # syntax now, ranges in validate()
+        return str(value) if isinstance(value, str) else repr(float(value))
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise UserError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{where}: expected an integer, got {value!r}")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise UserError(f"{where}: expected a number, got {value!r}")
+        value = float(value)
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise UserError(f"{where}: expected a string, got {value!r}")
+    elif isinstance(default, list):
+        if not isinstance(value, list) or not value:
+            raise UserError(f"{where}: expected a non-empty list, got {value!r}")
+        kind = (int, float) if isinstance(default[0], float) else str
+        if any(isinstance(v, bool) or not isinstance(v, kind) for v in value):
+            raise UserError(f"{where}: expected a list of {'numbers' if kind != str else 'strings'}, got {value!r}")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise UserError(f"{where}: {value!r} is not one of {', '.join(CHOICES[key])}")
+    if key in RANGES:
+        lo, hi = RANGES[key]
+        if not (lo <= value <= hi):
+            raise UserError(f"{where}: {value!r} is outside the allowed range [{lo:g}, {hi:g}]")
+    return value
+
+
+def _resolve_path(value: str, base: Path | None, where: str) -> str:
+    if not value:
+        return value
+    p = Path(value).expanduser()
+    if not p.is_absolute() and base is not None:
+        p = base / p
+    return str(p)
+
+
+def from_dict(data: dict[str, Any], source: str = "preset", base: Path | None = None) -> Settings:
+    """Validate a parsed preset. ``base`` resolves relative paths (the preset's folder)."""
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: expected a table of sections")
+    settings = Settings()
+    valid_sections = list(SECTIONS) + ["playlist"]
+    for name, body in data.items():
+        if name not in valid_sections:
+            raise UserError(f"{source}: unknown section [{name}]; valid: {', '.join(valid_sections)}")
+        if name == "playlist":
+            continue
+        if not isinstance(body, dict):
+            raise UserError(f"{source}: [{name}] must be a table of keys")
+        sec = getattr(settings, name)
+        valid = [f.name for f in dataclasses.fields(sec)]
+        for key, value in body.items():
+            if key not in valid:
+                raise UserError(f"{source}: unknown key {name}.{key}; valid keys in [{name}]: {', '.join(valid)}")
+            v = _check_value(f"{source}: {name}.{key}", getattr(sec, key), value, (name, key))
+            if (name, key) == ("run", "content"):
+                v = _resolve_path(v, base, f"{source}: run.content")
+            setattr(sec, key, v)
+    entries = data.get("playlist", [])
+    if not isinstance(entries, list):
+        raise UserError(f"{source}: playlist must be an array of tables ([[playlist]])")
+    for i, e in enumerate(entries):
+        where = f"{source}: playlist[{i}]"
+        if not isinstance(e, dict):
+            raise UserError(f"{where}: must be a table with style, hold, crossfade")
+        unknown = set(e) - {"style", "hold", "crossfade"}
+        if unknown:
+            raise UserError(f"{where}: unknown key {sorted(unknown)[0]}; valid: style, hold, crossfade")
+        if not isinstance(e.get("style"), str) or not e["style"]:
+            raise UserError(f"{where}.style: a style image path is required")
+        vals = {}
+        for k, (lo, hi) in ENTRY_RANGES.items():
+            v = e.get(k, getattr(Entry, k))
+            if isinstance(v, bool) or not isinstance(v, int) or not (lo <= v <= hi):
+                raise UserError(f"{where}.{k}: expected an integer in [{lo}, {hi}], got {v!r}")
+            vals[k] = v
+        settings.playlist.append(Entry(_resolve_path(e["style"], base, where), **vals))
+    validate(settings, source)
+    return settings
+
+
+def validate(s: Settings, source: str = "settings") -> None:
+    """Cross-field checks and schedule ranges over the whole run."""
+    for (sec, key), (lo, hi) in SCHEDULE_RANGES.items():
+        sched = Schedule.parse(getattr(getattr(s, sec), key), f"{source}: {sec}.{key}")
+        sched.check_range(lo, hi, s.run.frames)
+    if len(s.style.style_layer_weights) != len(s.style.style_layers):
+        raise UserError(f"{source}: style.style_layer_weights has {len(s.style.style_layer_weights)} values for {len(s.style.style_layers)} style_layers")
+    if s.optim.carry_moments and s.optim.optimizer != "adam":
+        raise UserError(f"{source}: optim.carry_moments needs optim.optimizer = \"adam\"")
+
+
+def load_preset(name_or_path: str) -> Settings:
+    """A shipped preset by name (``deepdream-like``) or a .toml file path."""
+    p = Path(name_or_path)
+    if p.suffix == ".json":  # settings saved beside a render: also data
+        if not p.is_file():
+            raise UserError(f"preset file not found: {p}")
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise UserError(f"preset {p}: not valid JSON: {e}") from None
+        return from_dict(data.get("settings", data) if isinstance(data, dict) else data, str(p), p.resolve().parent)
+    if p.suffix != ".toml":
+        shipped = PRESET_DIR / f"{name_or_path}.toml"
+        if not shipped.is_file():
+            raise UserError(f"unknown preset {name_or_path!r}; shipped presets: {', '.join(list_presets())} (or give a .toml path)")
+        p = shipped
+    if not p.is_file():
+        raise UserError(f"preset file not found: {p}")
+    if p.stat().st_size > MAX_PRESET_BYTES:
+        raise UserError(f"preset {p} is larger than {MAX_PRESET_BYTES // 1024} KiB")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"preset {p}: not valid TOML: {e}") from None
+    base = p.resolve().parent
+    s = from_dict(data, str(p), base)
+    if p.parent.resolve() == PRESET_DIR.resolve():
+        _point_shipped_paths_at_samples(s)
+    return s
+
+
+def _point_shipped_paths_at_samples(s: Settings) -> None:
+    """Shipped presets name sample images by file name: find them in the bundled samples."""
+    def fix(path: str) -> str:
+        p = Path(path)
+        return path if (not path or p.exists()) else str(SAMPLES_DIR / p.name)
+
+    s.run.content = fix(s.run.content)
+    s.playlist = [dataclasses.replace(e, style=fix(e.style)) for e in s.playlist]
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """``section.key=value`` (value as a TOML literal, else a string) -> (section, key, value)."""
+    if "=" not in text:
+        raise UserError(f"--set {text!r}: expected section.key=value, e.g. motion.zoom=1.03")
+    lhs, rhs = text.split("=", 1)
+    parts = lhs.strip().split(".")
+    if len(parts) != 2:
+        raise UserError(f"--set {text!r}: the key must be section.key; sections: {', '.join(SECTIONS)}")
+    try:
+        value = tomllib.loads(f"v = {rhs.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = rhs.strip()
+    return parts[0], parts[1], value
+
+
+def apply_overrides(s: Settings, overrides: list[str], cwd: Path | None = None) -> Settings:
+    """Apply ``--set`` overrides (paths relative to the current folder) and re-validate."""
+    data = s.to_dict()
+    for text in overrides:
+        sec, key, value = parse_override(text)
+        if sec not in SECTIONS:
+            raise UserError(f"--set {text!r}: unknown section {sec!r}; valid: {', '.join(SECTIONS)}")
+        data[sec][key] = value
+    return from_dict(data, "--set", cwd or Path.cwd())
