@@ -175,13 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_args(p)
     p.set_defaults(func=cmd_image)
 
-    try:
-        from . import cli_anim
+    from . import cli_anim, cli_modes
 
-        cli_anim.register(sub)
-    except ImportError as e:  # pragma: no cover - only while modules are missing
-        if "cli_anim" not in str(e):
-            raise
+    cli_anim.register(sub)
+    cli_modes.register(sub)
     return parser
 
 

@@ -191,16 +191,20 @@ def cmd_animate(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from .presets import PRESET_DIR, list_presets, load_preset
+    from .presets import PRESET_DIR, find_preset, list_presets, load_preset, preset_command, read_toml
 
     if args.action == "list":
         for name in list_presets():
             first = (PRESET_DIR / f"{name}.toml").read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
-            print(f"{name:16s} {first}")
+            print(f"{name:18s} {preset_command(name):12s} {first}")
         return 0
     if not args.name:
         raise UserError("presets show needs a NAME, e.g. stylemotion presets show deepdream-like")
-    print(load_preset(args.name).to_toml())
+    path = find_preset(args.name)
+    if read_toml(path).get("command", "zoom") in ("zoom", "drift"):
+        print(load_preset(args.name).to_toml())  # fully resolved, every default shown
+    else:
+        print(path.read_text(encoding="utf-8"))
     return 0
 
 

@@ -39,5 +39,5 @@ def label_at(entries: list[Entry], t: int) -> str:
     """Short label of the dominant style at frame t, e.g. 'starry_night'."""
     from pathlib import Path
 
-    i, _ = max(weights_at(entries, t), key=lambda p: p[1])
+    i, _ = max(reversed(weights_at(entries, t)), key=lambda p: p[1])  # a tie goes to the incoming style
     return Path(entries[i].style).stem

@@ -173,6 +173,12 @@ def _check_value(where: str, default: Any, value: Any, key: tuple[str, str]) -> 
     elif isinstance(default, str):
         if not isinstance(value, str):
             raise UserError(f"{where}: expected a string, got {value!r}")
+    elif isinstance(default, tuple):
+        kind: Any = type(default[0]) if default else str
+        ok = (int,) if kind is int else (int, float) if kind is float else (str,)
+        if not isinstance(value, list) or not value or any(isinstance(v, bool) or not isinstance(v, ok) for v in value):
+            raise UserError(f"{where}: expected a non-empty list of {kind.__name__}s, got {value!r}")
+        value = tuple(float(v) if kind is float else v for v in value)
     elif isinstance(default, list):
         if not isinstance(value, list) or not value:
             raise UserError(f"{where}: expected a non-empty list, got {value!r}")
@@ -203,7 +209,12 @@ def from_dict(data: dict[str, Any], source: str = "preset", base: Path | None = 
         raise UserError(f"{source}: expected a table of sections")
     settings = Settings()
     valid_sections = list(SECTIONS) + ["playlist"]
+    command = data.get("command", "zoom")
+    if command not in ("zoom", "drift"):
+        raise UserError(f"{source} is a preset for 'stylemotion {command}', not for zoom or drift")
     for name, body in data.items():
+        if name == "command":
+            continue
         if name not in valid_sections:
             raise UserError(f"{source}: unknown section [{name}]; valid: {', '.join(valid_sections)}")
         if name == "playlist":
@@ -264,24 +275,84 @@ def load_preset(name_or_path: str) -> Settings:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise UserError(f"preset {p}: not valid JSON: {e}") from None
         return from_dict(data.get("settings", data) if isinstance(data, dict) else data, str(p), p.resolve().parent)
-    if p.suffix != ".toml":
-        shipped = PRESET_DIR / f"{name_or_path}.toml"
-        if not shipped.is_file():
-            raise UserError(f"unknown preset {name_or_path!r}; shipped presets: {', '.join(list_presets())} (or give a .toml path)")
-        p = shipped
-    if not p.is_file():
-        raise UserError(f"preset file not found: {p}")
-    if p.stat().st_size > MAX_PRESET_BYTES:
-        raise UserError(f"preset {p} is larger than {MAX_PRESET_BYTES // 1024} KiB")
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"preset {p}: not valid TOML: {e}") from None
+    p = find_preset(name_or_path)
+    data = read_toml(p)
     base = p.resolve().parent
     s = from_dict(data, str(p), base)
     if p.parent.resolve() == PRESET_DIR.resolve():
         _point_shipped_paths_at_samples(s)
     return s
+
+
+def read_toml(p: Path) -> dict[str, Any]:
+    """Parse a preset file as data (size-limited, UTF-8, TOML only)."""
+    if p.stat().st_size > MAX_PRESET_BYTES:
+        raise UserError(f"preset {p} is larger than {MAX_PRESET_BYTES // 1024} KiB")
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"preset {p}: not valid TOML: {e}".splitlines()[0]) from None
+
+
+def find_preset(name_or_path: str) -> Path:
+    """A shipped preset name or a .toml path -> the file."""
+    p = Path(name_or_path)
+    if p.suffix != ".toml":
+        p = PRESET_DIR / f"{name_or_path}.toml"
+        if not p.is_file():
+            raise UserError(f"unknown preset {name_or_path!r}; shipped presets: {', '.join(list_presets())} (or give a .toml path)")
+    if not p.is_file():
+        raise UserError(f"preset file not found: {p}")
+    return p
+
+
+def load_mode_preset(name_or_path: str, command: str, sections: dict[str, Any]) -> dict[str, Any]:
+    """Load a preset for a single-image mode (hires, remix, upscale, reconstruct).
+
+    ``sections`` maps section names to default dataclass instances; the file's values replace
+    the defaults after type and range checks (each dataclass's ``check`` runs later). Returns
+    new instances, plus ``"inputs"``: a dict of resolved paths from an optional [inputs] section.
+    """
+    p = find_preset(name_or_path)
+    data = read_toml(p)
+    src = str(p)
+    got = data.pop("command", None)
+    if got != command:
+        raise UserError(f"{src} is a preset for 'stylemotion {got or 'zoom'}', not for {command}")
+    out: dict[str, Any] = {name: dataclasses.replace(obj) for name, obj in sections.items()}
+    inputs: dict[str, str] = {}
+    base = p.resolve().parent
+    for name, body in data.items():
+        valid = list(sections) + ["inputs"]
+        if name not in valid:
+            raise UserError(f"{src}: unknown section [{name}]; valid: {', '.join(valid)}")
+        if not isinstance(body, dict):
+            raise UserError(f"{src}: [{name}] must be a table of keys")
+        if name == "inputs":
+            for key, value in body.items():
+                if key not in ("content", "style", "image"):
+                    raise UserError(f"{src}: unknown key inputs.{key}; valid: content, style, image")
+                if not isinstance(value, str):
+                    raise UserError(f"{src}: inputs.{key}: expected a path string, got {value!r}")
+                path = Path(_resolve_path(value, base, key))
+                if not path.exists() and p.parent.resolve() == PRESET_DIR.resolve():
+                    path = SAMPLES_DIR / Path(value).name
+                inputs[key] = str(path)
+            continue
+        obj = out[name]
+        valid_keys = [f.name for f in dataclasses.fields(obj)]
+        for key, value in body.items():
+            if key not in valid_keys:
+                raise UserError(f"{src}: unknown key {name}.{key}; valid keys in [{name}]: {', '.join(valid_keys)}")
+            setattr(obj, key, _check_value(f"{src}: {name}.{key}", getattr(obj, key), value, (name, key)))
+    out["inputs"] = inputs
+    return out
+
+
+def preset_command(name: str) -> str:
+    """The command a shipped preset is for (top-level ``command`` key, default zoom)."""
+    data = read_toml(PRESET_DIR / f"{name}.toml")
+    return str(data.get("command", "zoom"))
 
 
 def _point_shipped_paths_at_samples(s: Settings) -> None:

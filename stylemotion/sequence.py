@@ -17,7 +17,7 @@ import torch
 from . import losses
 from .color import match_color
 from .optimize import OptimConfig, Progress, StyleConfig, StyleEngine, Targets, make_init, resize, scaled_size
-from .playlist import Entry, weights_at
+from .playlist import Entry, label_at, weights_at
 from .presets import Settings
 from .schedule import Schedule
 from .warp import motion_matrix, warp, warp_image
@@ -127,6 +127,5 @@ class Sequencer:
             if t > 0 and s.run.color_coherence != "none":
                 out = match_color(out, color_ref, s.run.color_coherence)
             state = SeqState(t + 1, out, color_ref, res.adam_state if s.optim.carry_moments else None, gen.get_state())
-            label = max(weights_at(self.playlist, t), key=lambda p: p[1])[0]
-            yield Frame(t, out, self.playlist[label].style.rsplit("/", 1)[-1].rsplit(".", 1)[0], res.iterations, res.loss, state)
+            yield Frame(t, out, label_at(self.playlist, t), res.iterations, res.loss, state)
         self.engine.style = self.base_style

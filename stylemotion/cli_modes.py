@@ -1,0 +1,261 @@
+"""Single-canvas experiment commands: hires, remix, upscale, reconstruct."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import UserError
+
+EXAMPLES_HIRES = """examples:
+  stylemotion hires samples/astronaut.png --style samples/starry_night.jpg --canvas 2048 -o big.png
+  stylemotion hires photo.jpg --style art.jpg --canvas 4096 --scales 1,2,4 --steps 2000 -o huge.png
+  stylemotion hires photo.jpg --style art.jpg --style-mode localized --canvas 1024 -o local.png
+  stylemotion hires --preset hires-multiscale -o big.png
+"""
+EXAMPLES_REMIX = """Remix: no content image. The canvas starts as noise, and each patch takes its style
+statistics from the same relative region of PHOTO (localized style), so the result is a new
+image that keeps the photo's rough layout.
+
+examples:
+  stylemotion remix samples/coffee.png -o remix.png --canvas 512
+  stylemotion remix --preset remix -o remix.png
+"""
+EXAMPLES_UPSCALE = """examples:
+  stylemotion upscale small.jpg --style similar_hires.jpg --scale 4 -o big.png --compare side.png
+  stylemotion upscale --preset superres -o big.png --compare side.png
+"""
+EXAMPLES_RECON = """examples:
+  stylemotion reconstruct samples/chelsea.png --layer relu5_1 --size 256 -o cat_from_relu5.png --video wander.mp4
+  stylemotion reconstruct --preset regenerate -o out.png --video wander.mp4
+"""
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+
+
+def _engine(args: argparse.Namespace, style_cfg: Any):  # type: ignore[no-untyped-def]
+    from .backbone import load_backbone, pick_device
+    from .cli import BACKBONE_FLAGS, flag_overrides
+    from .optimize import StyleEngine
+
+    bo = flag_overrides(args, BACKBONE_FLAGS)
+    device = pick_device(bo.get("device", "auto"))
+    backbone = load_backbone(bo.get("backbone", "vgg16-hed"), bo.get("pooling", "max"), bo.get("weights"), device)
+    return StyleEngine(backbone, style_cfg), device
+
+
+def _configs(args: argparse.Namespace, command: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """Defaults <- preset file <- command-line flags, for style, optim and the mode's own section."""
+    from .cli import OPTIM_FLAGS, STYLE_FLAGS, flag_overrides
+    from .optimize import OptimConfig, StyleConfig
+    from .presets import load_mode_preset
+
+    sections = {"style": StyleConfig(), "optim": OptimConfig(), **extra}
+    if getattr(args, "preset", None):
+        cfg = load_mode_preset(args.preset, command, sections)
+    else:
+        cfg = {**sections, "inputs": {}}
+    cfg["style"] = replace(cfg["style"], **flag_overrides(args, STYLE_FLAGS))
+    cfg["optim"] = replace(cfg["optim"], **flag_overrides(args, OPTIM_FLAGS))
+    return cfg
+
+
+def _input(args_value: Path | None, cfg: dict[str, Any], key: str, what: str) -> Path:
+    if args_value is not None:
+        return args_value
+    if key in cfg["inputs"]:
+        return Path(cfg["inputs"][key])
+    raise UserError(f"no {what}: give it on the command line or in the preset's [inputs] {key}")
+
+
+def cmd_hires(args: argparse.Namespace) -> int:
+    from .cli import Bar
+    from .images import check_output_path, load_image, save_image, to_tensor
+    from .patches import PatchConfig, PatchRenderer
+
+    out = check_output_path(args.output)
+    remix = args.command == "remix"
+    base = PatchConfig(style_mode="localized", init="noise", canvas=512, patch=128, steps=300) if remix else PatchConfig()
+    cfg = _configs(args, args.command, {"patches": base})
+    pc: PatchConfig = cfg["patches"]
+    for name in ("canvas", "patch", "steps", "scales", "style_mode", "feather"):
+        v = getattr(args, name, None)
+        if v is not None:
+            pc = replace(pc, **{name: v})
+    if args.patch_iterations is not None:
+        pc = replace(pc, iterations=args.patch_iterations)
+    if args.seed is not None:
+        pc = replace(pc, seed=args.seed)
+    style_cfg = cfg["style"]
+    if remix:
+        style_path = _input(args.photo, cfg, "style", "photo")
+        content = None
+        style_cfg = replace(style_cfg, content_weight=0.0)
+        pc = replace(pc, style_mode="localized", init="noise")
+    else:
+        style_path = _input(args.style, cfg, "style", "style image (--style)")
+        content_path = _input(args.content, cfg, "content", "content image")
+        content = to_tensor(load_image(content_path, "content image"))
+    pc.check()
+    style = to_tensor(load_image(style_path, "style image" if not remix else "photo"))
+    engine, device = _engine(args, style_cfg)
+    renderer = PatchRenderer(engine, content, style, pc, replace(cfg["optim"], pyramid_min=0))
+    h, w = renderer.hw
+    bar = Bar(pc.steps, f"{out.name} {w}x{h} canvas, {pc.patch}px patches on {device.type}", unit="patch")
+    try:
+        for st in renderer.steps():
+            bar.update(1, scale=st.scale, loss=f"{st.loss:.4g}")
+            if args.save_every and st.step % args.save_every == 0:
+                save_image(st.canvas, out.with_name(f"{out.stem}_{st.step:06d}{out.suffix}"))
+    finally:
+        bar.close()
+    save_image(renderer.canvas, out)
+    print(f"wrote {out} ({w}x{h})")
+    return 0
+
+
+def cmd_upscale(args: argparse.Namespace) -> int:
+    from .cli import Bar
+    from .images import check_output_path, load_image, montage, save_image, to_tensor
+    from .superres import UpscaleConfig, downsample, high_frequency_energy, psnr, upscale
+
+    out = check_output_path(args.output)
+    if args.compare is not None:
+        check_output_path(args.compare)
+    cfg = _configs(args, "upscale", {"upscale": UpscaleConfig()})
+    uc: UpscaleConfig = cfg["upscale"]
+    for name in ("scale", "consistency_weight", "input_shrink"):
+        if getattr(args, name) is not None:
+            uc = replace(uc, **{name: getattr(args, name)})
+    uc.check()
+    low = to_tensor(load_image(_input(args.lowres, cfg, "content", "low-resolution image"), "low-resolution image"))
+    if uc.input_shrink > 1:
+        hw_small = (max(8, low.shape[-2] // uc.input_shrink), max(8, low.shape[-1] // uc.input_shrink))
+        low = downsample(low, hw_small)
+    style = to_tensor(load_image(_input(args.style, cfg, "style", "high-resolution style image (--style)"), "style image"))
+    if max(low.shape[-2:]) * uc.scale > 8192:
+        raise UserError(f"output would be {low.shape[-1] * uc.scale}x{low.shape[-2] * uc.scale}; the limit is 8192 on the long side")
+    engine, device = _engine(args, cfg["style"])
+    optim = cfg["optim"]
+    bar = Bar(optim.iterations, f"upscale x{uc.scale} on {device.type}")
+    try:
+        result, bicubic = upscale(engine, low, style, uc, optim, lambda p: bar.update(1, loss=f"{p.loss:.4g}"))
+    finally:
+        bar.close()
+    save_image(result, out)
+    hw = tuple(low.shape[-2:])
+    stats = (f"downsample PSNR vs input: ours {psnr(downsample(result, hw), low):.2f} dB, bicubic {psnr(downsample(bicubic, hw), low):.2f} dB; "
+             f"high-frequency energy: ours {high_frequency_energy(result):.4f}, bicubic {high_frequency_energy(bicubic):.4f}")
+    print(f"wrote {out} ({result.shape[-1]}x{result.shape[-2]}); {stats}")
+    if args.compare is not None:
+        nearest = torch.nn.functional.interpolate(low, size=result.shape[-2:], mode="nearest")
+        sheet = montage([nearest, bicubic, result], ["input (nearest)", "bicubic", "stylemotion"], columns=3, tile=max(result.shape[-2:]))
+        save_image(sheet, args.compare)
+        print(f"wrote {args.compare}")
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from .cli import Bar
+    from .encode import VideoWriter, check_video_path
+    from .images import check_output_path, load_image, resize_long_side, save_image, to_tensor, to_uint8
+    from .optimize import OptimConfig
+    from .superres import reconstruct
+
+    out = check_output_path(args.output)
+    if args.video is not None:
+        check_video_path(args.video)
+    cfg = _configs(args, "reconstruct", {})
+    optim: OptimConfig = cfg["optim"]
+    if args.iterations is None and not args.preset:
+        optim = replace(optim, iterations=300)
+    optim = replace(optim, tol=0.0 if args.tol is None else optim.tol)
+    layer = args.layer
+    image = to_tensor(resize_long_side(load_image(_input(args.image, cfg, "image", "image"), "image"), args.size))
+    engine, device = _engine(args, replace(cfg["style"], tv_weight=cfg["style"].tv_weight if args.tv_weight is not None else 1.0))
+    writer = VideoWriter(args.video, args.fps, metadata={"command": "reconstruct", "layer": layer}) if args.video else None
+    bar = Bar(optim.iterations, f"reconstruct from {layer} on {device.type}")
+
+    def on_progress(p) -> None:  # type: ignore[no-untyped-def]
+        bar.update(1, loss=f"{p.loss:.4g}")
+        if writer is not None and (p.iteration == 1 or p.iteration % args.every == 0):
+            writer.write(to_uint8(p.image))
+
+    try:
+        result = reconstruct(engine, image, layer, optim, on_progress)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        bar.close()
+    save_image(result, out)
+    print(f"wrote {out}")
+    if writer is not None:
+        writer.write(to_uint8(result))
+        print(f"wrote {writer.close()} ({writer.count} frames)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from .cli import add_engine_args, positive_int, size_arg
+
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    def patch_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--canvas", type=positive_int, help="long side of the output canvas (default 1024; remix 512)")
+        p.add_argument("--patch", type=positive_int, help="patch side in pixels: bounds memory (default 256; remix 128)")
+        p.add_argument("--steps", type=positive_int, help="number of patches to optimize")
+        p.add_argument("--patch-iterations", type=positive_int, help="optimizer iterations per patch (default 10)")
+        p.add_argument("--scales", type=int_list, help="patch scales to draw from, e.g. 1,2,4 (multiscale)")
+        p.add_argument("--feather", type=float, help="blend ramp as a fraction of the patch (default 0.25)")
+        p.add_argument("--preset", help="a preset file or shipped name for this command")
+        p.add_argument("-o", "--output", type=Path, default=Path("hires.png"))
+        p.add_argument("--save-every", type=positive_int, help="also save the canvas every N patches")
+
+    p = sub.add_parser("hires", help="large outputs by patches (localized or global style, multiscale)", epilog=EXAMPLES_HIRES, formatter_class=fmt)
+    p.add_argument("content", type=Path, nargs="?", help="content image (or from --preset)")
+    p.add_argument("--style", type=Path, help="style image")
+    p.add_argument("--style-mode", choices=["global", "localized"], help="global: whole-style statistics; localized: the co-located style region")
+    patch_args(p)
+    add_engine_args(p)
+    p.set_defaults(func=cmd_hires)
+
+    p = sub.add_parser("remix", help="no content: rebuild a photo's layout from its own local styles", description=EXAMPLES_REMIX, formatter_class=fmt)
+    p.add_argument("photo", type=Path, nargs="?", help="the photo to remix (or from --preset)")
+    patch_args(p)
+    add_engine_args(p)
+    p.set_defaults(func=cmd_hires, style_mode=None, content=None, style=None)
+
+    p = sub.add_parser("upscale", help="style super-resolution from a similar high-res image", epilog=EXAMPLES_UPSCALE, formatter_class=fmt)
+    p.add_argument("lowres", type=Path, nargs="?", help="low-resolution image (or from --preset)")
+    p.add_argument("--style", type=Path, help="high-resolution image of a similar subject")
+    p.add_argument("--scale", type=int, help="upscale factor 2..16 (default 4)")
+    p.add_argument("--consistency-weight", type=float, help="weight of downsample(output) = input (default 2000)")
+    p.add_argument("--input-shrink", type=int, help="shrink the input by this factor first (to try it on a normal photo)")
+    p.add_argument("--compare", type=Path, help="also write a side-by-side PNG: nearest, bicubic, ours")
+    p.add_argument("--preset", help="a preset file or shipped name for this command")
+    p.add_argument("-o", "--output", type=Path, default=Path("upscaled.png"))
+    add_engine_args(p)
+    p.set_defaults(func=cmd_upscale)
+
+    p = sub.add_parser("reconstruct", help="rebuild an image from noise using one high layer; film it", epilog=EXAMPLES_RECON, formatter_class=fmt)
+    p.add_argument("image", type=Path, nargs="?", help="image to reconstruct (or from --preset)")
+    p.add_argument("--layer", default="relu5_1", help="the one content layer (default relu5_1)")
+    p.add_argument("--size", type=size_arg, default=256, help="long side (default 256)")
+    p.add_argument("--video", type=Path, help="record the optimization: .mp4, .webm or .gif")
+    p.add_argument("--every", type=positive_int, default=2, help="one video frame every N iterations (default 2)")
+    p.add_argument("--fps", type=float, default=24.0)
+    p.add_argument("--preset", help="a preset file or shipped name for this command")
+    p.add_argument("-o", "--output", type=Path, default=Path("reconstruct.png"))
+    add_engine_args(p)
+    p.set_defaults(func=cmd_reconstruct)

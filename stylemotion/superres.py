@@ -1,0 +1,110 @@
+"""Style super-resolution and top-layer regeneration: two small uses of the engine.
+
+Upscale: the output x (scale * the low-res size) is optimized so that
+  * its downsample matches the low-res input (pixel-space consistency, :func:`consistency_loss`),
+  * its texture statistics (Grams) come from a high-resolution image of a similar subject,
+  * a light content term at a high layer keeps it near the bicubic upscale's layout.
+Reconstruct: content loss from one high layer only, starting from noise; the optimization
+itself is the show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .errors import UserError
+from .optimize import Callback, OptimConfig, StyleConfig, StyleEngine, Targets, make_init, resize
+
+
+def downsample(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """Area-like antialiased downsample (B, 3, H, W) -> (B, 3, h, w): the camera model."""
+    return F.interpolate(x, size=hw, mode="bilinear", align_corners=False, antialias=True)
+
+
+def consistency_loss(x: torch.Tensor, lowres: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between downsample(x) and the low-res image, in [0,1]^2 units."""
+    return (downsample(x, tuple(lowres.shape[-2:])) - lowres).pow(2).mean()
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = (a.float() - b.float()).pow(2).mean().clamp_min(1e-12)
+    return float(10 * torch.log10(1.0 / mse))
+
+
+def high_frequency_energy(x: torch.Tensor) -> float:
+    """Mean absolute Laplacian of the luminance: how much fine detail an image has."""
+    y = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]
+    k = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).view(1, 1, 3, 3).to(y)
+    return float(F.conv2d(F.pad(y, (1, 1, 1, 1), mode="replicate"), k).abs().mean())
+
+
+@dataclass
+class UpscaleConfig:
+    scale: int = 4  # output = scale * input size
+    consistency_weight: float = 2000.0  # pixel MSE is ~1e-4 when close: a large weight holds it there
+    style_weight: float = 1.0  # texture from the high-res style image
+    content_weight: float = 0.2  # layout from the bicubic upscale at a high layer
+    content_layers: tuple[str, ...] = ("relu4_2",)  # high only: low layers would copy the bicubic blur
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1")  # fine texture is what upscaling lacks
+    tv_weight: float = 0.5
+    input_shrink: int = 1  # shrink the input by this factor first (makes a low-res test input from a photo)
+
+    def check(self) -> None:
+        if not (2 <= self.scale <= 16):
+            raise UserError(f"scale must be in [2, 16], got {self.scale}")
+        if not (1 <= self.input_shrink <= 64):
+            raise UserError(f"input_shrink must be in [1, 64], got {self.input_shrink}")
+        for n in ("consistency_weight", "style_weight", "content_weight", "tv_weight"):
+            if getattr(self, n) < 0:
+                raise UserError(f"{n} must be >= 0")
+
+
+def upscale(
+    engine: StyleEngine,
+    lowres: torch.Tensor,
+    style: torch.Tensor,
+    cfg: UpscaleConfig,
+    optim: OptimConfig,
+    callback: Callback | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(output, bicubic baseline), both (1, 3, scale*h, scale*w) on CPU."""
+    cfg.check()
+    optim.check()
+    h, w = lowres.shape[-2:]
+    hw = (h * cfg.scale, w * cfg.scale)
+    bicubic = F.interpolate(lowres, size=hw, mode="bicubic", align_corners=False).clamp(0, 1)
+    sc = StyleConfig(
+        content_layers=cfg.content_layers, style_layers=cfg.style_layers, style_layer_weights=(1.0,) * len(cfg.style_layers),
+        content_weight=cfg.content_weight, style_weight=cfg.style_weight, tv_weight=cfg.tv_weight,
+        style_scale=engine.style.style_scale,
+    )
+    eng = engine.with_style(sc)
+    dev = eng.device
+    targets = Targets(eng.content_targets(bicubic.to(dev)), eng.style_targets([style], None, hw))
+    low = lowres.to(dev)
+    extra = lambda x: cfg.consistency_weight * consistency_loss(x, low)  # noqa: E731
+    res = eng.optimize(bicubic.to(dev), targets, optim, optim.iterations, callback, extra=extra)
+    return res.image.cpu(), bicubic
+
+
+def reconstruct(
+    engine: StyleEngine,
+    image: torch.Tensor,
+    layer: str,
+    optim: OptimConfig,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """Rebuild ``image`` from noise using only one layer's activations. Returns (1, 3, H, W)."""
+    engine.backbone.check_layers([layer], "layer")
+    optim.check()
+    sc = StyleConfig(content_layers=(layer,), style_layers=(), style_layer_weights=(), content_weight=1.0,
+                     style_weight=0.0, tv_weight=engine.style.tv_weight)
+    eng = engine.with_style(sc)
+    hw = tuple(image.shape[-2:])
+    init = make_init("noise", None, hw, optim.seed)  # type: ignore[arg-type]
+    targets = Targets(eng.content_targets(image.to(eng.device)), {})
+    return eng.optimize(init.to(eng.device), targets, optim, optim.iterations, callback).image.cpu()

@@ -1,0 +1,112 @@
+import pytest
+import torch
+
+from stylemotion import losses
+from stylemotion.errors import UserError
+from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine
+from stylemotion.patches import PatchConfig, PatchRenderer, crop_relative, feather_mask
+
+from .conftest import sample
+
+OPT = OptimConfig(iterations=4, tol=0, pyramid_min=0)
+
+
+def test_feather_mask_shape_and_ramp():
+    m = feather_mask(20, 30, 5)
+    assert m.shape == (1, 1, 20, 30)
+    assert m[0, 0, 0, 0] < 0.02 and m[0, 0, 10, 15] == 1
+    assert torch.allclose(m, m.flip(-1)) and torch.allclose(m, m.flip(-2))
+    assert (m[0, 0, 10, :6].diff() >= 0).all()  # monotone ramp
+    assert torch.equal(feather_mask(4, 4, 0), torch.ones(1, 1, 4, 4))
+
+
+def test_crop_relative_takes_the_same_region():
+    img = torch.zeros(1, 3, 100, 200)
+    img[..., 50:, 100:] = 1  # bottom-right quarter
+    assert crop_relative(img, 0.5, 0.5, 0.5, 0.5, (10, 10)).min() > 0.999
+    assert crop_relative(img, 0.0, 0.0, 0.5, 0.5, (10, 10)).max() == 0
+
+
+def run(engine, content, style, **kw):
+    cfg = PatchConfig(**{"canvas": 160, "patch": 64, "steps": 10, "iterations": 3, **kw})
+    r = PatchRenderer(engine, content, style, cfg, OPT)
+    seen = []
+    real = engine.optimize
+
+    def spy(init, *a, **k):
+        seen.append(tuple(init.shape[-2:]))
+        return real(init, *a, **k)
+
+    engine.optimize = spy
+    try:
+        steps = list(r.steps())
+    finally:
+        del engine.optimize
+    return r, steps, seen
+
+
+def test_memory_bounded_by_patch_and_multiscale_regions(backbone, cat64):
+    engine = StyleEngine(backbone)
+    style = sample("starry_night.jpg", 128)
+    r, steps, seen = run(engine, cat64, style, scales=(1, 2), steps=12, canvas=200)
+    assert r.canvas.shape[-1] == 200  # canvas larger than the content photo (64 px)
+    assert max(max(s) for s in seen) <= 64  # the network only ever sees patch-sized images
+    sizes = {st.box[2] for st in steps}
+    assert {64, 128} <= sizes  # both scales were drawn
+    assert 0 <= r.canvas.min() and r.canvas.max() <= 1
+
+
+def edge_vs_nearby_gradient(canvas, boxes):
+    """Mean |horizontal difference| across the boxes' left/right edges, and 2-4 px beside them."""
+    g = (canvas[..., :, 1:] - canvas[..., :, :-1]).abs().mean(1)[0]  # (H, W-1): g[:, c] is between c and c+1
+    w = g.shape[1]
+    edge, near = [], []
+    for top, left, ph, pw in boxes:
+        for col in (left - 1, left + pw - 1):
+            cols = [col + d for d in (-4, -3, -2, 2, 3, 4)]
+            if 0 <= col < w and all(0 <= c < w for c in cols):
+                edge.append(g[top:top + ph, col].mean())
+                near.append(g[top:top + ph, cols].mean())
+    return torch.stack(edge).mean().item(), torch.stack(near).mean().item()
+
+
+def test_feathered_patches_leave_no_seams(backbone):
+    engine = StyleEngine(backbone, StyleConfig(style_weight=10.0))
+    content = torch.full((1, 3, 96, 96), 0.5)  # flat: any seam would stand out
+    style = sample("the_scream.jpg", 128)
+    soft, steps, _ = run(engine, content, style, steps=10, iterations=8, feather=0.25)
+    edge, near = edge_vs_nearby_gradient(soft.canvas, [s.box for s in steps])
+    assert edge <= 1.1 * near, (edge, near)  # across a patch border is no sharper than beside it
+    hard, steps_h, _ = run(engine, content, style, steps=10, iterations=8, feather=0.0)
+    edge_h, near_h = edge_vs_nearby_gradient(hard.canvas, [s.box for s in steps_h])
+    assert edge_h / near_h > edge / near, (edge_h, near_h, edge, near)  # a hard paste scores worse
+
+
+def test_localized_style_differs_by_region_global_does_not(backbone):
+    left = sample("starry_night.jpg", 128)[..., :64, :64]  # blue
+    right = sample("shipwreck.jpg", 128)[..., :64, :64]  # brown
+    style = torch.cat([left, right], dim=-1)  # (1, 3, 64, 128)
+    engine = StyleEngine(backbone, StyleConfig(content_weight=0.0))
+    stats = {}
+    for mode in ("localized", "global"):
+        r, _, _ = run(engine, None, style, style_mode=mode, init="noise", canvas=128, patch=64, steps=16, iterations=6)
+        c = r.canvas
+        half = c.shape[-1] // 2
+        lg = engine.style_grams(c[..., :half])["relu1_1"]
+        rg = engine.style_grams(c[..., half:])["relu1_1"]
+        stats[mode] = losses.relative_mse(lg, rg).item()
+        if mode == "localized":
+            sl, sr = engine.style_grams(left)["relu1_1"], engine.style_grams(right)["relu1_1"]
+            # each half of the output is closer to its own half of the style
+            assert losses.relative_mse(lg, sl) < losses.relative_mse(lg, sr)
+            assert losses.relative_mse(rg, sr) < losses.relative_mse(rg, sl)
+    assert stats["localized"] > 3 * stats["global"], stats
+
+
+def test_config_errors():
+    with pytest.raises(UserError, match="scales must be integers"):
+        PatchConfig(scales=(0,)).check()
+    with pytest.raises(UserError, match="canvas must be in"):
+        PatchConfig(canvas=100, patch=256).check()
+    with pytest.raises(UserError, match="style mode 'local'"):
+        PatchConfig(style_mode="local").check()
