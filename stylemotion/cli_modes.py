@@ -84,7 +84,7 @@ def cmd_hires(args: argparse.Namespace) -> int:
 
     out = check_output_path(args.output)
     remix = args.command == "remix"
-    base = PatchConfig(style_mode="localized", init="noise", canvas=512, patch=128, steps=300) if remix else PatchConfig()
+    base = PatchConfig(style_mode="localized", init="noise", canvas=512, patch=128, scales=(1, 2)) if remix else PatchConfig()
     cfg = _configs(args, args.command, {"patches": base})
     pc: PatchConfig = cfg["patches"]
     for name in ("canvas", "patch", "steps", "scales", "style_mode", "feather"):
@@ -110,7 +110,7 @@ def cmd_hires(args: argparse.Namespace) -> int:
     engine, device = _engine(args, style_cfg)
     renderer = PatchRenderer(engine, content, style, pc, replace(cfg["optim"], pyramid_min=0))
     h, w = renderer.hw
-    bar = Bar(pc.steps, f"{out.name} {w}x{h} canvas, {pc.patch}px patches on {device.type}", unit="patch")
+    bar = Bar(renderer.total_steps, f"{out.name} {w}x{h} canvas, {pc.patch}px patches on {device.type}", unit="patch")
     try:
         for st in renderer.steps():
             bar.update(1, scale=st.scale, loss=f"{st.loss:.4g}")
@@ -181,7 +181,9 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     optim = replace(optim, tol=0.0 if args.tol is None else optim.tol)
     layer = args.layer
     image = to_tensor(resize_long_side(load_image(_input(args.image, cfg, "image", "image"), "image"), args.size))
-    engine, device = _engine(args, replace(cfg["style"], tv_weight=cfg["style"].tv_weight if args.tv_weight is not None else 1.0))
+    # TV 20: high layers leave fine noise unconstrained; without a strong smoothness prior it stays
+    engine, device = _engine(args, replace(cfg["style"], tv_weight=args.tv_weight if args.tv_weight is not None else 20.0))
+    engine.backbone.check_layers([layer], "layer")
     writer = VideoWriter(args.video, args.fps, metadata={"command": "reconstruct", "layer": layer}) if args.video else None
     bar = Bar(optim.iterations, f"reconstruct from {layer} on {device.type}")
 
@@ -214,7 +216,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     def patch_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--canvas", type=positive_int, help="long side of the output canvas (default 1024; remix 512)")
         p.add_argument("--patch", type=positive_int, help="patch side in pixels: bounds memory (default 256; remix 128)")
-        p.add_argument("--steps", type=positive_int, help="number of patches to optimize")
+        p.add_argument("--steps", type=positive_int, help="number of patches to optimize (default: cover every scale twice)")
         p.add_argument("--patch-iterations", type=positive_int, help="optimizer iterations per patch (default 10)")
         p.add_argument("--scales", type=int_list, help="patch scales to draw from, e.g. 1,2,4 (multiscale)")
         p.add_argument("--feather", type=float, help="blend ramp as a fraction of the patch (default 0.25)")

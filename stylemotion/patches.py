@@ -43,7 +43,8 @@ MAX_CANVAS = 16384
 class PatchConfig:
     canvas: int = 1024  # long side of the output canvas, pixels
     patch: int = 256  # side of the optimized patch (memory is bounded by this)
-    steps: int = 200  # patches to optimize
+    steps: int = 0  # patches to optimize; 0 = auto: every scale's grid of positions covered `passes` times
+    passes: int = 2  # coverage for auto steps
     iterations: int = 10  # optimizer iterations per patch
     scales: tuple[int, ...] = (1,)  # canvas region = patch * scale; e.g. (1, 2, 4) for multiscale
     style_mode: str = "global"  # global | localized
@@ -56,8 +57,8 @@ class PatchConfig:
             raise UserError(f"patch must be in [32, 4096], got {self.patch}")
         if not (self.patch <= self.canvas <= MAX_CANVAS):
             raise UserError(f"canvas must be in [patch={self.patch}, {MAX_CANVAS}], got {self.canvas}")
-        if not (1 <= self.steps <= 1_000_000) or not (1 <= self.iterations <= 10_000):
-            raise UserError(f"steps and iterations must be >= 1, got {self.steps} and {self.iterations}")
+        if not (0 <= self.steps <= 1_000_000) or not (1 <= self.iterations <= 10_000) or not (1 <= self.passes <= 100):
+            raise UserError(f"steps must be >= 0 (0 = auto), iterations and passes >= 1; got {self.steps}, {self.iterations}, {self.passes}")
         if not self.scales or any((not isinstance(s, int)) or s < 1 or s > 64 for s in self.scales):
             raise UserError(f"scales must be integers in [1, 64], got {self.scales}")
         if self.style_mode not in STYLE_MODES:
@@ -139,6 +140,7 @@ class PatchRenderer:
         s = cfg.canvas / max(h, w)
         self.hw = (max(cfg.patch, round(h * s)), max(cfg.patch, round(w * s)))
         self.gen = torch.Generator().manual_seed(cfg.seed)
+        self._queues: dict[int, list[tuple[int, int]]] = {}
         if cfg.init == "content" and content is not None:
             self.canvas = resize(content, self.hw).clamp(0, 1).contiguous()
         else:
@@ -154,13 +156,37 @@ class PatchRenderer:
                 k = side / max(sh, sw)
                 self.global_grams[sc] = tiled_grams(engine, resize(style, (max(16, round(sh * k)), max(16, round(sw * k)))), 512)
 
+    def _grid(self, scale: int) -> list[tuple[int, int]]:
+        """Cell origins covering the canvas with patches of this scale, overlapping by the feather."""
+        H, W = self.hw
+        side = self.cfg.patch * scale
+        stride = max(1, int(side * (1 - self.cfg.feather)))
+        ys = list(range(0, max(1, H - side + stride), stride))
+        xs = list(range(0, max(1, W - side + stride), stride))
+        return [(y, x) for y in ys for x in xs]
+
     def _box(self, scale: int) -> tuple[int, int, int, int]:
+        """Next position for this scale: stratified (a shuffled grid, refilled when used up) plus
+        a random jitter, so that every region is visited while seams never line up."""
         H, W = self.hw
         side = self.cfg.patch * scale
         ph, pw = min(side, H), min(side, W)
-        top = int(torch.randint(0, H - ph + 1, (1,), generator=self.gen))
-        left = int(torch.randint(0, W - pw + 1, (1,), generator=self.gen))
-        return top, left, ph, pw
+        queue = self._queues.setdefault(scale, [])
+        if not queue:
+            cells = self._grid(scale)
+            order = torch.randperm(len(cells), generator=self.gen).tolist()
+            queue.extend(cells[i] for i in order)
+        y, x = queue.pop()
+        jitter = max(1, int(side * self.cfg.feather / 2))
+        y += int(torch.randint(-jitter, jitter + 1, (1,), generator=self.gen))
+        x += int(torch.randint(-jitter, jitter + 1, (1,), generator=self.gen))
+        return min(max(0, y), H - ph), min(max(0, x), W - pw), ph, pw
+
+    @property
+    def total_steps(self) -> int:
+        if self.cfg.steps:
+            return self.cfg.steps
+        return self.cfg.passes * sum(len(self._grid(s)) for s in self.cfg.scales)
 
     def targets(self, box: tuple[int, int, int, int], scale: int, patch_hw: tuple[int, int]) -> Targets:
         top, left, ph, pw = box
@@ -178,8 +204,11 @@ class PatchRenderer:
     def steps(self, callback: Callable[[PatchStep], None] | None = None) -> Iterator[PatchStep]:
         cfg = self.cfg
         dev = self.engine.device
-        for i in range(1, cfg.steps + 1):
-            scale = cfg.scales[int(torch.randint(0, len(cfg.scales), (1,), generator=self.gen))]
+        n = self.total_steps
+        # a scale is drawn in proportion to how many cells its grid has: each scale gets the same coverage
+        weights = torch.tensor([float(len(self._grid(s))) for s in cfg.scales])
+        for i in range(1, n + 1):
+            scale = cfg.scales[int(torch.multinomial(weights, 1, generator=self.gen))]
             box = self._box(scale)
             top, left, ph, pw = box
             region = self.canvas[..., top:top + ph, left:left + pw]
@@ -190,7 +219,7 @@ class PatchRenderer:
             ramp = max(1, round(cfg.feather * min(ph, pw))) if cfg.feather > 0 else 0
             mask = feather_mask(ph, pw, ramp)
             region.add_(delta * mask).clamp_(0, 1)
-            step = PatchStep(i, cfg.steps, box, scale, res.loss, self.canvas)
+            step = PatchStep(i, n, box, scale, res.loss, self.canvas)
             if callback is not None:
                 callback(step)
             yield step

@@ -152,9 +152,12 @@ SCHEDULE_RANGES = {  # checked over every frame of the run
 ENTRY_RANGES = {"hold": (1, MAX_FRAMES), "crossfade": (0, MAX_FRAMES)}
 
 
-def _check_value(where: str, default: Any, value: Any, key: tuple[str, str]) -> Any:
-    """Type-check ``value`` against the type of ``default``; returns the normalized value."""
-    if key in SCHEDULE_RANGES:
+def _check_value(where: str, default: Any, value: Any, key: tuple[str, str], schedules: bool = True) -> Any:
+    """Type-check ``value`` against the type of ``default``; returns the normalized value.
+
+    With ``schedules`` (animation settings), the keys in SCHEDULE_RANGES take schedule strings.
+    """
+    if schedules and key in SCHEDULE_RANGES:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise UserError(f"{where}: expected a number or a schedule string, got {value!r}")
         Schedule.parse(value, where)  # syntax now, ranges in validate()
@@ -344,7 +347,7 @@ def load_mode_preset(name_or_path: str, command: str, sections: dict[str, Any]) 
         for key, value in body.items():
             if key not in valid_keys:
                 raise UserError(f"{src}: unknown key {name}.{key}; valid keys in [{name}]: {', '.join(valid_keys)}")
-            setattr(obj, key, _check_value(f"{src}: {name}.{key}", getattr(obj, key), value, (name, key)))
+            setattr(obj, key, _check_value(f"{src}: {name}.{key}", getattr(obj, key), value, (name, key), schedules=False))
     out["inputs"] = inputs
     return out
 

@@ -1,0 +1,90 @@
+"""Engine speed: seconds per iteration and achieved GFLOP/s, against plain conv throughput.
+
+    python benchmarks/engine_speed.py [--sizes 256 512] [--iters 10] [--device cpu]
+
+FLOPs are counted from layer shapes: 2 per multiply-add for every conv up to the deepest layer
+used (relu5_1 with the default layers), forward plus the input-gradient backward (the same
+count again; weight gradients are never computed). Three figures, measured side by side:
+
+* bare conv: one 3x3 conv (256 -> 256 channels at 64x64), forward only: the machine's conv speed;
+* plain loop: VGG forward to relu5_1 + backward to the pixels, nothing else;
+* engine: a full StyleEngine iteration (content + Gram style + TV losses, L-BFGS step, clamp).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+from stylemotion.backbone import conv_flops, load_backbone, pick_device
+from stylemotion.optimize import OptimConfig, StyleEngine, Targets
+
+
+def timeit(fn, iters: int, device: torch.device) -> float:
+    fn()  # warm-up (allocator, oneDNN primitive cache)
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(iters):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t) / iters
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    ap.add_argument("--iters", type=int, default=8)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    dev = pick_device(args.device)
+    print(f"device {dev}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+
+    w = torch.randn(256, 256, 3, 3, device=dev) * 0.01
+    x = torch.randn(1, 256, 64, 64, device=dev)
+    with torch.no_grad():
+        s = timeit(lambda: F.conv2d(x, w, padding=1), args.iters * 4, dev)
+    bare = 2 * 256 * 256 * 9 * 64 * 64 / s / 1e9
+    print(f"bare 3x3 conv 256->256 @64x64: {bare:.1f} GFLOP/s")
+
+    backbone = load_backbone("vgg16-hed", "max", device=dev)
+    engine = StyleEngine(backbone)
+    layers = engine.style.style_layers
+    deepest = max(list(layers) + list(engine.style.content_layers), key=backbone.depth)
+    for size in args.sizes:
+        img = torch.rand(1, 3, size, size, device=dev)
+        flops = 2 * conv_flops(backbone, size, size, deepest)
+
+        def plain() -> None:
+            xi = img.clone().requires_grad_(True)
+            feats = backbone(xi, [deepest])
+            feats[deepest].sum().backward()
+
+        targets = Targets(engine.content_targets(img), engine.style_targets([torch.rand(1, 3, size, size)], None, (size, size)))
+        x0 = img.clone()
+        cfg = OptimConfig(iterations=1, tol=0)
+        # one engine.optimize call per iteration would rebuild L-BFGS; time a longer run instead
+        t = time.perf_counter()
+        engine.optimize(x0, targets, OptimConfig(iterations=2, tol=0))
+        warm = time.perf_counter() - t
+        t = time.perf_counter()
+        n = args.iters
+        engine.optimize(x0, targets, OptimConfig(iterations=n + 2, tol=0))
+        s_engine = (time.perf_counter() - t - warm) / n
+        s_plain = timeit(plain, n, dev)
+        gf_plain, gf_engine = flops / s_plain / 1e9, flops / s_engine / 1e9
+        print(
+            f"{size}x{size}: {flops / 1e9:.1f} GFLOP/iter | plain loop {s_plain:.3f} s/it = {gf_plain:.1f} GFLOP/s | "
+            f"engine {s_engine:.3f} s/it = {gf_engine:.1f} GFLOP/s = {100 * gf_engine / bare:.0f}% of bare conv, "
+            f"{100 * gf_engine / gf_plain:.0f}% of plain loop"
+        )
+        del cfg
+
+
+if __name__ == "__main__":
+    main()

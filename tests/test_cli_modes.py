@@ -1,0 +1,98 @@
+"""hires, remix, upscale, reconstruct from the command line and from preset files."""
+
+import pytest
+from PIL import Image
+
+from stylemotion.cli import main
+from stylemotion.encode import probe
+from stylemotion.presets import PRESET_DIR, list_presets, preset_command
+
+from .conftest import SAMPLES
+
+FAST = ["--iterations", "3"]
+
+
+def test_hires_multiscale(tmp_path, capsys):
+    out = tmp_path / "big.png"
+    code = main(["hires", str(SAMPLES / "chelsea.png"), "--style", str(SAMPLES / "starry_night.jpg"), "--canvas", "160",
+                 "--patch", "64", "--steps", "4", "--patch-iterations", "2", "--scales", "1,2", "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert max(Image.open(out).size) == 160
+
+
+def test_remix_has_no_content(tmp_path, capsys):
+    out = tmp_path / "remix.png"
+    code = main(["remix", str(SAMPLES / "coffee.png"), "--canvas", "96", "--patch", "48", "--steps", "3",
+                 "--patch-iterations", "2", "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert Image.open(out).size == (96, 64)
+
+
+def test_upscale_with_compare(tmp_path, capsys):
+    small = tmp_path / "small.png"
+    Image.open(SAMPLES / "chelsea.png").resize((24, 16)).save(small)
+    out, side = tmp_path / "up.png", tmp_path / "side.png"
+    code = main(["upscale", str(small), "--style", str(SAMPLES / "chelsea.png"), "--scale", "4", "-o", str(out),
+                 "--compare", str(side), *FAST])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert Image.open(out).size == (96, 64)
+    assert Image.open(side).width >= 3 * 96
+    assert "downsample PSNR" in text and "high-frequency energy" in text
+
+
+def test_reconstruct_video(tmp_path, capsys):
+    out, video = tmp_path / "r.png", tmp_path / "r.mp4"
+    code = main(["reconstruct", str(SAMPLES / "chelsea.png"), "--layer", "relu4_1", "--size", "64", "--iterations", "6",
+                 "--every", "2", "-o", str(out), "--video", str(video)])
+    assert code == 0, capsys.readouterr().err
+    n, w, h, _ = probe(video)
+    assert (w, h) == (64, 42) and n == 1 + 3 + 1  # first, every 2nd, final
+
+
+@pytest.mark.parametrize("name", [n for n in list_presets() if preset_command(n) not in ("zoom", "drift")])
+def test_mode_presets_run(tmp_path, capsys, name):
+    cmd = preset_command(name)
+    out = tmp_path / "o.png"
+    extra = {"hires": ["--canvas", "128", "--patch", "64", "--steps", "2", "--patch-iterations", "1"],
+             "remix": ["--canvas", "96", "--patch", "48", "--steps", "2", "--patch-iterations", "1"],
+             "upscale": ["--iterations", "1", "--input-shrink", "16"],
+             "reconstruct": ["--iterations", "2", "--size", "48"]}[cmd]
+    assert main([cmd, "--preset", name, "-o", str(out), *extra]) == 0, capsys.readouterr().err
+    assert out.exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["hires", str(SAMPLES / "chelsea.png"), "-o", "x.png"], "no style image"),
+        (["hires", str(SAMPLES / "chelsea.png"), "--style", str(SAMPLES / "starry_night.jpg"), "--canvas", "64", "--patch", "128"], "canvas must be in"),
+        (["hires", "--preset", "deepdream-like"], "is a preset for 'stylemotion zoom', not for hires"),
+        (["upscale", str(SAMPLES / "chelsea.png"), "--style", str(SAMPLES / "chelsea.png"), "--scale", "40"], "scale must be in [2, 16]"),
+        (["reconstruct", str(SAMPLES / "chelsea.png"), "--layer", "fc7"], "unknown layer 'fc7'"),
+        (["reconstruct", str(SAMPLES / "chelsea.png"), "--video", "x.avi"], "unknown extension '.avi'"),
+        (["remix"], "no photo"),
+    ],
+)
+def test_mode_errors(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_bad_mode_preset_key(tmp_path, capsys):
+    p = tmp_path / "p.toml"
+    p.write_text('command = "hires"\n[patches]\nsteps = "many"\n')
+    assert main(["hires", "--preset", str(p)]) == 2
+    assert "patches.steps: expected an integer" in capsys.readouterr().err
+
+
+def test_presets_list_and_show(capsys):
+    assert main(["presets", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "deepdream-like" in listing and "hires-multiscale" in listing and "upscale" in listing
+    assert main(["presets", "show", "spiral"]) == 0
+    assert "[motion]" in capsys.readouterr().out
+    assert (PRESET_DIR / "remix.toml").is_file()
