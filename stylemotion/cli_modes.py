@@ -80,7 +80,7 @@ def _input(args_value: Path | None, cfg: dict[str, Any], key: str, what: str) ->
 def cmd_hires(args: argparse.Namespace) -> int:
     from .cli import Bar
     from .images import check_output_path, load_image, save_image, to_tensor
-    from .patches import PatchConfig, PatchRenderer
+    from .patches import PatchConfig, PatchRenderer, base_iterations, canvas_hw
 
     out = check_output_path(args.output)
     remix = args.command == "remix"
@@ -108,7 +108,18 @@ def cmd_hires(args: argparse.Namespace) -> int:
     pc.check()
     style = to_tensor(load_image(style_path, "style image" if not remix else "photo"))
     engine, device = _engine(args, style_cfg)
-    renderer = PatchRenderer(engine, content, style, pc, replace(cfg["optim"], pyramid_min=0))
+    optim = cfg["optim"]
+    optim.check()
+    hw = canvas_hw(pc, tuple((content if content is not None else style).shape[-2:]))
+    n_base = base_iterations(pc, optim, hw, content is not None)
+    base_bar = Bar(n_base, "base: whole image stylized first") if n_base else None
+    try:
+        # optim.iterations drives the whole-image base stylization; each patch runs pc.iterations
+        renderer = PatchRenderer(engine, content, style, pc, optim,
+                                 base_callback=(lambda p: base_bar.update(1, loss=f"{p.loss:.4g}")) if base_bar else None)
+    finally:
+        if base_bar:
+            base_bar.close()
     h, w = renderer.hw
     bar = Bar(renderer.total_steps, f"{out.name} {w}x{h} canvas, {pc.patch}px patches on {device.type}", unit="patch")
     try:
@@ -217,7 +228,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--canvas", type=positive_int, help="long side of the output canvas (default 1024; remix 512)")
         p.add_argument("--patch", type=positive_int, help="patch side in pixels: bounds memory (default 256; remix 128)")
         p.add_argument("--steps", type=positive_int, help="number of patches to optimize (default: cover every scale twice)")
-        p.add_argument("--patch-iterations", type=positive_int, help="optimizer iterations per patch (default 10)")
+        p.add_argument("--patch-iterations", type=positive_int, help="optimizer iterations per patch (default 20)")
         p.add_argument("--scales", type=int_list, help="patch scales to draw from, e.g. 1,2,4 (multiscale)")
         p.add_argument("--feather", type=float, help="blend ramp as a fraction of the patch (default 0.25)")
         p.add_argument("--preset", help="a preset file or shipped name for this command")

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from . import losses
 from .errors import UserError
-from .optimize import OptimConfig, StyleEngine, Targets, resize
+from .optimize import Callback, OptimConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize, scaled_size, stylize
 
 STYLE_MODES = ("global", "localized")
 MAX_CANVAS = 16384
@@ -45,11 +45,14 @@ class PatchConfig:
     patch: int = 256  # side of the optimized patch (memory is bounded by this)
     steps: int = 0  # patches to optimize; 0 = auto: every scale's grid of positions covered `passes` times
     passes: int = 2  # coverage for auto steps
-    iterations: int = 10  # optimizer iterations per patch
+    iterations: int = 20  # optimizer iterations per patch
     scales: tuple[int, ...] = (1,)  # canvas region = patch * scale; e.g. (1, 2, 4) for multiscale
     style_mode: str = "global"  # global | localized
     feather: float = 0.25  # width of the blend ramp, as a fraction of the patch side
-    init: str = "content"  # content (upsampled photo) | noise
+    # stylized: the whole image stylized at `base` px and upsampled (global style only; localized
+    # starts from the content) | content | noise
+    init: str = "stylized"
+    base: int = 384  # long side of the whole-image stylization that `stylized` starts from
     seed: int = 0  # positions, scales and noise
 
     def check(self) -> None:
@@ -65,8 +68,10 @@ class PatchConfig:
             raise UserError(f"style mode {self.style_mode!r} is not one of {', '.join(STYLE_MODES)}")
         if not (0 <= self.feather <= 0.5):
             raise UserError(f"feather must be in [0, 0.5], got {self.feather}")
-        if self.init not in ("content", "noise"):
-            raise UserError(f"init {self.init!r} is not one of content, noise")
+        if self.init not in ("stylized", "content", "noise"):
+            raise UserError(f"init {self.init!r} is not one of stylized, content, noise")
+        if not (64 <= self.base <= 2048):
+            raise UserError(f"base must be in [64, 2048], got {self.base}")
 
 
 @dataclass
@@ -79,16 +84,22 @@ class PatchStep:
     canvas: torch.Tensor  # (1, 3, H, W) on CPU, live: do not modify
 
 
-def feather_mask(h: int, w: int, ramp: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """(1, 1, h, w) raised-cosine mask: 0 at the edge, 1 from ``ramp`` pixels inward."""
-    def ramp1d(n: int) -> torch.Tensor:
+def feather_mask(h: int, w: int, ramp: int, device: torch.device | str = "cpu", sides: tuple[bool, bool, bool, bool] = (True, True, True, True)) -> torch.Tensor:
+    """(1, 1, h, w) raised-cosine mask: 0 at the edge, 1 from ``ramp`` pixels inward.
+
+    ``sides`` (top, bottom, left, right) say which edges get the ramp: an edge on the canvas
+    border must not, or the border pixels would never be fully optimized.
+    """
+    def ramp1d(n: int, lo: bool, hi: bool) -> torch.Tensor:
         i = torch.arange(n, dtype=torch.float32, device=device)
-        d = torch.minimum(i + 0.5, n - i - 0.5)  # distance to the nearest edge
+        far = torch.full((n,), float(n), device=device)
+        d = torch.minimum(i + 0.5 if lo else far, n - i - 0.5 if hi else far)  # distance to a ramped edge
         if ramp <= 0:
             return torch.ones(n, device=device)
         return 0.5 - 0.5 * torch.cos(math.pi * (d / ramp).clamp(0, 1))
 
-    return (ramp1d(h)[:, None] * ramp1d(w)[None, :])[None, None]
+    top, bottom, left, right = sides
+    return (ramp1d(h, top, bottom)[:, None] * ramp1d(w, left, right)[None, :])[None, None]
 
 
 def crop_relative(img: torch.Tensor, top: float, left: float, height: float, width: float, out_hw: tuple[int, int]) -> torch.Tensor:
@@ -120,6 +131,21 @@ def tiled_grams(engine: StyleEngine, img: torch.Tensor, tile: int) -> dict[str, 
     return {k: v / total for k, v in acc.items()}
 
 
+def canvas_hw(cfg: PatchConfig, ref_hw: tuple[int, int]) -> tuple[int, int]:
+    """Canvas (H, W): long side ``cfg.canvas``, the reference's aspect, at least one patch."""
+    h, w = ref_hw
+    s = cfg.canvas / max(h, w)
+    return max(cfg.patch, round(h * s)), max(cfg.patch, round(w * s))
+
+
+def base_iterations(cfg: PatchConfig, optim: OptimConfig, hw: tuple[int, int], has_content: bool) -> int:
+    """Total iterations of the whole-image base stylization (0 when the canvas starts otherwise)."""
+    if cfg.init != "stylized" or not has_content or cfg.style_mode != "global":
+        return 0
+    h, w = scaled_size(*hw, min(cfg.base, max(hw)))
+    return sum(level_iterations(optim.iterations, len(pyramid_sizes(h, w, optim.pyramid_min)), optim.pyramid_iter_factor))
+
+
 class PatchRenderer:
     """Owns the canvas and the per-scale targets; :meth:`steps` yields after every patch."""
 
@@ -131,17 +157,22 @@ class PatchRenderer:
         cfg: PatchConfig,
         optim: OptimConfig,
         aspect_hw: tuple[int, int] | None = None,
+        base_callback: Callback | None = None,
     ) -> None:
+        """``base_callback`` gets the progress of the whole-image base stylization (init stylized)."""
         cfg.check()
         optim.check()
         self.engine, self.content, self.style, self.cfg, self.optim = engine, content, style, cfg, optim
         ref = content if content is not None else style
-        h, w = aspect_hw or ref.shape[-2:]
-        s = cfg.canvas / max(h, w)
-        self.hw = (max(cfg.patch, round(h * s)), max(cfg.patch, round(w * s)))
+        self.hw = canvas_hw(cfg, aspect_hw or tuple(ref.shape[-2:]))
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self._queues: dict[int, list[tuple[int, int]]] = {}
-        if cfg.init == "content" and content is not None:
+        if base_iterations(cfg, optim, self.hw, content is not None) > 0:
+            # Large style features first: the whole image, stylized at a size one optimization
+            # handles, upsampled; the patches then add detail at the canvas's own resolution.
+            small = resize(content, scaled_size(*self.hw, min(cfg.base, max(self.hw))))
+            self.canvas = resize(stylize(engine, small, [style], optim, callback=base_callback), self.hw).clamp(0, 1).contiguous()
+        elif cfg.init in ("content", "stylized") and content is not None:
             self.canvas = resize(content, self.hw).clamp(0, 1).contiguous()
         else:
             self.canvas = torch.rand((1, 3, *self.hw), generator=self.gen)
@@ -217,7 +248,8 @@ class PatchRenderer:
             res = self.engine.optimize(start, self.targets(box, scale, patch_hw), self.optim, cfg.iterations)
             delta = resize((res.image - start).cpu(), (ph, pw))  # only the change goes back: finer detail survives
             ramp = max(1, round(cfg.feather * min(ph, pw))) if cfg.feather > 0 else 0
-            mask = feather_mask(ph, pw, ramp)
+            H, W = self.hw
+            mask = feather_mask(ph, pw, ramp, sides=(top > 0, top + ph < H, left > 0, left + pw < W))
             region.add_(delta * mask).clamp_(0, 1)
             step = PatchStep(i, n, box, scale, res.loss, self.canvas)
             if callback is not None:

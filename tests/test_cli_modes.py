@@ -15,7 +15,7 @@ FAST = ["--iterations", "3"]
 def test_hires_multiscale(tmp_path, capsys):
     out = tmp_path / "big.png"
     code = main(["hires", str(SAMPLES / "chelsea.png"), "--style", str(SAMPLES / "starry_night.jpg"), "--canvas", "160",
-                 "--patch", "64", "--steps", "4", "--patch-iterations", "2", "--scales", "1,2", "-o", str(out)])
+                 "--patch", "64", "--steps", "4", "--patch-iterations", "2", "--scales", "1,2", "--iterations", "3", "-o", str(out)])
     assert code == 0, capsys.readouterr().err
     assert max(Image.open(out).size) == 160
 
@@ -54,7 +54,7 @@ def test_reconstruct_video(tmp_path, capsys):
 def test_mode_presets_run(tmp_path, capsys, name):
     cmd = preset_command(name)
     out = tmp_path / "o.png"
-    extra = {"hires": ["--canvas", "128", "--patch", "64", "--steps", "2", "--patch-iterations", "1"],
+    extra = {"hires": ["--canvas", "128", "--patch", "64", "--steps", "2", "--patch-iterations", "1", "--iterations", "2"],
              "remix": ["--canvas", "96", "--patch", "48", "--steps", "2", "--patch-iterations", "1"],
              "upscale": ["--iterations", "1", "--input-shrink", "16"],
              "reconstruct": ["--iterations", "2", "--size", "48"]}[cmd]
