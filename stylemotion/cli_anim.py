@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -176,7 +177,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
     state_path.unlink(missing_ok=True)
     print(f"wrote {final} ({s.run.frames} frames, {w}x{h}, {s.run.fps:g} fps), frames in {frames_dir}, settings in {json_path}")
     if mode == "drift":
-        k = s.output.montage_every or max(1, s.run.frames // 16)
+        k = s.output.montage_every or montage_step(s.run.frames, sum(e.hold for e in s.playlist))
         idx = list(range(0, s.run.frames, k))
         if idx[-1] != s.run.frames - 1:
             idx.append(s.run.frames - 1)
@@ -188,6 +189,14 @@ def cmd_animate(args: argparse.Namespace) -> int:
         save_image(sheet, mpath)
         print(f"wrote {mpath}")
     return 0
+
+
+def montage_step(frames: int, cycle: int) -> int:
+    """About 16 tiles, with a step that does not divide the playlist cycle (so every style shows)."""
+    k = max(1, frames // 16)
+    while k > 1 and math.gcd(k, cycle) != 1:
+        k += 1
+    return k
 
 
 def cmd_presets(args: argparse.Namespace) -> int:

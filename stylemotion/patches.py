@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from . import losses
+from .color import match_color
 from .errors import UserError
 from .optimize import Callback, OptimConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize, scaled_size, stylize
 
@@ -175,9 +176,11 @@ class PatchRenderer:
         elif cfg.init in ("content", "stylized") and content is not None:
             self.canvas = resize(content, self.hw).clamp(0, 1).contiguous()
         else:
-            self.canvas = torch.rand((1, 3, *self.hw), generator=self.gen)
-            # smooth the noise a little: white noise at full canvas resolution only adds fizz
-            self.canvas = resize(resize(self.canvas, (max(1, self.hw[0] // 4), max(1, self.hw[1] // 4))), self.hw)
+            noise = torch.rand((1, 3, *self.hw), generator=self.gen)
+            # smooth the noise a little (white noise at canvas resolution only adds fizz), and give
+            # it the colors of the image whose statistics we chase (grey noise came out washed out)
+            noise = resize(resize(noise, (max(1, self.hw[0] // 4), max(1, self.hw[1] // 4))), self.hw)
+            self.canvas = match_color(noise, ref, "meanstd").contiguous()
         self.global_grams: dict[int, dict[str, torch.Tensor]] = {}
         if cfg.style_mode == "global":
             for sc in cfg.scales:

@@ -91,7 +91,7 @@ class OptimSection:
 @dataclass
 class OutputSection:
     crf: int = 18  # H.264 quality (lower = better, 0..51)
-    montage_every: int = 0  # drift montage: every k-th frame (0 = about 16 tiles)
+    montage_every: int = 0  # drift montage: every k-th frame (0 = about 16 tiles, every style shown)
 
 
 @dataclass

@@ -165,3 +165,11 @@ def test_cli_animation_errors(tmp_path, monkeypatch, capsys, args, message):
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not list(tmp_path.glob("*.mp4"))
+
+
+def test_montage_step_shows_every_style():
+    from stylemotion.cli_anim import montage_step
+
+    assert montage_step(64, 4) == 5  # 64 // 16 = 4 would show only one style of four
+    assert montage_step(40, 4) == 3  # 2 would show two of four
+    assert montage_step(10, 4) == 1
