@@ -139,8 +139,14 @@ def cmd_image(args: argparse.Namespace) -> int:
     sizes = pyramid_sizes(content.shape[-2], content.shape[-1], optim.pyramid_min)
     total = sum(level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor))
     bar = Bar(total, f"{out.name} {content.shape[-1]}x{content.shape[-2]} on {device.type}")
+    seen = {"level": 0, "done": 0}  # early stop ends a level before its budget: skip ahead for a true ETA
 
     def on_progress(p) -> None:  # type: ignore[no-untyped-def]
+        if p.level != seen["level"]:
+            budgets = level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)
+            bar.update(sum(budgets[: p.level]) - seen["done"])
+            seen["level"], seen["done"] = p.level, sum(budgets[: p.level])
+        seen["done"] += 1
         bar.update(1, level=f"{p.level + 1}/{p.levels}", loss=f"{p.loss:.4g}")
         if args.save_every and p.iteration % args.save_every == 0:
             save_image(p.image, out.with_name(f"{out.stem}_l{p.level}_{p.iteration:05d}{out.suffix}"))
