@@ -41,7 +41,7 @@ def main() -> None:
     r = PatchRenderer(engine, content, style, cfg, OptimConfig(tol=0, pyramid_min=0))
     print(f"canvas {r.hw[1]}x{r.hw[0]} ready (global style targets for scales {args.scales}) in {time.perf_counter() - t:.1f} s, peak RSS {peak_mb():.0f} MB")
     t = time.perf_counter()
-    for st in r.steps():
+    for _ in r.steps():
         pass
     dt = (time.perf_counter() - t) / args.steps
     # activations of VGG16 up to relu5_1 at the full canvas, fp32, forward only (backward doubles it)

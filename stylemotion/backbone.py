@@ -120,7 +120,7 @@ class VGGFeatures(nn.Module):
             # channels_last (NHWC) is what cuDNN and oneDNN run fastest: measured 15% faster on a
             # 2-core CPU at 512 px, no reorders between layers (benchmarks/engine_speed.py)
             h = self.preprocess(x).contiguous(memory_format=torch.channels_last)
-            for idx, name in enumerate(self.names[: last + 1]):
+            for name in self.names[: last + 1]:
                 if name.startswith("conv"):
                     h = self.convs[name](h)
                 elif name.startswith("relu"):

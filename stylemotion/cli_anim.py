@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
 import sys
 from pathlib import Path
 
-import torch
 
 from .errors import UserError
 
@@ -131,7 +129,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
             old.unlink()
     settings = s.to_dict()
     content = to_tensor(load_image(s.run.content, "content image"))
-    styles = [to_tensor(load_image(e.style, f"playlist style")) for e in s.playlist]
+    styles = [to_tensor(load_image(e.style, "playlist style")) for e in s.playlist]
     device = pick_device(s.run.device)
     backbone = load_backbone(s.run.backbone, s.run.pooling, args.weights, device)
     st = s.style

@@ -15,7 +15,7 @@ Images are (1, 3, H, W) float32 RGB in [0, 1]. Nothing here prints; progress goe
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence
 
 import torch

@@ -29,9 +29,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
 import torch
-import torch.nn.functional as F
 
-from . import losses
 from .color import match_color
 from .errors import UserError
 from .optimize import Callback, OptimConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize, scaled_size, stylize

@@ -23,12 +23,14 @@ def weights_at(entries: list[Entry], t: int) -> list[tuple[int, float]]:
         raise ValueError("empty playlist")
     cycle = sum(e.hold for e in entries)
     o = t % cycle
-    for i, e in enumerate(entries):
+    i, e = 0, entries[0]
+    for i, e in enumerate(entries):  # noqa: B007 - i and e are used after the loop
         if o < e.hold:
             break
         o -= e.hold
     fade = min(e.crossfade, e.hold)
-    if o < fade and t >= entries[0].hold and len(entries) > 1 or (o < fade and t >= cycle):
+    # no previous style to fade from on the very first entry (t < entries[0].hold)
+    if o < fade and len(entries) > 1 and t >= entries[0].hold:
         w = (o + 1) / (fade + 1)
         prev = (i - 1) % len(entries)
         return [(prev, 1.0 - w), (i, w)]

@@ -16,7 +16,7 @@ import torch
 
 from . import losses
 from .color import match_color
-from .optimize import OptimConfig, Progress, StyleConfig, StyleEngine, Targets, make_init, resize, scaled_size
+from .optimize import OptimConfig, Progress, StyleEngine, Targets, make_init, resize, scaled_size
 from .playlist import Entry, label_at, weights_at
 from .presets import Settings
 from .schedule import Schedule

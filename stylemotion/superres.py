@@ -11,13 +11,12 @@ itself is the show.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from .errors import UserError
-from .optimize import Callback, OptimConfig, StyleConfig, StyleEngine, Targets, make_init, resize
+from .optimize import Callback, OptimConfig, StyleConfig, StyleEngine, Targets, make_init
 
 
 def downsample(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
