@@ -67,7 +67,6 @@ def main() -> None:
 
         targets = Targets(engine.content_targets(img), engine.style_targets([torch.rand(1, 3, size, size)], None, (size, size)))
         x0 = img.clone()
-        cfg = OptimConfig(iterations=1, tol=0)
         # one engine.optimize call per iteration would rebuild L-BFGS; time a longer run instead
         t = time.perf_counter()
         engine.optimize(x0, targets, OptimConfig(iterations=2, tol=0))
@@ -83,7 +82,6 @@ def main() -> None:
             f"engine {s_engine:.3f} s/it = {gf_engine:.1f} GFLOP/s = {100 * gf_engine / bare:.0f}% of bare conv, "
             f"{100 * gf_engine / gf_plain:.0f}% of plain loop"
         )
-        del cfg
 
 
 if __name__ == "__main__":

@@ -217,19 +217,14 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from .encode import read_metadata
-    from .presets import from_dict
+    from .presets import from_dict, load_preset
 
     path = Path(args.file)
-    if path.suffix == ".json":
-        if not path.is_file():
-            raise UserError(f"file not found: {path}")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            raise UserError(f"{path} is not valid JSON") from None
+    if path.suffix == ".json":  # the settings file beside a render: the preset loader reads it
+        settings = load_preset(str(path))
     else:
         data = read_metadata(path)
-    settings = from_dict(data.get("settings", data), str(path))
+        settings = from_dict(data.get("settings", data), str(path))
     if args.toml:
         print(settings.to_toml())
     else:

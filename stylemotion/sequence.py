@@ -19,7 +19,6 @@ from .color import match_color
 from .optimize import OptimConfig, Progress, StyleEngine, Targets, make_init, resize, scaled_size
 from .playlist import Entry, label_at, weights_at
 from .presets import Settings
-from .schedule import Schedule
 from .warp import motion_matrix, warp, warp_image
 
 
@@ -78,11 +77,10 @@ class Sequencer:
         self.content = resize(content, self.hw)
         self.base_style = engine.style
         self.engine = engine
-        sched = lambda sec, key: Schedule.parse(getattr(getattr(s, sec), key), f"{sec}.{key}")  # noqa: E731
-        self.zoom, self.angle = sched("motion", "zoom"), sched("motion", "angle")
-        self.tx, self.ty = sched("motion", "tx"), sched("motion", "ty")
-        self.iters = sched("run", "iterations")
-        self.cw, self.sw = sched("style", "content_weight"), sched("style", "style_weight")
+        self.zoom, self.angle = s.schedule("motion", "zoom"), s.schedule("motion", "angle")
+        self.tx, self.ty = s.schedule("motion", "tx"), s.schedule("motion", "ty")
+        self.iters = s.schedule("run", "iterations")
+        self.cw, self.sw = s.schedule("style", "content_weight"), s.schedule("style", "style_weight")
         # Gram targets of every playlist style at this frame size: computed once for the run
         self.grams = [engine.style_targets([st], None, self.hw) for st in styles]
         self.playlist: list[Entry] = s.playlist
