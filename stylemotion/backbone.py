@@ -81,7 +81,12 @@ class VGGFeatures(nn.Module):
         cin = 3
         for b, n in enumerate(ARCHS[arch], start=1):
             for i in range(1, n + 1):
-                self.convs[f"conv{b}_{i}"] = nn.Conv2d(cin, CHANNELS[b - 1], 3, padding=1)
+                # Departure from VGG: conv1_1 pads by replicating the edge pixels instead of zeros
+                # (as crowsonkb/style-transfer-pytorch does). A zero (= mean colour) border is a
+                # strong edge the style loss "sees" along every side, and the optimizer answered it
+                # with a bright band in the top rows of the output.
+                mode = "replicate" if (b, i) == (1, 1) else "zeros"
+                self.convs[f"conv{b}_{i}"] = nn.Conv2d(cin, CHANNELS[b - 1], 3, padding=1, padding_mode=mode)
                 cin = CHANNELS[b - 1]
         order = [0, 1, 2]
         if convention.bgr:

@@ -63,6 +63,7 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--content-layers", type=name_list, help="comma-separated, e.g. relu4_2")
     g.add_argument("--style-layers", type=name_list, help="comma-separated, e.g. relu1_1,relu2_1,relu3_1")
     g.add_argument("--style-layer-weights", type=float_list, help="one weight per style layer")
+    g.add_argument("--style-loss", choices=["gram", "w2"], help="gram (default) or w2: means + covariances (slow on CPU)")
     g = p.add_argument_group("optimizer")
     g.add_argument("--iterations", type=int, help="iterations at the final pyramid level")
     g.add_argument("--optimizer", choices=["lbfgs", "adam"])
@@ -72,6 +73,8 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--init-image", type=Path, help="start image for --init image")
     g.add_argument("--seed", type=int)
     g.add_argument("--pyramid-min", type=int, help="coarse-to-fine start size (long side); 0 disables")
+    g.add_argument("--pyramid-step", type=float, help="size ratio between pyramid levels (default 2; 1.414 = sqrt 2)")
+    g.add_argument("--avg-decay", type=float, help="return the moving average of the iterates (e.g. 0.9); 0 = off")
     g.add_argument("--original-colors", action="store_true", default=None, help="keep the content's colors")
     g = p.add_argument_group("backbone")
     g.add_argument("--backbone", choices=["vgg16-hed", "vgg19"], help="vgg16-hed is bundled; vgg19 needs its weights")
@@ -80,8 +83,8 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps")
 
 
-STYLE_FLAGS = ("content_weight", "style_weight", "tv_weight", "style_scale", "content_layers", "style_layers", "style_layer_weights")
-OPTIM_FLAGS = ("iterations", "optimizer", "lr", "tol", "init", "seed", "pyramid_min", "original_colors")
+STYLE_FLAGS = ("content_weight", "style_weight", "tv_weight", "style_scale", "content_layers", "style_layers", "style_layer_weights", "style_loss")
+OPTIM_FLAGS = ("iterations", "optimizer", "lr", "tol", "init", "seed", "pyramid_min", "pyramid_step", "avg_decay", "original_colors")
 BACKBONE_FLAGS = ("backbone", "weights", "pooling", "device")
 
 
@@ -135,7 +138,7 @@ def cmd_image(args: argparse.Namespace) -> int:
     device = pick_device(bo.get("device", "auto"))
     backbone = load_backbone(bo.get("backbone", "vgg16-hed"), bo.get("pooling", "max"), bo.get("weights"), device)
     engine = StyleEngine(backbone, style_cfg)
-    sizes = pyramid_sizes(content.shape[-2], content.shape[-1], optim.pyramid_min)
+    sizes = pyramid_sizes(content.shape[-2], content.shape[-1], optim.pyramid_min, optim.pyramid_step)
     total = sum(level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor))
     bar = Bar(total, f"{out.name} {content.shape[-1]}x{content.shape[-2]} on {device.type}")
     seen = {"level": 0, "done": 0}  # early stop ends a level before its budget: skip ahead for a true ETA

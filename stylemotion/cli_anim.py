@@ -37,6 +37,10 @@ def add_anim_args(p: argparse.ArgumentParser, default_preset: str, default_out: 
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any preset value, e.g. --set motion.zoom=1.03 (repeatable)")
     p.add_argument("-o", "--output", type=Path, default=Path(default_out), help=f"video .mp4, .webm or .gif (default {default_out})")
+    p.add_argument("--cadence", type=int, help="optimize every Nth frame, warp the ones between (overrides run.cadence)")
+    p.add_argument("--loop", action="store_true", default=None, help="make the last frames lead back into the first (run.loop)")
+    p.add_argument("--preview-motion", action="store_true", help="render the motion and per-frame controls alone, no style: seconds, not hours")
+    p.add_argument("--srt", action="store_true", help="also write OUT.srt: each frame's parameters as subtitles")
     p.add_argument("--resume", action="store_true", help="continue an interrupted render of --output")
     p.add_argument("--overwrite", action="store_true", help="start over even if a render of --output is in progress")
 
@@ -56,6 +60,10 @@ def resolve_settings(args: argparse.Namespace, mode: str):  # type: ignore[no-un
         sets.append(f"run.device={json.dumps(args.device)}")
     if args.content is not None:
         sets.append(f"run.content={json.dumps(str(args.content))}")
+    if args.cadence is not None:
+        sets.append(f"run.cadence={args.cadence}")
+    if args.loop:
+        sets.append("run.loop=true")
     s = apply_overrides(s, sets)
     if args.style:
         hold = args.hold if args.hold is not None else (s.playlist[0].hold if s.playlist else 24)
@@ -122,29 +130,36 @@ def cmd_animate(args: argparse.Namespace) -> int:
             raise UserError(f"{out}: all {s.run.frames} frames are already rendered")
     else:
         s = resolve_settings(args, mode)
+        if args.preview_motion:
+            return preview_motion(s, out)
         if state_path.exists() and not args.overwrite:
             raise UserError(f"{frames_dir} holds an unfinished render; use --resume to continue it or --overwrite to start over")
+    settings = s.to_dict()
+    # every input is read before anything on disk changes: a typo never costs a finished render
+    content = to_tensor(load_image(s.run.content, "content image"))
+    styles = [to_tensor(load_image(e.style, "playlist style")) for e in s.playlist]
+    color_ref = to_tensor(load_image(s.fx.color_reference, "fx.color_reference image")) if s.fx.color_reference else None
+    device = pick_device(s.run.device)
+    if not args.resume:
         frames_dir.mkdir(parents=True, exist_ok=True)
         for old in frames_dir.glob("frame_*.png"):
             old.unlink()
-    settings = s.to_dict()
-    content = to_tensor(load_image(s.run.content, "content image"))
-    styles = [to_tensor(load_image(e.style, "playlist style")) for e in s.playlist]
-    device = pick_device(s.run.device)
     backbone = load_backbone(s.run.backbone, s.run.pooling, args.weights, device)
     st = s.style
     style_cfg = StyleConfig(tuple(st.content_layers), tuple(st.style_layers), tuple(float(w) for w in st.style_layer_weights),
-                            tv_weight=st.tv_weight, style_scale=st.style_scale)
+                            tv_weight=st.tv_weight, style_scale=st.style_scale, style_loss=st.style_loss)
     engine = StyleEngine(backbone, style_cfg)
-    seq = Sequencer(s, engine, content, styles)
+    seq = Sequencer(s, engine, content, styles, color_ref)
     start = state.next_frame if state else 0
     writer = VideoWriter(out, s.run.fps, s.output.crf, metadata=settings)
+    log_path = out.with_name(out.stem + "_params.jsonl")
+    log_lines = _read_log(log_path, start) if state else []
     labels: dict[int, str] = {}
     try:
         for t in range(start):  # frames rendered before the interruption: re-encode from PNG
             path = frames_dir / f"frame_{t:05d}.png"
             writer.write(to_uint8(to_tensor(load_image(path, "rendered frame"))))
-        total = sum((s.run.first_iterations if t == 0 else round(seq.iters(t))) for t in range(start, s.run.frames))
+        total = sum(seq.iterations_at(t) for t in range(start, s.run.frames))
         h, w = seq.hw
         bar = Bar(total, f"{mode} {w}x{h} {s.run.frames} frames on {device.type}")
         counted = {"n": 0}
@@ -155,9 +170,11 @@ def cmd_animate(args: argparse.Namespace) -> int:
 
         try:
             for frame in seq.frames(state, on_progress):
-                budget = s.run.first_iterations if frame.index == 0 else round(seq.iters(frame.index))
-                bar.update(budget - frame.iterations)  # early stop: skip the rest of the frame's budget
+                if frame.key:
+                    bar.update(seq.iterations_at(frame.index) - frame.iterations)  # early stop: skip the rest of the budget
                 save_image(frame.image, frames_dir / f"frame_{frame.index:05d}.png")
+                log_lines.append(json.dumps(_jsonable(frame.params), sort_keys=True))
+                _atomic_write_text(log_path, "\n".join(log_lines) + "\n")
                 save_state(state_path, frame.state, settings)
                 writer.write(to_uint8(frame.image))
                 labels[frame.index] = frame.label
@@ -173,7 +190,12 @@ def cmd_animate(args: argparse.Namespace) -> int:
     final = writer.close()
     _atomic_write_text(json_path, json.dumps({"stylemotion": 1, "settings": settings}, indent=2, sort_keys=True))
     state_path.unlink(missing_ok=True)
-    print(f"wrote {final} ({s.run.frames} frames, {w}x{h}, {s.run.fps:g} fps), frames in {frames_dir}, settings in {json_path}")
+    print(f"wrote {final} ({s.run.frames} frames, {w}x{h}, {s.run.fps:g} fps), frames in {frames_dir}, settings in {json_path}, "
+          f"per-frame parameters in {log_path}")
+    if args.srt:
+        srt = out.with_suffix(".srt")
+        _atomic_write_text(srt, srt_text([json.loads(x) for x in log_lines], s.run.fps))
+        print(f"wrote {srt} (subtitles: players show it beside {out.name})")
     if mode == "drift":
         k = s.output.montage_every or montage_step(s.run.frames, sum(e.hold for e in s.playlist))
         idx = list(range(0, s.run.frames, k))
@@ -187,6 +209,74 @@ def cmd_animate(args: argparse.Namespace) -> int:
         save_image(sheet, mpath)
         print(f"wrote {mpath}")
     return 0
+
+
+def preview_motion(s, out: Path) -> int:  # type: ignore[no-untyped-def]
+    """The motion and per-frame controls on the start image, no optimization: OUT_preview.mp4."""
+    import time
+
+    from .encode import VideoWriter
+    from .images import load_image, to_tensor, to_uint8
+    from .optimize import StyleEngine
+    from .backbone import load_backbone
+    from .sequence import Sequencer
+
+    t0 = time.perf_counter()
+    content = to_tensor(load_image(s.run.content, "content image"))
+    color_ref = to_tensor(load_image(s.fx.color_reference, "fx.color_reference image")) if s.fx.color_reference else None
+    prev = out.with_name(out.stem + "_preview" + out.suffix)
+    # no style is needed to move pixels: the playlist's images are not even read
+    engine = StyleEngine(load_backbone(s.run.backbone, s.run.pooling, None, "cpu"))
+    seq = Sequencer(s, engine, content, [], color_ref, styles_needed=False)
+    writer = VideoWriter(prev, s.run.fps, s.output.crf, metadata=s.to_dict())
+    try:
+        for frame in seq.frames(optimize=False):
+            writer.write(to_uint8(frame.image))
+    except BaseException:
+        writer.abort()
+        raise
+    final = writer.close()
+    h, w = seq.hw
+    print(f"wrote {final} (motion preview, {s.run.frames} frames, {w}x{h}, no style) in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _jsonable(d: dict) -> dict:
+    """Floats rounded for the log; NaN (no loss on an in-between frame) becomes null."""
+    out: dict = {}
+    for k, v in d.items():
+        if isinstance(v, float):
+            out[k] = None if not math.isfinite(v) else round(v, 6)
+        elif isinstance(v, dict):
+            out[k] = _jsonable(v)
+        else:
+            out[k] = v
+    return out
+
+
+def _read_log(path: Path, frames: int) -> list[str]:
+    """The first ``frames`` lines of an interrupted render's parameter log (fewer if it is short)."""
+    if not path.is_file():
+        return []
+    return [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()][:frames]
+
+
+def srt_text(records: list[dict], fps: float) -> str:
+    """SubRip subtitles: one cue per frame showing its resolved parameters."""
+    def ts(sec: float) -> str:
+        ms = int(round(sec * 1000))
+        return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+    cues = []
+    for i, r in enumerate(records):
+        t = r.get("frame", i)
+        styles = " + ".join(f"{k} {v:g}" for k, v in (r.get("styles") or {}).items())
+        line1 = f"frame {t}{'' if r.get('key', True) else ' (warped)'}  zoom {r.get('zoom', 1):.4g}  angle {r.get('angle', 0):.3g}  {styles}"
+        extra = [f"{k} {r[k]:.3g}" for k in ("style_weight", "content_weight", "noise", "unsharp_amount", "contrast", "loop_weight") if isinstance(r.get(k), (int, float))]
+        if isinstance(r.get("loss"), (int, float)):
+            extra.append(f"loss {r['loss']:.4g}")
+        cues.append(f"{i + 1}\n{ts(t / fps)} --> {ts((t + 1) / fps)}\n{line1}\n{'  '.join(extra)}\n")
+    return "\n".join(cues)
 
 
 def montage_step(frames: int, cycle: int) -> int:

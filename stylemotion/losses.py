@@ -23,6 +23,86 @@ def gram(feat: torch.Tensor) -> torch.Tensor:
     return torch.bmm(f, f.transpose(1, 2)) / (h * w)
 
 
+def mean_gram(feat: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C+1, C+1): the Gram of the features with a constant-1 channel appended.
+
+    It packs the uncentered second moment G (top-left C x C), the mean (last column) and 1 (corner)
+    into one matrix, so that blending several styles' matrices linearly gives the exact statistics
+    of their mixture, and tiles average like Grams. :func:`w2_loss` reads mean and covariance
+    from it.
+    """
+    if feat.dim() != 4:
+        raise ValueError(f"mean_gram expects (B, C, H, W), got {tuple(feat.shape)}")
+    b, c, h, w = feat.shape
+    f = (feat if feat.dtype == torch.float64 else feat.float()).reshape(b, c, h * w)
+    f = torch.cat([f, f.new_ones(b, 1, h * w)], dim=1)
+    return torch.bmm(f, f.transpose(1, 2)) / (h * w)
+
+
+def split_mean_gram(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, C+1, C+1) from :func:`mean_gram` -> mean (B, C) and covariance (B, C, C)."""
+    mean = m[:, :-1, -1]
+    cov = m[:, :-1, :-1] - mean[:, :, None] * mean[:, None, :]
+    return mean, cov
+
+
+class _SqrtmPSD(torch.autograd.Function):
+    """Square root of a symmetric PSD matrix (B, C, C) by eigendecomposition.
+
+    The backward solves the Sylvester equation S dX + dX S = dA in the eigenbasis; its
+    denominators s_i + s_j stay positive even where eigenvalues repeat, unlike the generic
+    eigh backward (1 / (s_i - s_j)), which is what made W2 style losses unstable.
+    """
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        vals, vecs = torch.linalg.eigh(a)
+        sq = vals.clamp_min(0).sqrt()
+        ctx.save_for_backward(sq, vecs)
+        return vecs @ torch.diag_embed(sq) @ vecs.transpose(-2, -1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        sq, vecs = ctx.saved_tensors
+        g = vecs.transpose(-2, -1) @ grad @ vecs
+        g = (g + g.transpose(-2, -1)) / 2
+        denom = (sq[..., :, None] + sq[..., None, :]).clamp_min(1e-6)
+        return vecs @ (g / denom) @ vecs.transpose(-2, -1)
+
+
+def sqrtm_psd(a: torch.Tensor) -> torch.Tensor:
+    """Principal square root of symmetric PSD matrices (B, C, C), differentiable."""
+    if a.dim() != 3 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"sqrtm_psd expects (B, C, C), got {tuple(a.shape)}")
+    return _SqrtmPSD.apply(a)
+
+
+def w2_loss(feat: torch.Tensor, target: torch.Tensor, target_sqrt: torch.Tensor | None = None) -> torch.Tensor:
+    """Relative squared 2-Wasserstein distance between Gaussians fitted to features and target.
+
+    W2^2 = |mu - mu_t|^2 + tr(S + S_t - 2 (S_t^1/2 S S_t^1/2)^1/2) (Gaussian optimal transport, as in
+    crowsonkb/style-transfer-pytorch), divided by the target's second moment |mu_t|^2 + tr S_t so
+    its weight means the same at every layer. ``target`` is a :func:`mean_gram` matrix (B, C+1, C+1);
+    ``target_sqrt`` (B, C, C), S_t^1/2, may be passed to skip recomputing it every iteration.
+    """
+    # in float64: activations reach 1e2-1e3, so covariance products reach 1e10 and float32 loses the
+    # small eigenvalues whose 1 / (s_i + s_j) dominates the gradient
+    m = mean_gram(feat.double())
+    mean_t, cov_t = split_mean_gram(target.double())
+    mean, cov = split_mean_gram(m)
+    # a small ridge keeps both covariances positive definite (rank-deficient ReLU features)
+    eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
+    ridge = 1e-5 * cov_t.diagonal(dim1=-2, dim2=-1).mean(-1)[:, None, None] * eye
+    cov, cov_t = cov + ridge, cov_t + ridge
+    if mean.shape != mean_t.shape:
+        raise ValueError(f"shape mismatch: features with {mean.shape[-1]} channels vs target {mean_t.shape[-1]}")
+    s_t = sqrtm_psd(cov_t) if target_sqrt is None else target_sqrt.double()
+    cross = sqrtm_psd(s_t @ cov @ s_t)
+    tr = lambda x: x.diagonal(dim1=-2, dim2=-1).sum(-1)  # noqa: E731
+    w2 = (mean - mean_t).pow(2).sum(-1) + tr(cov) + tr(cov_t) - 2 * tr(cross)
+    return (w2.clamp_min(0) / (mean_t.pow(2).sum(-1) + tr(cov_t) + EPS)).sum().float()
+
+
 def relative_mse(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """||x - target||^2 / ||target||^2 (scalar, fp32). Shapes must match."""
     if x.shape != target.shape:

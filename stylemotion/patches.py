@@ -142,7 +142,7 @@ def base_iterations(cfg: PatchConfig, optim: OptimConfig, hw: tuple[int, int], h
     if cfg.init != "stylized" or not has_content or cfg.style_mode != "global":
         return 0
     h, w = scaled_size(*hw, min(cfg.base, max(hw)))
-    return sum(level_iterations(optim.iterations, len(pyramid_sizes(h, w, optim.pyramid_min)), optim.pyramid_iter_factor))
+    return sum(level_iterations(optim.iterations, len(pyramid_sizes(h, w, optim.pyramid_min, optim.pyramid_step)), optim.pyramid_iter_factor))
 
 
 class PatchRenderer:

@@ -56,6 +56,26 @@ class RunSection:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     backbone: str = "vgg16-hed"  # vgg16-hed (bundled) | vgg19 (needs its weights)
     pooling: str = "max"  # max | avg
+    cadence: int = 1  # optimize every Nth frame; the frames between are warped from both neighbours
+    loop: bool = False  # pull the last frames back to frame 0 so the video repeats without a jump
+    loop_frames: int = 12  # how many final frames the loop blends over
+
+
+@dataclass
+class FxSection:
+    """Per-frame controls on the warped frame before it is re-stylized, in Deforum's order."""
+
+    color_coherence: str = "none"  # none | rgb | lab | hsv: histogram-match to the reference first
+    color_reference: str = ""  # image to match; "" = frame 0
+    contrast: str = "1.0"  # schedule: scale around the mean (1 = off)
+    unsharp_amount: str = "0"  # schedule: anti-blur strength (0 = off)
+    unsharp_kernel: str = "5"  # schedule: odd kernel size in pixels (even values round up)
+    unsharp_sigma: str = "1.0"  # schedule: Gaussian sigma in pixels
+    unsharp_threshold: str = "0"  # schedule: leave pixels whose detail is below this alone
+    noise: str = "0"  # schedule: noise amplitude on [0, 1] pixels, added to the start image only
+    noise_type: str = "uniform"  # uniform | perlin
+    noise_octaves: int = 4  # perlin: layers of detail
+    noise_persistence: float = 0.5  # perlin: amplitude ratio between octaves
 
 
 @dataclass
@@ -78,6 +98,7 @@ class StyleSection:
     content_layers: list = field(default_factory=lambda: ["relu3_2", "relu4_2"])
     style_layers: list = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])
     style_layer_weights: list = field(default_factory=lambda: [0.25, 1.0, 1.0, 1.0, 1.0])
+    style_loss: str = "gram"  # gram | w2 (means + covariances; slow on CPU)
 
 
 @dataclass
@@ -98,6 +119,7 @@ class OutputSection:
 class Settings:
     run: RunSection = field(default_factory=RunSection)
     motion: MotionSection = field(default_factory=MotionSection)
+    fx: FxSection = field(default_factory=FxSection)
     style: StyleSection = field(default_factory=StyleSection)
     optim: OptimSection = field(default_factory=OptimSection)
     output: OutputSection = field(default_factory=OutputSection)
@@ -127,12 +149,15 @@ class Settings:
         return Schedule.parse(getattr(getattr(self, section), key), f"{section}.{key}")
 
 
-SECTIONS = {"run": RunSection, "motion": MotionSection, "style": StyleSection, "optim": OptimSection, "output": OutputSection}
+SECTIONS = {"run": RunSection, "motion": MotionSection, "fx": FxSection, "style": StyleSection, "optim": OptimSection, "output": OutputSection}
 CHOICES = {
     ("run", "mode"): ("zoom", "drift"),
     ("run", "color_coherence"): ("none", "meanstd", "histogram"),
     ("run", "backbone"): ("vgg16-hed", "vgg19"),
     ("run", "pooling"): ("max", "avg"),
+    ("style", "style_loss"): ("gram", "w2"),
+    ("fx", "color_coherence"): ("none", "rgb", "lab", "hsv"),
+    ("fx", "noise_type"): ("uniform", "perlin"),
     ("motion", "border"): ("reflect", "replicate"),
     ("optim", "optimizer"): ("lbfgs", "adam"),
 }
@@ -143,11 +168,15 @@ RANGES = {
     ("style", "tv_weight"): (0, 1e4), ("style", "style_scale"): (0.05, 8),
     ("optim", "lr"): (1e-5, 1), ("optim", "tol"): (0, 0.5),
     ("output", "crf"): (0, 51), ("output", "montage_every"): (0, MAX_FRAMES),
+    ("run", "cadence"): (1, 16), ("run", "loop_frames"): (1, MAX_FRAMES),
+    ("fx", "noise_octaves"): (1, 8), ("fx", "noise_persistence"): (0, 1),
 }
 SCHEDULE_RANGES = {  # checked over every frame of the run
     ("run", "iterations"): (0, 5000), ("motion", "zoom"): (0.5, 2.0), ("motion", "angle"): (-45, 45),
     ("motion", "tx"): (-256, 256), ("motion", "ty"): (-256, 256),
     ("style", "content_weight"): (0, 1e4), ("style", "style_weight"): (0, 1e6),
+    ("fx", "contrast"): (0.5, 2.0), ("fx", "unsharp_amount"): (0, 5), ("fx", "unsharp_kernel"): (1, 31),
+    ("fx", "unsharp_sigma"): (0.1, 10), ("fx", "unsharp_threshold"): (0, 1), ("fx", "noise"): (0, 0.5),
 }
 ENTRY_RANGES = {"hold": (1, MAX_FRAMES), "crossfade": (0, MAX_FRAMES)}
 
@@ -230,8 +259,8 @@ def from_dict(data: dict[str, Any], source: str = "preset", base: Path | None = 
             if key not in valid:
                 raise UserError(f"{source}: unknown key {name}.{key}; valid keys in [{name}]: {', '.join(valid)}")
             v = _check_value(f"{source}: {name}.{key}", getattr(sec, key), value, (name, key))
-            if (name, key) == ("run", "content"):
-                v = _resolve_path(v, base, f"{source}: run.content")
+            if (name, key) in (("run", "content"), ("fx", "color_reference")):
+                v = _resolve_path(v, base, f"{source}: {name}.{key}")
             setattr(sec, key, v)
     entries = data.get("playlist", [])
     if not isinstance(entries, list):
@@ -263,6 +292,8 @@ def validate(s: Settings, source: str = "settings") -> None:
         sched.check_range(lo, hi, s.run.frames)
     if len(s.style.style_layer_weights) != len(s.style.style_layers):
         raise UserError(f"{source}: style.style_layer_weights has {len(s.style.style_layer_weights)} values for {len(s.style.style_layers)} style_layers")
+    if s.run.loop and s.run.loop_frames >= s.run.frames:
+        raise UserError(f"{source}: run.loop_frames ({s.run.loop_frames}) must be smaller than run.frames ({s.run.frames})")
     if s.optim.carry_moments and s.optim.optimizer != "adam":
         raise UserError(f"{source}: optim.carry_moments needs optim.optimizer = \"adam\"")
 

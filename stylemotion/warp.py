@@ -57,6 +57,17 @@ def compose(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (full(a) @ full(b))[:, :2]
 
 
+def invert(theta: torch.Tensor) -> torch.Tensor:
+    """theta of the inverse motion: warp(warp(x, theta), invert(theta)) == x where both are defined."""
+    bottom = torch.tensor([0.0, 0.0, 1.0], dtype=theta.dtype, device=theta.device).expand(theta.shape[0], 1, 3)
+    return torch.linalg.inv(torch.cat([theta, bottom], dim=1))[:, :2]
+
+
+def identity(batch: int = 1) -> torch.Tensor:
+    """(B, 2, 3) float64 theta of no motion."""
+    return torch.eye(3, dtype=torch.float64)[:2].expand(batch, 2, 3).clone()
+
+
 def warp(img: torch.Tensor, theta: torch.Tensor, border: str = "reflect", mode: str = "bicubic") -> torch.Tensor:
     """Resample ``img`` (B, C, H, W) through ``theta`` (B or 1, 2, 3); result clamped to [0, 1] for images."""
     if img.dim() != 4:

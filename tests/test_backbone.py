@@ -110,3 +110,12 @@ def test_wrong_weights_file_is_user_error(tmp_path):
 def test_conv_flops_counts_layers(backbone):
     # conv1_1 only: 2 * 3 * 64 * 9 * H * W
     assert conv_flops(backbone, 10, 10, "relu1_1") == 2 * 3 * 64 * 9 * 100
+
+
+def test_first_conv_pads_by_replication(backbone):
+    """A flat image gives flat conv1_1 responses up to the border: no zero-padding edge to fight."""
+    flat = torch.full((1, 3, 24, 24), 0.3)
+    f = backbone(flat, ["conv1_1"])["conv1_1"]
+    assert torch.allclose(f, f[..., 12:13, 12:13].expand_as(f), atol=1e-4)
+    deeper = backbone(flat, ["conv1_2"])["conv1_2"]  # later layers keep VGG's zero padding
+    assert not torch.allclose(deeper[..., 0, 0], deeper[..., 12, 12], atol=1e-3)

@@ -33,3 +33,51 @@ def test_tv_loss_zero_on_flat_and_positive_on_noise():
 def test_blend_grams_weights():
     a, b = torch.zeros(1, 2, 2), torch.ones(1, 2, 2)
     assert torch.allclose(losses.blend_grams([a, b], [3, 1]), torch.full((1, 2, 2), 0.25))
+
+
+def test_mean_gram_packs_mean_and_covariance():
+    f = torch.rand(2, 4, 5, 6) * 3
+    m = losses.mean_gram(f)
+    assert m.shape == (2, 5, 5) and torch.allclose(m[:, -1, -1], torch.ones(2))
+    mean, cov = losses.split_mean_gram(m)
+    flat = f.reshape(2, 4, -1)
+    assert torch.allclose(mean, flat.mean(-1), atol=1e-5)
+    centered = flat - flat.mean(-1, keepdim=True)
+    assert torch.allclose(cov, centered @ centered.transpose(1, 2) / 30, atol=1e-4)
+    # blending two mean-Grams gives the statistics of the mixture of both feature sets
+    g = torch.rand(2, 4, 5, 6)
+    both = torch.cat([f, g], dim=-1)
+    assert torch.allclose(losses.blend_grams([m, losses.mean_gram(g)], [1, 1]), losses.mean_gram(both), atol=1e-4)
+
+
+def test_sqrtm_psd_and_its_gradient():
+    a = torch.randn(1, 6, 20, dtype=torch.float64)
+    a = a @ a.transpose(1, 2) / 20
+    r = losses.sqrtm_psd(a)
+    assert torch.allclose(r @ r, a, atol=1e-8)
+    x = a.clone().requires_grad_()
+    # d tr(sqrt(A)) / dA = A^-1/2 / 2
+    losses.sqrtm_psd(x).diagonal(dim1=-2, dim2=-1).sum().backward()
+    assert torch.allclose(x.grad, torch.linalg.inv(r) / 2, atol=1e-6)
+
+
+def test_w2_loss_is_zero_at_target_falls_and_matches_statistics():
+    torch.manual_seed(0)
+    target = losses.mean_gram(torch.randn(1, 8, 16, 16).relu() * 2 + 0.5)
+    assert losses.w2_loss(torch.randn(1, 8, 4, 4), target) > 0.1
+    x = torch.randn(1, 8, 16, 16).requires_grad_()
+    opt = torch.optim.Adam([x], lr=0.05)
+    first = None
+    for _ in range(300):
+        opt.zero_grad()
+        loss = losses.w2_loss(x, target)
+        loss.backward()
+        opt.step()
+        first = first if first is not None else loss.item()
+    assert loss.item() < first / 100
+    mean, cov = losses.split_mean_gram(losses.mean_gram(x.detach()))
+    mean_t, cov_t = losses.split_mean_gram(target)
+    assert torch.allclose(mean, mean_t, atol=1e-2) and torch.allclose(cov, cov_t, atol=1e-2)
+    # scale free, like the other relative losses
+    f = torch.rand(1, 8, 6, 6)
+    assert torch.isclose(losses.w2_loss(2 * f, losses.mean_gram(f + 1)), losses.w2_loss(20 * f, losses.mean_gram(10 * f + 10)), rtol=1e-3)

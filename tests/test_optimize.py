@@ -114,3 +114,43 @@ def test_bad_config_values_are_user_errors(backbone):
         OptimConfig(optimizer="sgd").check()
     with pytest.raises(UserError, match="2 blend weights for 1 style"):
         StyleEngine(backbone).style_targets([torch.rand(1, 3, 32, 32)], [1, 2], (32, 32))
+
+
+def test_pyramid_step_sqrt2():
+    sizes = pyramid_sizes(512, 512, 128, step=2**0.5)
+    assert sizes == [(128, 128), (181, 181), (256, 256), (362, 362), (512, 512)]
+    assert len(level_iterations(100, len(sizes), 1.5)) == 5
+    with pytest.raises(UserError, match="pyramid_step"):
+        OptimConfig(pyramid_step=1.0).check()
+
+
+def test_iterate_average_is_smoother_than_last_iterate(backbone, cat64, starry96):
+    """avg_decay returns the EMA of the iterates: less step-to-step jitter than the last Adam iterate."""
+    from stylemotion.measure import high_freq_energy
+
+    engine = StyleEngine(backbone, StyleConfig(tv_weight=0))
+    targets = Targets(engine.content_targets(cat64), engine.style_targets([starry96], None, tuple(cat64.shape[-2:])))
+    seen = []
+    cfg = OptimConfig(optimizer="adam", iterations=40, tol=0, lr=0.05, avg_decay=0.9)
+    res = engine.optimize(cat64, targets, cfg, callback=lambda p: seen.append(p.image.clone()))
+    last = seen[-1]
+    assert not torch.equal(res.image, last)
+    assert high_freq_energy(res.image).item() < high_freq_energy(last).item()
+    # the average sits among the last iterates: closer to them than the start image is
+    assert (res.image - last).abs().mean() < (cat64 - last).abs().mean() / 2
+    assert res.loss == pytest.approx(engine.loss(res.image, targets)[0].item(), rel=1e-5)
+    with pytest.raises(UserError, match="avg_decay"):
+        OptimConfig(avg_decay=1.0).check()
+
+
+def test_w2_style_loss_in_the_engine(backbone, cat64, starry96):
+    """style_loss='w2' uses mean-Gram targets and lowers the Gaussian W2 distance to the painting."""
+    engine = StyleEngine(backbone, StyleConfig(style_loss="w2", style_layers=("relu1_1", "relu2_1"), style_layer_weights=(1.0, 1.0), tv_weight=0))
+    hw = tuple(cat64.shape[-2:])
+    targets = Targets({}, engine.style_targets([starry96], None, hw))
+    assert targets.style["relu1_1"].shape == (1, 65, 65)
+    res = engine.optimize(cat64, targets, OptimConfig(iterations=15, tol=0))
+    before = engine.loss(cat64, targets)[1]["style"]
+    assert engine.loss(res.image, targets)[1]["style"] < before / 3
+    with pytest.raises(UserError, match="style_loss 'kl'"):
+        StyleEngine(backbone, StyleConfig(style_loss="kl"))

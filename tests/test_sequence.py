@@ -43,10 +43,25 @@ crossfade = 1
 """
 
 
-def write_preset(tmp_path: Path, optimizer="lbfgs", carry="false") -> Path:
+# every per-frame control of issue 8 at once: cadence, loop, colour coherence, contrast, unsharp, Perlin noise
+ALL_CONTROLS = """
+[fx]
+color_coherence = "lab"
+contrast = "1.02"
+unsharp_amount = "0:(0.3), 5:(0.8)"
+unsharp_kernel = "5"
+noise = "0.04"
+noise_type = "perlin"
+noise_octaves = 3
+"""
+
+
+def write_preset(tmp_path: Path, optimizer="lbfgs", carry="false", extra: str = "", run_extra: str = "") -> Path:
     p = tmp_path / "tiny.toml"
-    p.write_text(PRESET.format(content=SAMPLES / "chelsea.png", s1=SAMPLES / "starry_night.jpg", s2=SAMPLES / "the_scream.jpg",
-                               optimizer=optimizer, carry=carry))
+    text = PRESET.format(content=SAMPLES / "chelsea.png", s1=SAMPLES / "starry_night.jpg", s2=SAMPLES / "the_scream.jpg",
+                         optimizer=optimizer, carry=carry)
+    text = text.replace("fps = 6\n", "fps = 6\n" + run_extra)
+    p.write_text(text + extra)
     return p
 
 
@@ -75,9 +90,9 @@ def render(args, **kw):
     return subprocess.Popen([sys.executable, "-m", "stylemotion", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-def test_killed_render_resumes_to_identical_video(tmp_path, sig):
-    preset = write_preset(tmp_path)
+@pytest.mark.parametrize("sig,controls", [(signal.SIGKILL, False), (signal.SIGINT, False), (signal.SIGKILL, True)])
+def test_killed_render_resumes_to_identical_video(tmp_path, sig, controls):
+    preset = write_preset(tmp_path, extra=ALL_CONTROLS if controls else "", run_extra="cadence = 2\nloop = true\nloop_frames = 2\n" if controls else "")
     full = tmp_path / "full.mp4"
     proc = render(["zoom", "--preset", preset, "-o", full])
     _, err = proc.communicate(timeout=300)
@@ -173,3 +188,72 @@ def test_montage_step_shows_every_style():
     assert montage_step(64, 4) == 5  # 64 // 16 = 4 would show only one style of four
     assert montage_step(40, 4) == 3  # 2 would show two of four
     assert montage_step(10, 4) == 1
+
+
+def tiny_settings(tmp_path: Path, run_extra: str = "", extra: str = ""):
+    return load_preset(str(write_preset(tmp_path, extra=extra, run_extra=run_extra)))
+
+
+def test_cadence_optimizes_key_frames_and_warps_between(backbone, tmp_path, cat64, starry96, scream96):
+    from stylemotion.warp import invert, valid_mask, warp_image
+
+    s = tiny_settings(tmp_path, "cadence = 3\n")
+    seq = Sequencer(s, StyleEngine(backbone), cat64, [starry96, scream96])
+    assert seq.key_frames() == [0, 3, 5]
+    assert [seq.iterations_at(t) for t in range(6)] == [12, 0, 0, 4, 0, 4]
+    frames = list(seq.frames())
+    assert [f.index for f in frames] == list(range(6)) and [f.key for f in frames] == [True, False, False, True, False, True]
+    assert [f.iterations for f in frames if not f.key] == [0, 0, 0]
+    f0, f1, f2, f3 = (f.image for f in frames[:4])
+    # frame 1 = 2/3 of frame 0 warped forward one step + 1/3 of frame 3 warped back two steps
+    fwd = warp_image(f0, seq.motion(0, 1))
+    back_theta = invert(seq.motion(1, 3))
+    mask = valid_mask(back_theta, seq.hw).float()
+    expect = fwd + (1 / 3) * mask * (warp_image(f3, back_theta) - fwd)
+    assert torch.allclose(f1, expect, atol=1e-5)
+    # in-betweens sit between their keys: consecutive steps all small, none a jump
+    d = [(a.image - b.image).abs().mean().item() for a, b in zip(frames, frames[1:])]
+    assert max(d) < 3 * min(d) + 0.02, d
+    # resume from an in-between frame's state re-renders the same next key and in-betweens
+    again = list(Sequencer(s, StyleEngine(backbone), cat64, [starry96, scream96]).frames(SeqState.from_tensors(2, frames[1].state.tensors())))
+    assert [f.index for f in again] == [2, 3, 4, 5]
+    for a, b in zip(again, frames[2:]):
+        assert torch.equal(a.image, b.image)
+
+
+def test_loop_last_frame_leads_into_the_first(backbone, tmp_path, cat64, starry96, scream96):
+    from stylemotion.warp import invert, valid_mask, warp_image
+
+    s = tiny_settings(tmp_path, "loop = true\nloop_frames = 3\n")
+    seq = Sequencer(s, StyleEngine(backbone), cat64, [starry96, scream96])
+    assert [seq.loop_weight(t) for t in range(6)] == [0, 0, 0, pytest.approx(1 / 3), pytest.approx(2 / 3), 1.0]
+    frames = list(seq.frames())
+    first, last = frames[0].image, frames[-1].image
+    # the last frame is frame 0 seen one motion step back: warping it forward gives frame 0 again
+    back = invert(seq.motion(5, 6))
+    mask = valid_mask(back, seq.hw).expand_as(last)
+    assert torch.allclose(last[mask], warp_image(first, back)[mask], atol=1e-5)
+    wrap = (warp_image(last, seq.theta(6)) - first).abs().mean().item()
+    steps = [(warp_image(a.image, seq.theta(b.index)) - b.image).abs().mean().item() for a, b in zip(frames, frames[1:])]
+    assert wrap < 2 * float(np.median(steps)), (wrap, steps)
+
+
+def test_preview_moves_pixels_without_optimizing(backbone, tmp_path, cat64):
+    from stylemotion.warp import warp_image
+
+    s = tiny_settings(tmp_path)
+    seq = Sequencer(s, StyleEngine(backbone), cat64, [], styles_needed=False)
+    frames = list(seq.frames(optimize=False))
+    assert len(frames) == 6 and all(f.iterations == 0 for f in frames)
+    assert torch.equal(frames[0].image, seq.content)
+    assert torch.allclose(frames[1].image, warp_image(seq.content, seq.theta(1)), atol=1e-6)
+
+
+def test_frame_params_log_resolved_values(backbone, tmp_path, cat64, starry96, scream96):
+    s = tiny_settings(tmp_path, extra=ALL_CONTROLS)
+    frames = list(Sequencer(s, StyleEngine(backbone), cat64, [starry96, scream96]).frames())
+    p = frames[5].params
+    assert p["frame"] == 5 and p["zoom"] == pytest.approx(1.05) and p["noise"] == pytest.approx(0.04)
+    assert p["unsharp_amount"] == pytest.approx(0.8) and p["iterations"] == 4 and p["seconds"] > 0
+    assert p["styles"] == {"starry_night": 1.0}
+    assert frames[2].params["styles"] == {"starry_night": 0.5, "the_scream": 0.5}  # the crossfade
