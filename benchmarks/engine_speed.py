@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     ap.add_argument("--iters", type=int, default=8)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--pooling", default=None, help="max or avg (default: the package default)")
     args = ap.parse_args()
     dev = pick_device(args.device)
     print(f"device {dev}, torch {torch.__version__}, threads {torch.get_num_threads()}")
@@ -52,7 +53,8 @@ def main() -> None:
     bare = 2 * 256 * 256 * 9 * 64 * 64 / s / 1e9
     print(f"bare 3x3 conv 256->256 @64x64: {bare:.1f} GFLOP/s")
 
-    backbone = load_backbone("vgg16-hed", "max", device=dev)
+    backbone = load_backbone("vgg16-hed", args.pooling, device=dev) if args.pooling else load_backbone("vgg16-hed", device=dev)
+    print(f"pooling {backbone.pooling}, style loss {StyleEngine(backbone).style.style_loss}")
     engine = StyleEngine(backbone)
     layers = engine.style.style_layers
     deepest = max(list(layers) + list(engine.style.content_layers), key=backbone.depth)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from stylemotion.backbone import load_backbone
+from stylemotion.backbone import DEFAULT_POOLING, load_backbone
 from stylemotion.images import load_image, montage, resize_long_side, save_image, to_tensor
 from stylemotion.measure import high_freq_energy, top_band
 from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine, stylize
@@ -87,7 +87,7 @@ def main() -> None:
     ap.add_argument("--tag", default="", help="suffix for output names (compare runs side by side)")
     ap.add_argument("--metrics", type=Path, default=ROOT.parent / "shared" / "eval" / "metrics.py")
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--pooling", default="max", choices=["max", "avg"])
+    ap.add_argument("--pooling", default=DEFAULT_POOLING, choices=["max", "avg"])
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -118,7 +118,7 @@ class Bar:
 def cmd_image(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .backbone import load_backbone, pick_device
+    from .backbone import DEFAULT_POOLING, load_backbone, pick_device
     from .images import check_output_path, load_image, resize_long_side, save_image, to_tensor
     from .optimize import OptimConfig, StyleConfig, StyleEngine, level_iterations, pyramid_sizes, stylize
 
@@ -136,7 +136,7 @@ def cmd_image(args: argparse.Namespace) -> int:
     init_image = to_tensor(load_image(args.init_image, "init image")) if args.init_image else None
     bo = flag_overrides(args, BACKBONE_FLAGS)
     device = pick_device(bo.get("device", "auto"))
-    backbone = load_backbone(bo.get("backbone", "vgg16-hed"), bo.get("pooling", "max"), bo.get("weights"), device)
+    backbone = load_backbone(bo.get("backbone", "vgg16-hed"), bo.get("pooling", DEFAULT_POOLING), bo.get("weights"), device)
     engine = StyleEngine(backbone, style_cfg)
     sizes = pyramid_sizes(content.shape[-2], content.shape[-1], optim.pyramid_min, optim.pyramid_step)
     total = sum(level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor))
@@ -187,12 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_anim.register(sub)
     cli_modes.register(sub)
+    for command in sub.choices.values():  # every command: on a shared machine, fewer threads run faster
+        command.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: all cores)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
     try:
         return int(args.func(args) or 0)
     except UserError as e:

@@ -288,12 +288,11 @@ def montage_step(frames: int, cycle: int) -> int:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from .presets import PRESET_DIR, find_preset, list_presets, load_preset, preset_command, read_toml
+    from .presets import find_preset, list_presets, load_preset, preset_command, preset_description, read_toml
 
     if args.action == "list":
         for name in list_presets():
-            first = (PRESET_DIR / f"{name}.toml").read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
-            print(f"{name:18s} {preset_command(name):12s} {first}")
+            print(f"{name:18s} {preset_command(name):12s} {preset_description(name)}")
         return 0
     if not args.name:
         raise UserError("presets show needs a NAME, e.g. stylemotion presets show deepdream-like")

@@ -42,14 +42,14 @@ def int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
 
 
-def _engine(args: argparse.Namespace, style_cfg: Any):  # type: ignore[no-untyped-def]
-    from .backbone import load_backbone, pick_device
+def _engine(args: argparse.Namespace, style_cfg: Any, pooling: str | None = None):  # type: ignore[no-untyped-def]
+    from .backbone import DEFAULT_POOLING, load_backbone, pick_device
     from .cli import BACKBONE_FLAGS, flag_overrides
     from .optimize import StyleEngine
 
     bo = flag_overrides(args, BACKBONE_FLAGS)
     device = pick_device(bo.get("device", "auto"))
-    backbone = load_backbone(bo.get("backbone", "vgg16-hed"), bo.get("pooling", "max"), bo.get("weights"), device)
+    backbone = load_backbone(bo.get("backbone", "vgg16-hed"), bo.get("pooling", pooling or DEFAULT_POOLING), bo.get("weights"), device)
     return StyleEngine(backbone, style_cfg), device
 
 
@@ -179,7 +179,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from .cli import Bar
     from .encode import VideoWriter, check_video_path
     from .images import check_output_path, load_image, resize_long_side, save_image, to_tensor, to_uint8
-    from .optimize import OptimConfig
+    from .optimize import OptimConfig, level_iterations, pyramid_sizes
     from .superres import reconstruct
 
     out = check_output_path(args.output)
@@ -187,16 +187,23 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         check_video_path(args.video)
     cfg = _configs(args, "reconstruct", {})
     optim: OptimConfig = cfg["optim"]
-    if args.iterations is None and not args.preset:
-        optim = replace(optim, iterations=300)
+    if not args.preset:
+        # coarse to fine from 48 px in sqrt(2) steps, the same iterations at every level: the
+        # layout settles where one relu5_1 cell covers a large part of the picture (README)
+        optim = replace(optim, iterations=150 if args.iterations is None else optim.iterations,
+                        pyramid_min=48 if args.pyramid_min is None else optim.pyramid_min,
+                        pyramid_step=2**0.5 if args.pyramid_step is None else optim.pyramid_step,
+                        pyramid_iter_factor=1.0)
     optim = replace(optim, tol=0.0 if args.tol is None else optim.tol)
     layer = args.layer
     image = to_tensor(resize_long_side(load_image(_input(args.image, cfg, "image", "image"), "image"), args.size))
     # TV 20: high layers leave fine noise unconstrained; without a strong smoothness prior it stays
-    engine, device = _engine(args, replace(cfg["style"], tv_weight=args.tv_weight if args.tv_weight is not None else 20.0))
+    # max pooling here: measured on the astronaut at 192 px, edge structure 0.50 against 0.32 with avg
+    engine, device = _engine(args, replace(cfg["style"], tv_weight=args.tv_weight if args.tv_weight is not None else 20.0), pooling="max")
     engine.backbone.check_layers([layer], "layer")
     writer = VideoWriter(args.video, args.fps, metadata={"command": "reconstruct", "layer": layer}) if args.video else None
-    bar = Bar(optim.iterations, f"reconstruct from {layer} on {device.type}")
+    levels = pyramid_sizes(image.shape[-2], image.shape[-1], optim.pyramid_min, optim.pyramid_step)
+    bar = Bar(sum(level_iterations(optim.iterations, len(levels), optim.pyramid_iter_factor)), f"reconstruct from {layer} on {device.type}")
 
     def on_progress(p) -> None:  # type: ignore[no-untyped-def]
         bar.update(1, loss=f"{p.loss:.4g}")

@@ -33,16 +33,20 @@ INITS = ("content", "noise", "image")
 
 @dataclass
 class StyleConfig:
-    """The loss: layers and weights. Defaults were tuned by eye at 256-512 px (README, "Defaults")."""
+    """The loss: layers and weights. Defaults chosen with benchmarks/quality.py at 384 px and by
+    looking at the results (README, "How the defaults were chosen")."""
 
-    # relu4_2 (Gatys) alone let this backbone's texture wash out the layout; adding relu3_2 holds it
+    # relu4_2 (Gatys) alone let the strong style below wash out the layout (edge structure 0.46);
+    # adding relu3_2 holds it (0.58-0.62) for the same style transfer
     content_layers: tuple[str, ...] = ("relu3_2", "relu4_2")
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # Gatys' five
-    # Per style layer; low weight on relu1_1 avoids the fine stripe texture this backbone makes there.
-    style_layer_weights: tuple[float, ...] = (0.25, 1.0, 1.0, 1.0, 1.0)
+    # Per style layer, rising with depth: the deep layers carry the painting's large strokes and
+    # swirls (equal weights left them 5-10x further from the painting than the shallow ones); a
+    # low weight on relu1_1 keeps the pixel-level grain down.
+    style_layer_weights: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
     content_weight: float = 1.0  # relative content loss weight
-    style_weight: float = 3.0  # relative style loss weight (sum over layers, weights normalized)
-    tv_weight: float = 10.0  # total variation on [0,1] pixels: smooths the high-frequency fizz
+    style_weight: float = 15.0  # relative style loss weight (sum over layers, weights normalized)
+    tv_weight: float = 2.0  # total variation on [0,1] pixels; 10 flattened skies into a wash
     style_scale: float = 1.0  # style image long side = style_scale * output long side
     # gram: Gatys' Gram matrices (fast everywhere); w2: Wasserstein-2 between Gaussians fitted to the
     # features (means + covariances, crowsonkb), needs eigendecompositions: meant for GPUs

@@ -55,7 +55,7 @@ class RunSection:
     color_coherence: str = "meanstd"  # none | meanstd | histogram: hold frame 0's colors
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     backbone: str = "vgg16-hed"  # vgg16-hed (bundled) | vgg19 (needs its weights)
-    pooling: str = "max"  # max | avg
+    pooling: str = "avg"  # avg | max (avg transfers large-scale style better; README "Defaults")
     cadence: int = 1  # optimize every Nth frame; the frames between are warped from both neighbours
     loop: bool = False  # pull the last frames back to frame 0 so the video repeats without a jump
     loop_frames: int = 12  # how many final frames the loop blends over
@@ -92,12 +92,12 @@ class MotionSection:
 @dataclass
 class StyleSection:
     content_weight: str = "1.0"  # schedule
-    style_weight: str = "3.0"  # schedule
-    tv_weight: float = 10.0
+    style_weight: str = "15.0"  # schedule (the image default; animations usually want less)
+    tv_weight: float = 2.0
     style_scale: float = 1.0
     content_layers: list = field(default_factory=lambda: ["relu3_2", "relu4_2"])
     style_layers: list = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])
-    style_layer_weights: list = field(default_factory=lambda: [0.25, 1.0, 1.0, 1.0, 1.0])
+    style_layer_weights: list = field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0])
     style_loss: str = "gram"  # gram | w2 (means + covariances; slow on CPU)
 
 
@@ -386,7 +386,21 @@ def load_mode_preset(name_or_path: str, command: str, sections: dict[str, Any]) 
 def preset_command(name: str) -> str:
     """The command a shipped preset is for (top-level ``command`` key, default zoom)."""
     data = read_toml(PRESET_DIR / f"{name}.toml")
-    return str(data.get("command", "zoom"))
+    command = str(data.get("command", "zoom"))
+    if command == "zoom":  # animation presets say zoom or drift in run.mode
+        run = data.get("run", {})
+        command = str(run.get("mode", "zoom")) if isinstance(run, dict) else "zoom"
+    return command
+
+
+def preset_description(name: str) -> str:
+    """The leading comment block of a shipped preset, joined into one line."""
+    lines = []
+    for line in (PRESET_DIR / f"{name}.toml").read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("# ").strip())
+    return " ".join(x for x in lines if x)
 
 
 def _point_shipped_paths_at_samples(s: Settings) -> None:

@@ -201,7 +201,8 @@ class Sequencer:
                 back = warp_image(out, back_theta, s.motion.border)
                 mask = valid_mask(back_theta, self.hw).to(out.dtype)
                 img = fwd + a * mask * (back - fwd)
-                yield Frame(j, img, label_at(self.playlist, j), 0, float("nan"), replace(state, next_frame=j + 1), self.params(j, False), False)
+                params = {**self.params(j, False), "iterations": 0, "loss": float("nan")}
+                yield Frame(j, img, label_at(self.playlist, j), 0, float("nan"), replace(state, next_frame=j + 1), params, False)
             p = self.params(k1, True)
             p.update(iterations=iters, loss=loss, seconds=round(secs, 3))
             state = key_state

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import UserError
-from .optimize import Callback, OptimConfig, StyleConfig, StyleEngine, Targets, make_init
+from .optimize import Callback, OptimConfig, StyleConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize
 
 
 def downsample(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
@@ -97,13 +97,27 @@ def reconstruct(
     optim: OptimConfig,
     callback: Callback | None = None,
 ) -> torch.Tensor:
-    """Rebuild ``image`` from noise using only one layer's activations. Returns (1, 3, H, W)."""
+    """Rebuild ``image`` (1, 3, H, W) from one layer's activations alone. Returns (1, 3, H, W).
+
+    Departure from a plain inversion (which from relu5_1 ends as grey texture): a natural-image
+    prior, as in Mahendran & Vedaldi and Tyka's regenerations. The optimization runs coarse to fine
+    (``optim.pyramid_min``, steps of ``optim.pyramid_step``): at a small size one relu5_1 cell covers
+    much of the picture, so the layout settles first and finer levels only add detail. It starts
+    from flat grey plus faint noise (no photo information at all), and TV smooths what the high
+    layer leaves unconstrained. Only the target activations are taken from the photo: at every
+    pyramid level, those of the photo resized to that level.
+    """
     engine.backbone.check_layers([layer], "layer")
     optim.check()
     sc = StyleConfig(content_layers=(layer,), style_layers=(), style_layer_weights=(), content_weight=1.0,
                      style_weight=0.0, tv_weight=engine.style.tv_weight)
     eng = engine.with_style(sc)
-    hw = tuple(image.shape[-2:])
-    init = make_init("noise", None, hw, optim.seed)  # type: ignore[arg-type]
-    targets = Targets(eng.content_targets(image.to(eng.device)), {})
-    return eng.optimize(init.to(eng.device), targets, optim, optim.iterations, callback).image.cpu()
+    hw = (int(image.shape[-2]), int(image.shape[-1]))
+    sizes = pyramid_sizes(*hw, optim.pyramid_min, optim.pyramid_step)
+    iters = level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)
+    g = torch.Generator().manual_seed(optim.seed)
+    x = 0.5 + 0.05 * (torch.rand((1, 3, *sizes[0]), generator=g) - 0.5)
+    for i, (size, n) in enumerate(zip(sizes, iters)):
+        targets = Targets(eng.content_targets(resize(image, size).to(eng.device)), {})
+        x = eng.optimize(resize(x, size).to(eng.device), targets, optim, n, callback, (i, len(sizes))).image
+    return x.cpu()

@@ -6,7 +6,7 @@ from stylemotion.errors import UserError
 from stylemotion.presets import apply_overrides, from_dict, list_presets, load_preset, parse_override
 
 
-@pytest.mark.parametrize("name", ["deepdream-like", "drift", "spiral", "gentle"])
+@pytest.mark.parametrize("name", ["deepdream-like", "drift", "spiral", "gentle", "loop"])
 def test_every_shipped_preset_loads_with_existing_images(name):
     s = load_preset(name)
     assert s.playlist
@@ -17,7 +17,7 @@ def test_every_shipped_preset_loads_with_existing_images(name):
 
 
 def test_shipped_list():
-    assert {"deepdream-like", "drift", "spiral", "gentle"} <= set(list_presets())
+    assert {"deepdream-like", "drift", "spiral", "gentle", "loop"} <= set(list_presets())
 
 
 def test_relative_paths_resolve_against_preset_folder(tmp_path):
@@ -38,6 +38,20 @@ def test_relative_paths_resolve_against_preset_folder(tmp_path):
         ("[run]\nframes = \"ten\"\n", "run.frames: expected an integer"),
         ("[run]\nsize = 99999\n", "run.size"),
         ("[run]\nmode = \"explode\"\n", "run.mode: 'explode' is not one of zoom, drift"),
+        ("[fx]\nnoise_type = \"pink\"\n", "fx.noise_type: 'pink' is not one of uniform, perlin"),
+        ("[fx]\ncolor_coherence = \"cmyk\"\n", "fx.color_coherence: 'cmyk' is not one of none, rgb, lab, hsv"),
+        ("[fx]\ncontrast = \"0:(1), 40:(3)\"\n", "fx.contrast"),
+        ("[fx]\nnoise = \"0.02*t\"\n", "fx.noise"),
+        ("[fx]\nunsharp_amount = \"-1\"\n", "fx.unsharp_amount"),
+        ("[fx]\nunsharp_kernel = 99\n", "fx.unsharp_kernel"),
+        ("[fx]\nnoise_octaves = 0\n", "fx.noise_octaves"),
+        ("[fx]\nnoise_persistence = 2.0\n", "fx.noise_persistence"),
+        ("[fx]\nsharpen = 1\n", "unknown key fx.sharpen"),
+        ("[run]\ncadence = 0\n", "run.cadence: 0 is outside the allowed range"),
+        ("[run]\ncadence = 1.5\n", "run.cadence: expected an integer"),
+        ("[run]\nloop = \"yes\"\n", "run.loop: expected true or false"),
+        ("[run]\nloop = true\nloop_frames = 48\n", "run.loop_frames \\(48\\) must be smaller than run.frames"),
+        ("[style]\nstyle_loss = \"kl\"\n", "style.style_loss: 'kl' is not one of gram, w2"),
         ("[motion]\nzoom = \"0:(1.0), 10:(5.0)\"\n", "motion.zoom is .* at frame .*allowed range is \\[0.5, 2\\]"),
         ("[motion]\nangle = \"__import__('os').system('x')\"\n", "call not allowed"),
         ("[style]\nstyle_layer_weights = [1.0]\n", "style_layer_weights has 1 values for 5"),
