@@ -38,3 +38,15 @@ def test_reconstruct_content_loss_falls(backbone, cat64):
     out = reconstruct(engine, cat64, "relu4_1", OptimConfig(iterations=30, tol=0), lambda p: losses_seen.append(p.parts["content"]))
     assert out.shape == cat64.shape
     assert losses_seen[-1] < 0.5 * losses_seen[0]
+
+
+def test_reconstruct_runs_coarse_to_fine_from_grey(backbone, cat64):
+    """The pyramid starts small (layout first) and ends at the photo's size; no photo pixels in the init."""
+    engine = StyleEngine(backbone)
+    seen = []
+    cfg = OptimConfig(iterations=3, tol=0, pyramid_min=24, pyramid_step=2**0.5, pyramid_iter_factor=1.0)
+    out = reconstruct(engine, cat64, "relu4_1", cfg, lambda p: seen.append((p.level, tuple(p.image.shape[-2:]))))
+    assert out.shape == cat64.shape
+    sizes = [hw for _, hw in sorted(set(seen))]
+    assert sizes[0][1] <= 32 and sizes[-1] == (43, 64) and len(sizes) == 3
+    assert [lvl for lvl, _ in seen].count(0) == 3  # pyramid_iter_factor 1: the same iterations per level
