@@ -72,6 +72,7 @@ class FxSection:
     unsharp_kernel: str = "5"  # schedule: odd kernel size in pixels (even values round up)
     unsharp_sigma: str = "1.0"  # schedule: Gaussian sigma in pixels
     unsharp_threshold: str = "0"  # schedule: leave pixels whose detail is below this alone
+    unsharp_fine_sigma: float = 0.8  # do not boost detail finer than this (px); 0 = Deforum's plain unsharp
     noise: str = "0"  # schedule: noise amplitude on [0, 1] pixels, added to the start image only
     noise_type: str = "uniform"  # uniform | perlin
     noise_octaves: int = 4  # perlin: layers of detail
@@ -169,7 +170,7 @@ RANGES = {
     ("optim", "lr"): (1e-5, 1), ("optim", "tol"): (0, 0.5),
     ("output", "crf"): (0, 51), ("output", "montage_every"): (0, MAX_FRAMES),
     ("run", "cadence"): (1, 16), ("run", "loop_frames"): (1, MAX_FRAMES),
-    ("fx", "noise_octaves"): (1, 8), ("fx", "noise_persistence"): (0, 1),
+    ("fx", "noise_octaves"): (1, 8), ("fx", "noise_persistence"): (0, 1), ("fx", "unsharp_fine_sigma"): (0, 5),
 }
 SCHEDULE_RANGES = {  # checked over every frame of the run
     ("run", "iterations"): (0, 5000), ("motion", "zoom"): (0.5, 2.0), ("motion", "angle"): (-45, 45),

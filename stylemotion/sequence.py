@@ -147,7 +147,7 @@ class Sequencer:
             x = fx.color_coherence(x, self.color_reference if self.color_reference is not None else color_ref, f.color_coherence)
         x = fx.contrast(x, self.fx["contrast"](t))
         kernel = max(1, int(round(self.fx["unsharp_kernel"](t)))) | 1  # odd
-        x = fx.unsharp_mask(x, kernel, self.fx["unsharp_sigma"](t), self.fx["unsharp_amount"](t), self.fx["unsharp_threshold"](t))
+        x = fx.unsharp_mask(x, kernel, self.fx["unsharp_sigma"](t), self.fx["unsharp_amount"](t), self.fx["unsharp_threshold"](t), f.unsharp_fine_sigma)
         # noise only on the start image: the content target stays clean, so the optimizer is free
         # to grow the noise into new detail rather than being held to it
         init = fx.add_noise(x, self.fx["noise"](t), gen, f.noise_type, f.noise_octaves, f.noise_persistence)
