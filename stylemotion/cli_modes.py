@@ -179,7 +179,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from .cli import Bar
     from .encode import VideoWriter, check_video_path
     from .images import check_output_path, load_image, resize_long_side, save_image, to_tensor, to_uint8
-    from .optimize import OptimConfig, level_iterations, pyramid_sizes
+    from .optimize import OptimConfig, level_iterations, pyramid_sizes, resize
     from .superres import reconstruct
 
     out = check_output_path(args.output)
@@ -208,7 +208,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     def on_progress(p) -> None:  # type: ignore[no-untyped-def]
         bar.update(1, loss=f"{p.loss:.4g}")
         if writer is not None and (p.iteration == 1 or p.iteration % args.every == 0):
-            writer.write(to_uint8(p.image))
+            # coarse pyramid levels are shown upsampled to the final size: the film zooms into focus
+            writer.write(to_uint8(resize(p.image, (image.shape[-2], image.shape[-1])).clamp(0, 1)))
 
     try:
         result = reconstruct(engine, image, layer, optim, on_progress)

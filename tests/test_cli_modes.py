@@ -48,6 +48,13 @@ def test_reconstruct_video(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     n, w, h, _ = probe(video)
     assert (w, h) == (64, 42) and n == 1 + 3 + 1  # first, every 2nd, final
+    # with a pyramid, coarse levels are filmed at the final size too
+    video2 = tmp_path / "r2.mp4"
+    code = main(["reconstruct", str(SAMPLES / "chelsea.png"), "--layer", "relu4_1", "--size", "64", "--iterations", "2",
+                 "--pyramid-min", "32", "-o", str(out), "--video", str(video2)])
+    assert code == 0, capsys.readouterr().err
+    n, w, h, _ = probe(video2)
+    assert (w, h) == (64, 42) and n == 3 * 2 + 1  # 3 levels (64, 45, 32 px), first + every 2nd each, final
 
 
 @pytest.mark.parametrize("name", [n for n in list_presets() if preset_command(n) not in ("zoom", "drift")])
