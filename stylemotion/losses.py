@@ -77,6 +77,18 @@ def sqrtm_psd(a: torch.Tensor) -> torch.Tensor:
     return _SqrtmPSD.apply(a)
 
 
+def _ridge(cov: torch.Tensor) -> torch.Tensor:
+    """1e-5 x the mean variance on the diagonal, (B, C, C)."""
+    eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
+    return 1e-5 * cov.diagonal(dim1=-2, dim2=-1).mean(-1)[:, None, None] * eye
+
+
+def w2_target_sqrt(target: torch.Tensor) -> torch.Tensor:
+    """S_t^1/2 (B, C, C, float64) of a :func:`mean_gram` target, ridged as in :func:`w2_loss`."""
+    cov = split_mean_gram(target.double())[1]
+    return sqrtm_psd(cov + _ridge(cov))
+
+
 def w2_loss(feat: torch.Tensor, target: torch.Tensor, target_sqrt: torch.Tensor | None = None) -> torch.Tensor:
     """Relative squared 2-Wasserstein distance between Gaussians fitted to features and target.
 
@@ -91,8 +103,7 @@ def w2_loss(feat: torch.Tensor, target: torch.Tensor, target_sqrt: torch.Tensor 
     mean_t, cov_t = split_mean_gram(target.double())
     mean, cov = split_mean_gram(m)
     # a small ridge keeps both covariances positive definite (rank-deficient ReLU features)
-    eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
-    ridge = 1e-5 * cov_t.diagonal(dim1=-2, dim2=-1).mean(-1)[:, None, None] * eye
+    ridge = _ridge(cov_t)
     cov, cov_t = cov + ridge, cov_t + ridge
     if mean.shape != mean_t.shape:
         raise ValueError(f"shape mismatch: features with {mean.shape[-1]} channels vs target {mean_t.shape[-1]}")

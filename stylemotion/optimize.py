@@ -197,9 +197,7 @@ class StyleEngine:
         if hit is None or hit[0] is not target:
             if len(self._sqrt_cache) > 256:
                 self._sqrt_cache.clear()
-            cov = losses.split_mean_gram(target.double())[1]
-            ridge = 1e-5 * cov.diagonal(dim1=-2, dim2=-1).mean(-1)[:, None, None] * torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
-            hit = (target, losses.sqrtm_psd(cov + ridge))
+            hit = (target, losses.w2_target_sqrt(target))
             self._sqrt_cache[id(target)] = hit
         return losses.w2_loss(feat, target, hit[1])
 
