@@ -154,6 +154,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
     writer = VideoWriter(out, s.run.fps, s.output.crf, metadata=settings)
     log_path = out.with_name(out.stem + "_params.jsonl")
     log_lines = _read_log(log_path, start) if state else []
+    _atomic_write_text(log_path, "".join(line + "\n" for line in log_lines))  # drop lines past the resume point
     labels: dict[int, str] = {}
     try:
         for t in range(start):  # frames rendered before the interruption: re-encode from PNG
@@ -174,7 +175,8 @@ def cmd_animate(args: argparse.Namespace) -> int:
                     bar.update(seq.iterations_at(frame.index) - frame.iterations)  # early stop: skip the rest of the budget
                 save_image(frame.image, frames_dir / f"frame_{frame.index:05d}.png")
                 log_lines.append(json.dumps(_jsonable(frame.params), sort_keys=True))
-                _atomic_write_text(log_path, "\n".join(log_lines) + "\n")
+                with open(log_path, "a", encoding="utf-8") as f:  # one line per frame, not the whole log again
+                    f.write(log_lines[-1] + "\n")
                 save_state(state_path, frame.state, settings)
                 writer.write(to_uint8(frame.image))
                 labels[frame.index] = frame.label

@@ -103,6 +103,9 @@ class Sequencer:
         # Gram targets of every playlist style at this frame size: computed once for the run
         self.grams = [engine.style_targets([st], None, self.hw) for st in styles] if styles_needed else []
         self.playlist: list[Entry] = s.playlist
+        n, c = s.run.frames, s.run.cadence
+        self._keys = sorted(set(range(0, n, c)) | {n - 1})  # computed once: asked about every frame
+        self._key_set = set(self._keys)
 
     def theta(self, t: int) -> torch.Tensor:
         """Motion from frame t-1 to frame t, (1, 2, 3)."""
@@ -122,14 +125,13 @@ class Sequencer:
 
     def key_frames(self) -> list[int]:
         """The frames that are optimized: every ``cadence``-th, and always the first and last."""
-        n, c = self.s.run.frames, self.s.run.cadence
-        return sorted(set(range(0, n, c)) | {n - 1})
+        return list(self._keys)
 
     def iterations_at(self, t: int) -> int:
         """Optimizer iterations frame t gets (0 for an in-between frame)."""
         if t == 0:
             return self.s.run.first_iterations
-        return round(self.iters(t)) if t in set(self.key_frames()) else 0
+        return round(self.iters(t)) if t in self._key_set else 0
 
     def loop_weight(self, t: int) -> float:
         """How far frame t is pulled back toward frame 0 (0 = not at all, 1 at the last frame)."""
