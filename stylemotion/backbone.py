@@ -17,6 +17,7 @@ Backbones:
 from __future__ import annotations
 
 import os
+import re
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,8 +249,21 @@ def conv_flops(model: VGGFeatures, height: int, width: int, upto: str) -> float:
     return flops
 
 
+DEVICE_NAMES = "auto, cpu, cuda, cuda:N or mps"
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,2})?)$")
+
+
+def check_device_name(name: str) -> str:
+    """The device name if it is one this program supports (an explicit list: torch knows more
+    device types, e.g. ``meta``, that cannot render anything)."""
+    if not isinstance(name, str) or not _DEVICE_RE.match(name):
+        raise UserError(f"unsupported device {name!r}; use {DEVICE_NAMES}")
+    return name
+
+
 def pick_device(name: str = "auto") -> torch.device:
     """``auto`` picks cuda, then mps, then cpu; otherwise the named device, checked."""
+    check_device_name(name)
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -262,6 +276,8 @@ def pick_device(name: str = "auto") -> torch.device:
         raise UserError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device {name!r} asked for, but no CUDA GPU is available; use --device cpu or auto")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise UserError(f"device {name!r}: only {torch.cuda.device_count()} CUDA GPU(s) here (cuda:0..)")
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise UserError(f"device {name!r} asked for, but MPS is not available; use --device cpu or auto")
     return dev

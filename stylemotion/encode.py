@@ -12,12 +12,13 @@ import json
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import av
 import numpy as np
 
 from .errors import UserError
+from .paths import check_input_file, check_output_file, parse_json, unique_temp
 
 FORMATS = {  # extension -> (container format, codec, pixel format)
     ".mp4": ("mp4", "libx264", "yuv420p"),
@@ -27,13 +28,9 @@ FORMATS = {  # extension -> (container format, codec, pixel format)
 METADATA_KEY = "comment"
 
 
-def check_video_path(path: Path) -> Path:
-    if path.suffix.lower() not in FORMATS:
-        raise UserError(f"video {path}: unknown extension {path.suffix!r}; use one of {', '.join(FORMATS)}")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(f"output folder {parent} does not exist")
-    return path
+def check_video_path(path: str | os.PathLike, inputs: Sequence[str | os.PathLike | None] = ()) -> Path:
+    """Validate a video output before any work: known extension, writable folder, not an input."""
+    return check_output_file(path, "video", FORMATS, inputs)
 
 
 class VideoWriter:
@@ -42,7 +39,7 @@ class VideoWriter:
     def __init__(self, path: str | os.PathLike, fps: float, crf: int = 18, metadata: dict[str, Any] | None = None) -> None:
         self.path = check_video_path(Path(path))
         self.fmt, self.codec, self.pix_fmt = FORMATS[self.path.suffix.lower()]
-        self.tmp = self.path.with_name(f".{self.path.name}.part")
+        self.tmp = unique_temp(self.path)  # never shared by two renders of the same name
         self.fps = Fraction(fps).limit_denominator(1001)
         self.crf = crf
         self.container = av.open(str(self.tmp), "w", format=self.fmt)
@@ -105,20 +102,18 @@ class VideoWriter:
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The settings JSON stored in a video written by :class:`VideoWriter`."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"video file not found: {p}")
+    p = check_input_file(path, "video")
     try:
         with av.open(str(p)) as c:
             text = c.metadata.get(METADATA_KEY) or c.metadata.get(METADATA_KEY.upper())
-    except av.error.FFmpegError as e:
-        raise UserError(f"{p} is not a readable video: {e}") from None
+    except Exception as e:  # noqa: BLE001 - FFmpeg and metadata decoding: all mean "not our video"
+        raise UserError(f"{p} is not a readable video: {' '.join(str(e).split())[:200]}") from None
     if not text:
         raise UserError(f"{p} has no stylemotion settings in its metadata")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        raise UserError(f"{p}: its settings metadata is not valid JSON") from None
+    data = parse_json(text, f"{p} settings metadata")
+    if not isinstance(data, dict):
+        raise UserError(f"{p}: its settings metadata is not a JSON object")
+    return data
 
 
 def probe(path: str | os.PathLike) -> tuple[int, int, int, float]:

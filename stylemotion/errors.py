@@ -8,3 +8,7 @@ never with a traceback.
 
 class UserError(Exception):
     """A mistake in what the user gave us (a path, a value, a preset). Message is one line."""
+
+
+class Diverged(UserError):
+    """The optimization went non-finite or exploded, even after retrying with smaller steps."""

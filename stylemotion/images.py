@@ -16,6 +16,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import UserError
+from .paths import check_input_file, check_output_file
 
 MAX_PIXELS = 64_000_000  # larger inputs are refused as possible decompression bombs (~8000x8000)
 MAX_ASPECT = 20.0  # wider or taller than 20:1 is refused: the network sees a 1-pixel strip
@@ -30,11 +31,7 @@ def load_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
     Raises UserError (one line naming the file) for a missing file, a directory, a non-image,
     a truncated file, or one over MAX_PIXELS.
     """
-    p = Path(path)
-    if not p.exists():
-        raise UserError(f"{what} file not found: {p}")
-    if p.is_dir():
-        raise UserError(f"{what} {p} is a directory; give an image file (PNG, JPEG, WebP, TIFF, BMP, ...)")
+    p = check_input_file(path, what)
     old_limit = Image.MAX_IMAGE_PIXELS
     try:
         Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -51,13 +48,21 @@ def load_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
     except UnidentifiedImageError:
         raise UserError(f"{what} {p} is not an image PIL can read (PNG, JPEG, WebP, TIFF, BMP, GIF, ...)") from None
     except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt data
-        raise UserError(f"{what} {p} could not be decoded (truncated or corrupt?): {e}") from None
+        raise UserError(f"{what} {p} could not be decoded (truncated or corrupt?): {_one_line(e)}") from None
+    except MemoryError:
+        raise UserError(f"{what} {p}: not enough memory to decode it; downscale it first") from None
+    except Exception as e:  # noqa: BLE001 - PIL's many decoders raise many types; all mean "bad file"
+        raise UserError(f"{what} {p} could not be decoded ({type(e).__name__}: {_one_line(e)})") from None
     finally:
         Image.MAX_IMAGE_PIXELS = old_limit
     w, h = rgb.size
     if max(w, h) / min(w, h) > MAX_ASPECT:
         raise UserError(f"{what} {p} is {w}x{h}: aspect ratios beyond {MAX_ASPECT:g}:1 are not supported; crop it first")
     return rgb
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())[:200]
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -116,17 +121,10 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return np.asarray(to_pil(x))
 
 
-def check_output_path(path: str | os.PathLike, formats: dict[str, str] = SAVE_FORMATS) -> Path:
-    """Validate an output path before any work starts: known extension, existing writable folder."""
-    p = Path(path)
-    if p.suffix.lower() not in formats:
-        raise UserError(f"output {p}: unknown extension {p.suffix!r}; use one of {', '.join(sorted(formats))}")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(f"output folder {parent} does not exist")
-    if p.is_dir():
-        raise UserError(f"output {p} is a directory; give a file name")
-    return p
+def check_output_path(path: str | os.PathLike, inputs: Sequence[str | os.PathLike | None] = (), what: str = "output") -> Path:
+    """Validate an image output before any work starts: known extension, existing writable
+    folder, not a folder, not one of ``inputs`` (the run's own files are never overwritten)."""
+    return check_output_file(path, what, SAVE_FORMATS, inputs)
 
 
 def save_image(x: torch.Tensor | Image.Image, path: str | os.PathLike, pnginfo: dict[str, str] | None = None) -> None:

@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from . import losses
-from .backbone import VGGFeatures
+from .backbone import VGGFeatures, layer_names
 from .color import original_colors
-from .errors import UserError
+from .errors import Diverged, UserError
 
 OPTIMIZERS = ("lbfgs", "adam")
 STYLE_LOSSES = ("gram", "w2")
@@ -52,9 +52,15 @@ class StyleConfig:
     # features (means + covariances, crowsonkb), needs eigendecompositions: meant for GPUs
     style_loss: str = "gram"
 
-    def check(self, backbone: VGGFeatures) -> None:
-        backbone.check_layers(self.content_layers, "content layer")
-        backbone.check_layers(self.style_layers, "style layer")
+    def check(self, backbone: VGGFeatures | None = None, arch: str = "vgg16") -> None:
+        """Every value, before any work; layer names against ``backbone`` (or ``arch``'s names)."""
+        names = backbone.names if backbone is not None else layer_names(arch)
+        for what, layers in (("content layer", self.content_layers), ("style layer", self.style_layers)):
+            for name in layers:
+                if name not in names:
+                    raise UserError(f"unknown {what} {name!r}; valid: {', '.join(n for n in names if n.startswith('relu'))}")
+        if not self.style_layers and not self.content_layers:
+            raise UserError("content_layers and style_layers are both empty; name at least one layer, e.g. relu3_1")
         if len(self.style_layer_weights) != len(self.style_layers):
             raise UserError(
                 f"style_layer_weights has {len(self.style_layer_weights)} values but style_layers has {len(self.style_layers)}"
@@ -64,10 +70,14 @@ class StyleConfig:
             if not (math.isfinite(v) and v >= 0):
                 raise UserError(f"{name} must be a finite number >= 0, got {v}")
         if any(not (math.isfinite(w) and w >= 0) for w in self.style_layer_weights):
-            raise UserError(f"style_layer_weights must be >= 0, got {self.style_layer_weights}")
+            raise UserError(f"style_layer_weights must be finite and >= 0, got {self.style_layer_weights}")
+        if self.style_layers and not sum(self.style_layer_weights) > 0:
+            raise UserError(f"style_layer_weights are all zero {self.style_layer_weights}: at least one must be > 0")
+        if self.content_weight == 0 and self.style_weight == 0 and self.tv_weight == 0:
+            raise UserError("content_weight, style_weight and tv_weight are all 0: there is nothing to optimize")
         if self.style_loss not in STYLE_LOSSES:
             raise UserError(f"style_loss {self.style_loss!r} is not one of {', '.join(STYLE_LOSSES)}")
-        if not (0.05 <= self.style_scale <= 8):
+        if not (math.isfinite(self.style_scale) and 0.05 <= self.style_scale <= 8):
             raise UserError(f"style_scale must be in [0.05, 8], got {self.style_scale}")
 
 
@@ -141,6 +151,11 @@ class OptimResult:
     iterations: int  # actually run (early stop may cut)
     loss: float
     adam_state: Optional[dict[str, torch.Tensor]] = None  # exp_avg, exp_avg_sq, step (Adam only)
+    retries: int = 0  # restarts with smaller steps after a divergence (0 = none were needed)
+
+
+DIVERGE_FACTOR = 1e6  # a loss this many times the first one is an explosion, not a bad step
+RETRY_STEP_SCALES = (0.25, 0.0625)  # step sizes tried after a divergence, relative to the first
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -161,6 +176,15 @@ def scaled_size(h: int, w: int, long_side: int) -> tuple[int, int]:
     """(h, w) scaled so that max(h, w) == long_side, at least 1 pixel each."""
     s = long_side / max(h, w)
     return max(1, round(h * s)), max(1, round(w * s))
+
+
+def fit_style(style: torch.Tensor, long_side: int) -> torch.Tensor:
+    """Downscale (never upscale) a (1, 3, H, W) style image to the long side a run needs, with the
+    same filter the engine uses: a playlist keeps small copies, not full-resolution ones."""
+    h, w = style.shape[-2:]
+    if max(h, w) <= long_side:
+        return style
+    return resize(style, scaled_size(h, w, long_side)).contiguous()
 
 
 class StyleEngine:
@@ -210,7 +234,7 @@ class StyleEngine:
         weights = list(weights) if weights is not None else [1.0] * len(styles)
         if len(weights) != len(styles):
             raise UserError(f"{len(weights)} blend weights for {len(styles)} style images; give one per style")
-        if any(w < 0 for w in weights) or sum(weights) <= 0:
+        if not all(math.isfinite(w) and w >= 0 for w in weights) or not sum(weights) > 0:
             raise UserError(f"blend weights must be >= 0 with a positive sum, got {weights}")
         long_side = max(8, round(self.style.style_scale * max(out_hw)))
         grams = [self.style_grams(resize(s, scaled_size(s.shape[-2], s.shape[-1], long_side))) for s in styles]
@@ -263,14 +287,41 @@ class StyleEngine:
         """Optimize pixels starting from ``init`` (1, 3, H, W). Returns the best image seen.
 
         ``adam_state`` warm-starts Adam's moments (same shape as the image); the result carries
-        the final moments so that a frame sequencer can pass them on.
+        the final moments so that a frame sequencer can pass them on. If the loss goes non-finite
+        or explodes, the run restarts from ``init`` with smaller steps (RETRY_STEP_SCALES; L-BFGS
+        also switches to a strong-Wolfe line search); if that fails too, :class:`Diverged`.
         """
         if init.dim() != 4 or init.shape[:2] != (1, 3):
             raise ValueError(f"init must be (1, 3, H, W), got {tuple(init.shape)}")
+        reason = ""
+        for attempt, scale in enumerate((1.0, *RETRY_STEP_SCALES)):
+            result, reason = self._optimize_once(init, targets, optim, iterations, callback, level, extra,
+                                                 adam_state if attempt == 0 else None, scale)
+            if not reason:
+                result.retries = attempt
+                return result
+            if reason.startswith("the loss is not finite at the start"):
+                break  # smaller steps cannot help: the loss itself overflows
+        raise Diverged(f"the optimization diverged ({reason}) and did not recover with smaller steps; "
+                       "lower the style/content weights or --lr, or check the weights file")
+
+    def _optimize_once(
+        self,
+        init: torch.Tensor,
+        targets: Targets,
+        optim: OptimConfig,
+        iterations: int | None,
+        callback: Callback | None,
+        level: tuple[int, int],
+        extra: Callable[[torch.Tensor], torch.Tensor] | None,
+        adam_state: Mapping[str, torch.Tensor] | None,
+        step_scale: float,
+    ) -> tuple[OptimResult, str]:
+        """One attempt; returns (result, "") or (partial result, why it diverged)."""
         n = optim.iterations if iterations is None else iterations
         x = init.detach().to(self.device, torch.float32).clone(memory_format=torch.contiguous_format).requires_grad_(True)
         if optim.optimizer == "adam":
-            opt: torch.optim.Optimizer = torch.optim.Adam([x], lr=optim.lr)
+            opt: torch.optim.Optimizer = torch.optim.Adam([x], lr=optim.lr * step_scale)
             if adam_state is not None:
                 opt.state[x] = {
                     "step": adam_state["step"].clone().cpu().float(),
@@ -279,7 +330,9 @@ class StyleEngine:
                 }
         else:
             # max_iter=1: one closure evaluation per step; the curvature history persists across steps.
-            opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50)
+            # a retry after a divergence adds a line search: slower per step, but it cannot overshoot
+            opt = torch.optim.LBFGS([x], lr=step_scale, max_iter=1, history_size=50,
+                                    line_search_fn=None if step_scale == 1.0 else "strong_wolfe")
         best = x.detach().clone()
         best_loss = math.inf
         ema = torch.zeros_like(best) if optim.avg_decay > 0 else None
@@ -306,7 +359,12 @@ class StyleEngine:
                     ema_weight = 1 - (1 - ema_weight) * optim.avg_decay
             loss_v = holder["loss"]
             if not math.isfinite(loss_v):
-                break
+                where = "at the start image" if it == 1 else f"at iteration {it}"
+                return OptimResult(best, done, best_loss), f"the loss is not finite {where}"
+            if history and loss_v > DIVERGE_FACTOR * max(history[0], 1e-30):
+                return OptimResult(best, done, best_loss), f"the loss grew {loss_v / max(history[0], 1e-30):.3g}x by iteration {it}"
+            if not bool(torch.isfinite(x).all()):
+                return OptimResult(best, done, best_loss), f"the image went non-finite at iteration {it}"
             if loss_v < best_loss:
                 best_loss, best = loss_v, before
             done = it
@@ -336,7 +394,7 @@ class StyleEngine:
         if optim.optimizer == "adam" and x in opt.state and "exp_avg" in opt.state[x]:
             s = opt.state[x]
             state = {k: (v.detach().clone() if torch.is_tensor(v) else torch.tensor(float(v))) for k, v in s.items()}
-        return OptimResult(best, done, best_loss, state)
+        return OptimResult(best, done, best_loss, state), ""
 
 
 def pyramid_sizes(h: int, w: int, min_side: int, step: float = 2.0) -> list[tuple[int, int]]:

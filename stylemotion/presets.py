@@ -32,6 +32,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .errors import UserError
+from .paths import check_input_file, parse_json, parse_toml, read_text
 from .playlist import Entry
 from .schedule import Schedule
 
@@ -303,12 +304,7 @@ def load_preset(name_or_path: str) -> Settings:
     """A shipped preset by name (``deepdream-like``) or a .toml file path."""
     p = Path(name_or_path)
     if p.suffix == ".json":  # settings saved beside a render: also data
-        if not p.is_file():
-            raise UserError(f"preset file not found: {p}")
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f"preset {p}: not valid JSON: {e}") from None
+        data = parse_json(read_text(p, "preset", MAX_PRESET_BYTES), f"preset {p}")
         return from_dict(data.get("settings", data) if isinstance(data, dict) else data, str(p), p.resolve().parent)
     p = find_preset(name_or_path)
     data = read_toml(p)
@@ -321,12 +317,7 @@ def load_preset(name_or_path: str) -> Settings:
 
 def read_toml(p: Path) -> dict[str, Any]:
     """Parse a preset file as data (size-limited, UTF-8, TOML only)."""
-    if p.stat().st_size > MAX_PRESET_BYTES:
-        raise UserError(f"preset {p} is larger than {MAX_PRESET_BYTES // 1024} KiB")
-    try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"preset {p}: not valid TOML: {e}".splitlines()[0]) from None
+    return parse_toml(read_text(p, "preset", MAX_PRESET_BYTES), f"preset {p}")
 
 
 def find_preset(name_or_path: str) -> Path:
@@ -336,9 +327,7 @@ def find_preset(name_or_path: str) -> Path:
         p = PRESET_DIR / f"{name_or_path}.toml"
         if not p.is_file():
             raise UserError(f"unknown preset {name_or_path!r}; shipped presets: {', '.join(list_presets())} (or give a .toml path)")
-    if not p.is_file():
-        raise UserError(f"preset file not found: {p}")
-    return p
+    return check_input_file(p, "preset")
 
 
 def load_mode_preset(name_or_path: str, command: str, sections: dict[str, Any]) -> dict[str, Any]:
@@ -426,9 +415,13 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     parts = lhs.strip().split(".")
     if len(parts) != 2:
         raise UserError(f"--set {text!r}: the key must be section.key; sections: {', '.join(SECTIONS)}")
+    if len(rhs) > 4096:
+        raise UserError(f"--set {lhs.strip()}: value longer than 4096 characters")
     try:
-        value = tomllib.loads(f"v = {rhs.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
+        value = parse_toml(f"v = {rhs.strip()}", f"--set {lhs.strip()}")["v"]
+    except UserError as e:
+        if "nested deeper" in str(e):
+            raise
         value = rhs.strip()
     return parts[0], parts[1], value
 

@@ -10,6 +10,8 @@ itself is the show.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import torch
@@ -58,8 +60,9 @@ class UpscaleConfig:
         if not (1 <= self.input_shrink <= 64):
             raise UserError(f"input_shrink must be in [1, 64], got {self.input_shrink}")
         for n in ("consistency_weight", "style_weight", "content_weight", "tv_weight"):
-            if getattr(self, n) < 0:
-                raise UserError(f"{n} must be >= 0")
+            v = getattr(self, n)
+            if not (math.isfinite(v) and v >= 0):
+                raise UserError(f"upscale.{n} must be a finite number >= 0, got {v}")
 
 
 def upscale(

@@ -33,7 +33,7 @@ def test_image_command_writes_output(tmp_path, capsys):
     [
         (["--style-layers", "relu1_1,relu9_1"], "unknown style layer 'relu9_1'"),
         (["--style-blend", "0.5,0.5"], "--style-blend has 2 weights for 1 --style"),
-        (["--iterations", "-3"], "iterations must be in"),
+        (["--iterations", "-3"], "must be >= 0"),
     ],
 )
 def test_bad_values_one_line_no_output(tmp_path, capsys, extra, message):

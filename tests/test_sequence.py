@@ -183,7 +183,7 @@ def test_cli_animation_errors(tmp_path, monkeypatch, capsys, args, message):
 
 
 def test_montage_step_shows_every_style():
-    from stylemotion.cli_anim import montage_step
+    from stylemotion.cli.anim import montage_step
 
     assert montage_step(64, 4) == 5  # 64 // 16 = 4 would show only one style of four
     assert montage_step(40, 4) == 3  # 2 would show two of four

@@ -9,7 +9,9 @@ from typing import Any
 
 import torch
 
-from .errors import UserError
+from ..errors import UserError
+from .common import (BACKBONE_FLAGS, OPTIM_FLAGS, STYLE_FLAGS, Bar, add_engine_args, arch_of, finite_float, flag_overrides, fps_arg,
+                     nonneg_float, positive_int, size_arg)
 
 EXAMPLES_HIRES = """examples:
   stylemotion hires samples/astronaut.png --style samples/starry_night.jpg --canvas 2048 -o big.png
@@ -43,9 +45,8 @@ def int_list(text: str) -> tuple[int, ...]:
 
 
 def _engine(args: argparse.Namespace, style_cfg: Any, pooling: str | None = None):  # type: ignore[no-untyped-def]
-    from .backbone import DEFAULT_POOLING, load_backbone, pick_device
-    from .cli import BACKBONE_FLAGS, flag_overrides
-    from .optimize import StyleEngine
+    from ..backbone import DEFAULT_POOLING, load_backbone, pick_device
+    from ..optimize import StyleEngine
 
     bo = flag_overrides(args, BACKBONE_FLAGS)
     device = pick_device(bo.get("device", "auto"))
@@ -55,9 +56,8 @@ def _engine(args: argparse.Namespace, style_cfg: Any, pooling: str | None = None
 
 def _configs(args: argparse.Namespace, command: str, extra: dict[str, Any]) -> dict[str, Any]:
     """Defaults <- preset file <- command-line flags, for style, optim and the mode's own section."""
-    from .cli import OPTIM_FLAGS, STYLE_FLAGS, flag_overrides
-    from .optimize import OptimConfig, StyleConfig
-    from .presets import load_mode_preset
+    from ..optimize import OptimConfig, StyleConfig
+    from ..presets import load_mode_preset
 
     sections = {"style": StyleConfig(), "optim": OptimConfig(), **extra}
     if getattr(args, "preset", None):
@@ -66,6 +66,9 @@ def _configs(args: argparse.Namespace, command: str, extra: dict[str, Any]) -> d
         cfg = {**sections, "inputs": {}}
     cfg["style"] = replace(cfg["style"], **flag_overrides(args, STYLE_FLAGS))
     cfg["optim"] = replace(cfg["optim"], **flag_overrides(args, OPTIM_FLAGS))
+    # every value is checked here, before any file is read or the network is loaded
+    cfg["style"].check(arch=arch_of(flag_overrides(args, BACKBONE_FLAGS).get("backbone")))
+    cfg["optim"].check()
     return cfg
 
 
@@ -78,11 +81,9 @@ def _input(args_value: Path | None, cfg: dict[str, Any], key: str, what: str) ->
 
 
 def cmd_hires(args: argparse.Namespace) -> int:
-    from .cli import Bar
-    from .images import check_output_path, load_image, save_image, to_tensor
-    from .patches import PatchConfig, PatchRenderer, base_iterations, canvas_hw
+    from ..images import check_output_path, load_image, save_image, to_tensor
+    from ..patches import PatchConfig, PatchRenderer, base_iterations, canvas_hw
 
-    out = check_output_path(args.output)
     remix = args.command == "remix"
     base = PatchConfig(style_mode="localized", init="noise", canvas=512, patch=128, scales=(1, 2)) if remix else PatchConfig()
     cfg = _configs(args, args.command, {"patches": base})
@@ -96,20 +97,20 @@ def cmd_hires(args: argparse.Namespace) -> int:
     if args.seed is not None:
         pc = replace(pc, seed=args.seed)
     style_cfg = cfg["style"]
+    content_path = None
     if remix:
         style_path = _input(args.photo, cfg, "style", "photo")
-        content = None
         style_cfg = replace(style_cfg, content_weight=0.0)
         pc = replace(pc, style_mode="localized", init="noise")
     else:
         style_path = _input(args.style, cfg, "style", "style image (--style)")
         content_path = _input(args.content, cfg, "content", "content image")
-        content = to_tensor(load_image(content_path, "content image"))
     pc.check()
+    out = check_output_path(args.output, [style_path, content_path])
+    content = to_tensor(load_image(content_path, "content image")) if content_path is not None else None
     style = to_tensor(load_image(style_path, "style image" if not remix else "photo"))
     engine, device = _engine(args, style_cfg)
     optim = cfg["optim"]
-    optim.check()
     hw = canvas_hw(pc, tuple((content if content is not None else style).shape[-2:]))
     n_base = base_iterations(pc, optim, hw, content is not None)
     base_bar = Bar(n_base, "base: whole image stylized first") if n_base else None
@@ -135,24 +136,25 @@ def cmd_hires(args: argparse.Namespace) -> int:
 
 
 def cmd_upscale(args: argparse.Namespace) -> int:
-    from .cli import Bar
-    from .images import check_output_path, load_image, montage, save_image, to_tensor
-    from .superres import UpscaleConfig, downsample, high_frequency_energy, psnr, upscale
+    from ..images import check_output_path, load_image, montage, save_image, to_tensor
+    from ..superres import UpscaleConfig, downsample, high_frequency_energy, psnr, upscale
 
-    out = check_output_path(args.output)
-    if args.compare is not None:
-        check_output_path(args.compare)
     cfg = _configs(args, "upscale", {"upscale": UpscaleConfig()})
     uc: UpscaleConfig = cfg["upscale"]
     for name in ("scale", "consistency_weight", "input_shrink"):
         if getattr(args, name) is not None:
             uc = replace(uc, **{name: getattr(args, name)})
     uc.check()
-    low = to_tensor(load_image(_input(args.lowres, cfg, "content", "low-resolution image"), "low-resolution image"))
+    low_path = _input(args.lowres, cfg, "content", "low-resolution image")
+    style_path = _input(args.style, cfg, "style", "high-resolution style image (--style)")
+    out = check_output_path(args.output, [low_path, style_path])
+    if args.compare is not None:
+        check_output_path(args.compare, [low_path, style_path, out], what="--compare")
+    low = to_tensor(load_image(low_path, "low-resolution image"))
     if uc.input_shrink > 1:
         hw_small = (max(8, low.shape[-2] // uc.input_shrink), max(8, low.shape[-1] // uc.input_shrink))
         low = downsample(low, hw_small)
-    style = to_tensor(load_image(_input(args.style, cfg, "style", "high-resolution style image (--style)"), "style image"))
+    style = to_tensor(load_image(style_path, "style image"))
     if max(low.shape[-2:]) * uc.scale > 8192:
         raise UserError(f"output would be {low.shape[-1] * uc.scale}x{low.shape[-2] * uc.scale}; the limit is 8192 on the long side")
     engine, device = _engine(args, cfg["style"])
@@ -176,16 +178,18 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    from .cli import Bar
-    from .encode import VideoWriter, check_video_path
-    from .images import check_output_path, load_image, resize_long_side, save_image, to_tensor, to_uint8
-    from .optimize import OptimConfig, level_iterations, pyramid_sizes, resize
-    from .superres import reconstruct
+    from ..encode import VideoWriter, check_video_path
+    from ..images import check_output_path, load_image, resize_long_side, save_image, to_tensor, to_uint8
+    from ..optimize import OptimConfig, StyleConfig, level_iterations, pyramid_sizes, resize
+    from ..superres import reconstruct
 
-    out = check_output_path(args.output)
-    if args.video is not None:
-        check_video_path(args.video)
     cfg = _configs(args, "reconstruct", {})
+    image_path = _input(args.image, cfg, "image", "image")
+    out = check_output_path(args.output, [image_path])
+    if args.video is not None:
+        check_video_path(args.video, [image_path, out])
+    check_layer = StyleConfig(content_layers=(args.layer,), style_layers=(), style_layer_weights=())
+    check_layer.check(arch=arch_of(flag_overrides(args, BACKBONE_FLAGS).get("backbone")))
     optim: OptimConfig = cfg["optim"]
     if not args.preset:
         # coarse to fine from 48 px in sqrt(2) steps, the same iterations at every level: the
@@ -196,7 +200,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
                         pyramid_iter_factor=1.0)
     optim = replace(optim, tol=0.0 if args.tol is None else optim.tol)
     layer = args.layer
-    image = to_tensor(resize_long_side(load_image(_input(args.image, cfg, "image", "image"), "image"), args.size))
+    image = to_tensor(resize_long_side(load_image(image_path, "image"), args.size))
     # TV 20: high layers leave fine noise unconstrained; without a strong smoothness prior it stays
     # max pooling here: measured on the astronaut at 192 px, edge structure 0.50 against 0.32 with avg
     engine, device = _engine(args, replace(cfg["style"], tv_weight=args.tv_weight if args.tv_weight is not None else 20.0), pooling="max")
@@ -228,7 +232,6 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from .cli import add_engine_args, positive_int, size_arg
 
     fmt = argparse.RawDescriptionHelpFormatter
 
@@ -238,7 +241,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--steps", type=positive_int, help="number of patches to optimize (default: cover every scale twice)")
         p.add_argument("--patch-iterations", type=positive_int, help="optimizer iterations per patch (default 20)")
         p.add_argument("--scales", type=int_list, help="patch scales to draw from, e.g. 1,2,4 (multiscale)")
-        p.add_argument("--feather", type=float, help="blend ramp as a fraction of the patch (default 0.25)")
+        p.add_argument("--feather", type=finite_float, help="blend ramp as a fraction of the patch (default 0.25)")
         p.add_argument("--preset", help="a preset file or shipped name for this command")
         p.add_argument("-o", "--output", type=Path, default=Path("hires.png"))
         p.add_argument("--save-every", type=positive_int, help="also save the canvas every N patches")
@@ -260,9 +263,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("upscale", help="style super-resolution from a similar high-res image", epilog=EXAMPLES_UPSCALE, formatter_class=fmt)
     p.add_argument("lowres", type=Path, nargs="?", help="low-resolution image (or from --preset)")
     p.add_argument("--style", type=Path, help="high-resolution image of a similar subject")
-    p.add_argument("--scale", type=int, help="upscale factor 2..16 (default 4)")
-    p.add_argument("--consistency-weight", type=float, help="weight of downsample(output) = input (default 2000)")
-    p.add_argument("--input-shrink", type=int, help="shrink the input by this factor first (to try it on a normal photo)")
+    p.add_argument("--scale", type=positive_int, help="upscale factor 2..16 (default 4)")
+    p.add_argument("--consistency-weight", type=nonneg_float, help="weight of downsample(output) = input (default 2000)")
+    p.add_argument("--input-shrink", type=positive_int, help="shrink the input by this factor first (to try it on a normal photo)")
     p.add_argument("--compare", type=Path, help="also write a side-by-side PNG: nearest, bicubic, ours")
     p.add_argument("--preset", help="a preset file or shipped name for this command")
     p.add_argument("-o", "--output", type=Path, default=Path("upscaled.png"))
@@ -275,7 +278,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=size_arg, default=256, help="long side (default 256)")
     p.add_argument("--video", type=Path, help="record the optimization: .mp4, .webm or .gif")
     p.add_argument("--every", type=positive_int, default=2, help="one video frame every N iterations (default 2)")
-    p.add_argument("--fps", type=float, default=24.0)
+    p.add_argument("--fps", type=fps_arg, default=24.0, help="video frame rate, 1..120 (default 24)")
     p.add_argument("--preset", help="a preset file or shipped name for this command")
     p.add_argument("-o", "--output", type=Path, default=Path("reconstruct.png"))
     add_engine_args(p)

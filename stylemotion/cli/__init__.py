@@ -1,0 +1,46 @@
+"""Command line: ``stylemotion image|zoom|drift|presets|inspect|hires|remix|upscale|reconstruct``.
+
+One module per command group (``image``, ``anim``, ``info``, ``modes``), all built on ``common``
+(flags, progress bar, the error path), which imports none of them. This package is the only code
+that prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from .. import __version__
+from . import anim, image, info, modes
+from .common import Parser, add_common_args, run_command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="stylemotion",
+        description="Neural style transfer (Gatys et al.) for images, zoom movies and style-drift videos.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run 'stylemotion COMMAND --help' for each command's options and examples.",
+    )
+    parser.add_argument("--version", action="version", version=f"stylemotion {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in (image, anim, info, modes):
+        module.register(sub)
+    for command in sub.choices.values():
+        add_common_args(command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a one-line usage error (common.Parser)
+        return int(e.code or 0)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return run_command(args.func, args, argv)

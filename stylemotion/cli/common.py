@@ -1,0 +1,285 @@
+"""What every command shares: flag types, engine flags, the progress bar, input/output checks and
+the one error path. Imported by the command modules; imports none of them.
+
+The CLI package is the only code that prints. User mistakes become ``error: <one line>`` and exit
+code 2; a bug becomes one line naming the file that holds the traceback (``--debug`` prints it);
+Ctrl-C exits 130 after the current frame's state is saved (animations can ``--resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import math
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, NoReturn, Sequence
+
+import torch
+
+from ..errors import Diverged, UserError
+
+MAX_SIZE = 8192  # long side limit of a single optimization (patch modes go beyond with --canvas)
+
+EXAMPLES_IMAGE = """examples:
+  stylemotion image samples/chelsea.png --style samples/starry_night.jpg -o cat.png --size 256
+  stylemotion image photo.jpg --style a.jpg --style b.jpg --style-blend 0.7,0.3 -o out.png --size 512
+  stylemotion image photo.jpg --style a.jpg --original-colors --pooling max --optimizer adam -o out.png
+"""
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    return v
+
+
+def nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return v
+
+
+def size_arg(text: str) -> int:
+    v = positive_int(text)
+    if v < 16 or v > MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"size {v} is outside the allowed 16..{MAX_SIZE}")
+    return v
+
+
+def finite_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return v
+
+
+def nonneg_float(text: str) -> float:
+    v = finite_float(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return v
+
+
+def positive_float(text: str) -> float:
+    v = finite_float(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return v
+
+
+def fps_arg(text: str) -> float:
+    v = finite_float(text)
+    if not 1 <= v <= 120:
+        raise argparse.ArgumentTypeError(f"frame rate {text} is outside 1..120")
+    return v
+
+
+def seed_arg(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= v < 2**32:
+        raise argparse.ArgumentTypeError(f"seed {text} is outside 0..{2**32 - 1}")
+    return v
+
+
+def float_list(text: str) -> list[float]:
+    try:
+        vals = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+    if not vals:
+        raise argparse.ArgumentTypeError(f"{text!r} holds no numbers")
+    if not all(math.isfinite(v) and v >= 0 for v in vals):
+        raise argparse.ArgumentTypeError(f"{text!r}: every value must be a finite number >= 0")
+    return vals
+
+
+def name_list(text: str) -> tuple[str, ...]:
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names no layer; give e.g. relu4_2")
+    return names
+
+
+def device_arg(text: str) -> str:
+    from ..backbone import check_device_name
+
+    try:
+        return check_device_name(text)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``error: stylemotion image: --size: ...`` and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    """Flags for every engine option; defaults None mean "the dataclass default"."""
+    g = p.add_argument_group("style loss")
+    g.add_argument("--content-weight", type=nonneg_float, help="content loss weight (default 1)")
+    g.add_argument("--style-weight", type=nonneg_float, help="style loss weight (default: see README)")
+    g.add_argument("--tv-weight", type=nonneg_float, help="total-variation weight, smooths fine noise")
+    g.add_argument("--style-scale", type=positive_float, help="style image size relative to the output (default 1)")
+    g.add_argument("--content-layers", type=name_list, help="comma-separated, e.g. relu4_2")
+    g.add_argument("--style-layers", type=name_list, help="comma-separated, e.g. relu1_1,relu2_1,relu3_1")
+    g.add_argument("--style-layer-weights", type=float_list, help="one weight per style layer")
+    g.add_argument("--style-loss", choices=["gram", "w2"], help="gram (default) or w2: means + covariances (slow on CPU)")
+    g = p.add_argument_group("optimizer")
+    g.add_argument("--iterations", type=nonneg_int, help="iterations at the final pyramid level")
+    g.add_argument("--optimizer", choices=["lbfgs", "adam"])
+    g.add_argument("--lr", type=positive_float, help="Adam learning rate on [0,1] pixels (default 0.02)")
+    g.add_argument("--tol", type=nonneg_float, help="early-stop relative loss tolerance per iteration (0 = never)")
+    g.add_argument("--init", choices=["content", "noise", "image"])
+    g.add_argument("--init-image", type=Path, help="start image for --init image")
+    g.add_argument("--seed", type=seed_arg, help="0..2**32-1")
+    g.add_argument("--pyramid-min", type=nonneg_int, help="coarse-to-fine start size (long side); 0 disables")
+    g.add_argument("--pyramid-step", type=positive_float, help="size ratio between pyramid levels (default 2; 1.414 = sqrt 2)")
+    g.add_argument("--avg-decay", type=nonneg_float, help="return the moving average of the iterates (e.g. 0.9); 0 = off")
+    g.add_argument("--original-colors", action="store_true", default=None, help="keep the content's colors")
+    g = p.add_argument_group("backbone")
+    g.add_argument("--backbone", choices=["vgg16-hed", "vgg19"], help="vgg16-hed is bundled; vgg19 needs its weights")
+    g.add_argument("--weights", type=Path, help="weights file for the backbone (.pth or .safetensors)")
+    g.add_argument("--pooling", choices=["avg", "max"])
+    g.add_argument("--device", type=device_arg, help="auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps")
+
+
+STYLE_FLAGS = ("content_weight", "style_weight", "tv_weight", "style_scale", "content_layers", "style_layers", "style_layer_weights", "style_loss")
+OPTIM_FLAGS = ("iterations", "optimizer", "lr", "tol", "init", "seed", "pyramid_min", "pyramid_step", "avg_decay", "original_colors")
+BACKBONE_FLAGS = ("backbone", "weights", "pooling", "device")
+
+
+def flag_overrides(args: argparse.Namespace, names: Sequence[str]) -> dict:
+    """The flags the user actually gave (not None), as a dict."""
+    out = {}
+    for n in names:
+        v = getattr(args, n, None)
+        if v is not None:
+            out[n] = tuple(v) if isinstance(v, list) else v
+    return out
+
+
+class Bar:
+    """tqdm progress bar over iterations, showing loss and (for animations) the frame."""
+
+    def __init__(self, total: int, desc: str, unit: str = "it") -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr)
+
+    def update(self, n: int = 1, **postfix: object) -> None:
+        if postfix:
+            self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+
+
+def arch_of(backbone: str | None) -> str:
+    return "vgg19" if backbone == "vgg19" else "vgg16"
+
+
+def add_common_args(p: argparse.ArgumentParser) -> None:
+    """Flags every command takes."""
+    p.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: all cores)")
+    p.add_argument("--debug", action="store_true", help="on an internal error, print the Python traceback")
+
+
+# ---------------------------------------------------------------------------------------------
+# the one error path
+
+EXIT_USER = 2  # a user mistake or a known failure (bad file, disk full, ...): one "error:" line
+EXIT_MEMORY = 3  # out of GPU or CPU memory
+EXIT_DIVERGED = 4  # the optimization diverged even with smaller steps
+EXIT_BUG = 70  # an internal error: one line naming the traceback file (EX_SOFTWARE)
+EXIT_INTERRUPTED = 130
+
+
+def one_line(text: object) -> str:
+    """Collapse whitespace and newlines: every message the CLI prints is a single line."""
+    return " ".join(str(text).split())
+
+
+def fail(message: str) -> None:
+    print(f"error: {one_line(message)}", file=sys.stderr)
+
+
+def os_error_message(e: OSError) -> str:
+    """A failed read or write as one line naming the file."""
+    where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+    if e.errno == errno.ENOSPC:
+        return f"{where}no space left on the device"
+    if e.errno == errno.EROFS:
+        return f"{where}the file system is read-only"
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return f"{where}permission denied"
+    return f"{where}{e.strerror or e}"
+
+
+def write_bug_report(exc: BaseException, argv: Sequence[str]) -> Path | None:
+    """The traceback of an internal error, in a fresh file in the system temp folder."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"stylemotion-bug-{time.strftime('%Y%m%d-%H%M%S')}-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("stylemotion " + " ".join(argv) + "\n\n")
+            f.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        return Path(name)
+    except OSError:
+        return None
+
+
+def run_command(func: Callable[[argparse.Namespace], Any], args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """Run one command; every failure becomes one line on stderr and an exit code."""
+    try:
+        return int(func(args) or 0)
+    except Diverged as e:
+        fail(str(e))
+        return EXIT_DIVERGED
+    except UserError as e:
+        fail(str(e))
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except torch.cuda.OutOfMemoryError:
+        fail("the GPU ran out of memory; use a smaller --size (or a patch mode: stylemotion hires)")
+        return EXIT_MEMORY
+    except MemoryError:
+        fail("out of memory (RAM); use a smaller --size or fewer/smaller style images")
+        return EXIT_MEMORY
+    except OSError as e:  # disk full, read-only or vanished folder while writing
+        fail(os_error_message(e))
+        return EXIT_USER
+    except Exception as e:  # noqa: BLE001 - the one place that turns a bug into one line
+        if getattr(args, "debug", False):
+            raise
+        report = write_bug_report(e, argv)
+        where = f"traceback in {report}" if report else "no traceback file could be written"
+        fail(f"internal error (a bug in stylemotion, please report it): {type(e).__name__}: {one_line(e)[:200]}; "
+             f"{where}; run again with --debug to print it")
+        return EXIT_BUG

@@ -1,0 +1,84 @@
+"""``stylemotion image``: stylize one image."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from ..errors import UserError
+from .common import (BACKBONE_FLAGS, OPTIM_FLAGS, STYLE_FLAGS, Bar, add_engine_args, arch_of, flag_overrides,
+                     float_list, positive_int, size_arg)
+
+EXAMPLES_IMAGE = """examples:
+  stylemotion image samples/chelsea.png --style samples/starry_night.jpg -o cat.png --size 256
+  stylemotion image photo.jpg --style a.jpg --style b.jpg --style-blend 0.7,0.3 -o out.png --size 512
+  stylemotion image photo.jpg --style a.jpg --original-colors --pooling max --optimizer adam -o out.png
+"""
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    from ..backbone import DEFAULT_POOLING, load_backbone, pick_device
+    from ..images import check_output_path, load_image, resize_long_side, save_image, to_tensor
+    from ..optimize import OptimConfig, StyleConfig, StyleEngine, fit_style, level_iterations, pyramid_sizes, stylize
+
+    # every value and every path is checked before anything is read, loaded or written
+    out = check_output_path(args.output, [args.content, *args.style, args.init_image])
+    if args.save_every:
+        check_output_path(out.with_name(f"{out.stem}_l0_00001{out.suffix}"), [args.content, *args.style, args.init_image])
+    style_cfg = replace(StyleConfig(), **flag_overrides(args, STYLE_FLAGS))
+    bo = flag_overrides(args, BACKBONE_FLAGS)
+    style_cfg.check(arch=arch_of(bo.get("backbone")))
+    optim = replace(OptimConfig(), **flag_overrides(args, OPTIM_FLAGS))
+    if args.init_image is not None and optim.init != "image":
+        optim = replace(optim, init="image")
+    if optim.init == "image" and args.init_image is None:
+        raise UserError("--init image needs --init-image FILE")
+    optim.check()
+    if args.style_blend is not None:
+        if len(args.style_blend) != len(args.style):
+            raise UserError(f"--style-blend has {len(args.style_blend)} weights for {len(args.style)} --style images; give one per style")
+        if not sum(args.style_blend) > 0:
+            raise UserError(f"--style-blend weights {args.style_blend} are all zero; at least one must be > 0")
+    device = pick_device(bo.get("device", "auto"))
+    content = to_tensor(resize_long_side(load_image(args.content, "content image"), args.size))
+    # styles are kept at the size the run needs (style_scale x output), never at full resolution
+    style_long = max(8, round(args.size * style_cfg.style_scale))
+    styles = [fit_style(to_tensor(load_image(s, "style image")), style_long) for s in args.style]
+    init_image = to_tensor(load_image(args.init_image, "init image")) if args.init_image else None
+    backbone = load_backbone(bo.get("backbone", "vgg16-hed"), bo.get("pooling", DEFAULT_POOLING), bo.get("weights"), device)
+    engine = StyleEngine(backbone, style_cfg)
+    sizes = pyramid_sizes(content.shape[-2], content.shape[-1], optim.pyramid_min, optim.pyramid_step)
+    total = sum(level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor))
+    bar = Bar(total, f"{out.name} {content.shape[-1]}x{content.shape[-2]} on {device.type}")
+    seen = {"level": 0, "done": 0}  # early stop ends a level before its budget: skip ahead for a true ETA
+
+    def on_progress(p) -> None:  # type: ignore[no-untyped-def]
+        if p.level != seen["level"]:
+            budgets = level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)
+            bar.update(sum(budgets[: p.level]) - seen["done"])
+            seen["level"], seen["done"] = p.level, sum(budgets[: p.level])
+        seen["done"] += 1
+        bar.update(1, level=f"{p.level + 1}/{p.levels}", loss=f"{p.loss:.4g}")
+        if args.save_every and p.iteration % args.save_every == 0:
+            save_image(p.image, out.with_name(f"{out.stem}_l{p.level}_{p.iteration:05d}{out.suffix}"))
+
+    try:
+        result = stylize(engine, content, styles, optim, blend=args.style_blend, init_image=init_image, callback=on_progress)
+    finally:
+        bar.close()
+    save_image(result, out)
+    print(f"wrote {out} ({result.shape[-1]}x{result.shape[-2]})")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("image", help="stylize one image", epilog=EXAMPLES_IMAGE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("content", type=Path, help="content image (photo)")
+    p.add_argument("--style", type=Path, action="append", required=True, help="style image; repeat for several")
+    p.add_argument("--style-blend", type=float_list, help="blend weights, one per --style, e.g. 0.7,0.3")
+    p.add_argument("-o", "--output", type=Path, default=Path("out.png"), help="output image (default out.png)")
+    p.add_argument("--size", type=size_arg, default=512, help="long side of the output in pixels (default 512)")
+    p.add_argument("--save-every", type=positive_int, help="also save the image every N iterations")
+    add_engine_args(p)
+    p.set_defaults(func=cmd_image)

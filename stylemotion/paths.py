@@ -1,0 +1,159 @@
+"""Checks on the files a run reads and writes, done before any work starts.
+
+Inputs must be regular files (never a FIFO, a device such as ``/dev/stdin``, or a folder: those
+hang or mislead a reader). Outputs must go to an existing, writable folder, must not be a folder
+themselves, and must not be one of the run's inputs. Parsed documents (presets, settings stored in
+videos and state files) are bounded in size and nesting depth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import UserError
+
+MAX_DOC_BYTES = 256 * 1024  # presets and stored settings are a few KiB; anything larger is refused
+MAX_DEPTH = 12  # settings are section -> key -> list at most; deeper documents are refused
+
+
+def check_input_file(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a Path if it is a readable regular file; else UserError naming it."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise UserError(f"{what} file not found: {p}") from None
+    except PermissionError:
+        raise UserError(f"{what} {p}: permission denied") from None
+    except OSError as e:
+        raise UserError(f"{what} {p}: cannot be read ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError(f"{what} {p} is a directory; give a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise UserError(f"{what} {p} is not a regular file (a pipe or device?); give a file on disk")
+    try:
+        with open(p, "rb"):
+            pass
+    except PermissionError:
+        raise UserError(f"{what} {p}: permission denied") from None
+    except OSError as e:
+        raise UserError(f"{what} {p}: cannot be read ({e.strerror})") from None
+    return p
+
+
+def read_text(path: str | os.PathLike, what: str, max_bytes: int = MAX_DOC_BYTES) -> str:
+    """A small UTF-8 text file (preset, settings), size-checked before it is read."""
+    p = check_input_file(path, what)
+    if p.stat().st_size > max_bytes:
+        raise UserError(f"{what} {p} is larger than {max_bytes // 1024} KiB")
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{what} {p} is not UTF-8 text") from None
+
+
+def depth(obj: Any, limit: int = MAX_DEPTH) -> int:
+    """Nesting depth of dicts and lists (iterative: never a RecursionError); stops past ``limit``."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        o, d = stack.pop()
+        if isinstance(o, (dict, list, tuple)):
+            deepest = max(deepest, d)
+            if deepest > limit:
+                return deepest
+            stack.extend((v, d + 1) for v in (o.values() if isinstance(o, dict) else o))
+    return deepest
+
+
+def check_depth(obj: Any, where: str, limit: int = MAX_DEPTH) -> Any:
+    if depth(obj, limit) > limit:
+        raise UserError(f"{where}: nested deeper than {limit} levels; settings are never that deep")
+    return obj
+
+
+def parse_json(text: str, where: str, max_bytes: int = MAX_DOC_BYTES) -> Any:
+    """JSON with bounded size and depth; every failure is a UserError naming ``where``."""
+    if len(text) > max_bytes:
+        raise UserError(f"{where}: larger than {max_bytes // 1024} KiB")
+    try:
+        data = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise UserError(f"{where}: nested deeper than {MAX_DEPTH} levels") from None
+    except (json.JSONDecodeError, ValueError) as e:
+        raise UserError(f"{where}: not valid JSON: {str(e).splitlines()[0]}") from None
+    return check_depth(data, where)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed (numbers must be finite)")
+
+
+def parse_toml(text: str, where: str, max_bytes: int = MAX_DOC_BYTES) -> dict[str, Any]:
+    """TOML with bounded size and depth; every failure is a UserError naming ``where``."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python < 3.11
+        import tomli as tomllib  # type: ignore[no-redef]
+    if len(text) > max_bytes:
+        raise UserError(f"{where}: larger than {max_bytes // 1024} KiB")
+    try:
+        data = tomllib.loads(text)
+    except RecursionError:
+        raise UserError(f"{where}: nested deeper than {MAX_DEPTH} levels") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{where}: not valid TOML: {str(e).splitlines()[0]}") from None
+    return check_depth(data, where)
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_output_file(path: str | os.PathLike, what: str, extensions: Iterable[str], inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
+    """Validate an output path before any work: known extension, an existing writable folder,
+    not a folder or special file itself, not one of the run's ``inputs``."""
+    p = Path(path)
+    exts = sorted(extensions)
+    if p.suffix.lower() not in exts:
+        raise UserError(f"{what} {p}: unknown extension {p.suffix!r}; use one of {', '.join(exts)}")
+    if p.is_dir():
+        raise UserError(f"{what} {p} is a directory; give a file name")
+    if p.exists() and not p.is_file():
+        raise UserError(f"{what} {p} exists and is not a regular file")
+    for src in inputs:
+        if src is not None and _same(p, Path(src)):
+            raise UserError(f"{what} {p} is also an input of this run ({src}); it would be overwritten: choose another name")
+    check_writable_folder(p.parent if str(p.parent) else Path("."), what)
+    return p
+
+
+def check_writable_folder(folder: Path, what: str = "output") -> Path:
+    """The folder exists and a file can be created in it (tested, not guessed: root ignores modes)."""
+    if not folder.exists():
+        raise UserError(f"{what} folder {folder} does not exist")
+    if not folder.is_dir():
+        raise UserError(f"{what} folder {folder} is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".stylemotion-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"{what} folder {folder} is not writable ({e.strerror})") from None
+    return folder
+
+
+def unique_temp(final: Path) -> Path:
+    """A fresh temporary name beside ``final`` (two renders never share one); the file exists, empty."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent if str(final.parent) else ".")
+    os.close(fd)
+    return Path(tmp)
