@@ -156,6 +156,8 @@ def _load_state(model: VGGFeatures, state: Mapping[str, torch.Tensor], source: s
                 target = getattr(conv, p)
                 if tuple(t.shape) != tuple(target.shape):
                     raise UserError(f"weights {source}: {name}.{p} has shape {tuple(t.shape)}, expected {tuple(target.shape)}")
+                if not t.is_floating_point() or not bool(torch.isfinite(t).all()):
+                    raise UserError(f"weights {source}: {name}.{p} is not a finite floating-point tensor")
                 target.copy_(t.float())
     return model
 
@@ -179,12 +181,17 @@ def convert_torchvision_state(state: Mapping[str, torch.Tensor], arch: str = "vg
 
 
 def _read_weights_file(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise UserError(f"weights file not found: {path}")
+    """A state dict from .safetensors or .pth (never unpickling code); UserError for a bad file."""
+    from .paths import check_input_file
+
+    check_input_file(path, "weights")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as e:  # noqa: BLE001 - a damaged or foreign file
+            raise UserError(f"weights file {path} is not a readable .safetensors file ({' '.join(str(e).split())[:120]})") from None
     try:
         # weights_only: a .pth from elsewhere is data, never code.
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -192,7 +199,7 @@ def _read_weights_file(path: Path) -> dict[str, torch.Tensor]:
         raise UserError(f"weights file {path} could not be read as a PyTorch state dict: {e}".splitlines()[0]) from None
     if not isinstance(obj, dict):
         raise UserError(f"weights file {path} does not hold a state dict")
-    return obj
+    return {k: v for k, v in obj.items() if isinstance(k, str) and torch.is_tensor(v)}
 
 
 def _vgg19_state(weights: str | os.PathLike | None) -> tuple[dict[str, torch.Tensor], str]:
@@ -220,12 +227,8 @@ def load_backbone(
 ) -> VGGFeatures:
     """Build a backbone with loaded weights on ``device``. ``weights`` overrides the file."""
     if name == "vgg16-hed":
-        from safetensors.torch import load_file
-
         path = Path(weights) if weights is not None else VGG16_HED_FILE
-        if not path.is_file():
-            raise UserError(f"weights file not found: {path}")
-        model = _load_state(VGGFeatures("vgg16", CAFFE, pooling), load_file(str(path)), str(path))
+        model = _load_state(VGGFeatures("vgg16", CAFFE, pooling), _read_weights_file(path), str(path))
     elif name == "vgg19":
         state, source = _vgg19_state(weights)
         if any(k.startswith("features.") for k in state):

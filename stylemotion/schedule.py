@@ -42,7 +42,10 @@ _BINOPS: dict[type, Callable[[float, float], float]] = {
 def _pow(a: float, b: float) -> float:
     if abs(b) > 100 or abs(a) > 1e6:
         raise ValueError("power too large")
-    return float(a) ** float(b)
+    v = float(a) ** float(b)
+    if isinstance(v, complex):  # (-1) ** 0.5: schedules are real numbers
+        raise ValueError(f"{a:g} ** {b:g} is not a real number")
+    return v
 
 
 class Expr:
@@ -103,7 +106,7 @@ class Expr:
     def __call__(self, t: float) -> float:
         try:
             v = self._eval(self.tree, t)
-        except (ValueError, ZeroDivisionError, OverflowError, TypeError) as e:
+        except (ValueError, ZeroDivisionError, OverflowError, TypeError, RecursionError) as e:
             raise UserError(f"{self.where}: {self.text!r} fails at t={t:g}: {e}") from None
         if not math.isfinite(v):
             raise UserError(f"{self.where}: {self.text!r} is not finite at t={t:g}")

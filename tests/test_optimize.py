@@ -157,3 +157,47 @@ def test_w2_style_loss_in_the_engine(backbone, cat64, starry96):
     assert engine.loss(res.image, targets)[1]["style"] < before / 3
     with pytest.raises(UserError, match="style_loss 'kl'"):
         StyleEngine(backbone, StyleConfig(style_loss="kl"))
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_divergence_retries_with_smaller_steps(backbone, cat64, starry96, optimizer):
+    """A step that explodes is retried from the start image with a smaller step; the caller sees a
+    normal result with ``retries`` set, never a silent copy of the input."""
+    engine = StyleEngine(backbone)
+    targets = Targets(engine.content_targets(cat64), engine.style_targets([starry96], None, tuple(cat64.shape[-2:])))
+    calls = {"n": 0}
+
+    def flaky(x):  # the 4th loss evaluation of the first attempt goes non-finite
+        calls["n"] += 1
+        return x.sum() * (float("nan") if calls["n"] == 4 else 0.0)
+
+    cfg = OptimConfig(optimizer=optimizer, iterations=8, tol=0, pyramid_min=0)
+    res = engine.optimize(cat64, targets, cfg, extra=flaky)
+    assert res.retries == 1 and res.iterations == 8
+    assert res.loss < engine.loss(cat64, targets)[0].item()
+    assert not torch.equal(res.image, cat64)
+
+
+def test_divergence_that_never_recovers_raises(backbone, cat64, starry96):
+    from stylemotion.errors import Diverged
+
+    engine = StyleEngine(backbone)
+    targets = Targets(engine.content_targets(cat64), engine.style_targets([starry96], None, tuple(cat64.shape[-2:])))
+    calls = {"n": 0}
+
+    def explode(x):  # non-finite from the third evaluation on, whatever the step
+        calls["n"] += 1
+        return x.sum() * (0.0 if calls["n"] < 3 else float("inf"))
+
+    with pytest.raises(Diverged, match="diverged"):
+        engine.optimize(cat64, targets, OptimConfig(iterations=6, tol=0, pyramid_min=0), extra=explode)
+
+
+def test_style_config_checks_without_a_backbone():
+    with pytest.raises(UserError, match="all zero"):
+        StyleConfig(style_layer_weights=(0.0,) * 5).check()
+    with pytest.raises(UserError, match="finite"):
+        StyleConfig(style_layer_weights=(float("nan"), 1.0, 1.0, 1.0, 1.0)).check()
+    with pytest.raises(UserError, match="relu5_4"):
+        StyleConfig(style_layers=("relu5_4",), style_layer_weights=(1.0,)).check(arch="vgg16")
+    StyleConfig(style_layers=("relu5_4",), style_layer_weights=(1.0,)).check(arch="vgg19")

@@ -257,3 +257,43 @@ def test_frame_params_log_resolved_values(backbone, tmp_path, cat64, starry96, s
     assert p["unsharp_amount"] == pytest.approx(0.8) and p["iterations"] == 4 and p["seconds"] > 0
     assert p["styles"] == {"starry_night": 1.0}
     assert frames[2].params["styles"] == {"starry_night": 0.5, "the_scream": 0.5}  # the crossfade
+
+
+def test_disk_full_mid_render_leaves_a_resumable_state(tmp_path, capsys):
+    """A disk that fills mid-render: one error line naming the cause, the frames so far kept, and
+    --resume (once space is freed) completes the render to the same frames as an uninterrupted one."""
+    import shutil
+
+    from stylemotion.cli import main
+
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        preset = write_preset(tmp_path)
+        assert main(["zoom", "--preset", str(preset), "-o", str(tmp_path / "full.mp4")]) == 0
+        st = os.statvfs(disk)
+        free = st.f_bavail * st.f_frsize
+        ballast = disk / "ballast.bin"
+        ballast.write_bytes(b"\0" * (free - 160 * 1024))  # room for about one frame and its state
+        capsys.readouterr()
+        out = disk / "z.mp4"
+        code = main(["zoom", "--preset", str(preset), "-o", str(out)])
+        err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error")]
+        assert code == 2 and len(err) == 1 and "no space left" in err[0] and "--resume" in err[0], err
+        state = disk / "z_frames" / "state.safetensors"
+        assert state.exists() and not out.exists()
+        done = sorted(p.name for p in (disk / "z_frames").glob("frame_*.png"))
+        assert 1 <= len(done) < 6
+        assert not [p for p in disk.rglob("*.part")]  # no temporary file left behind
+        ballast.unlink()  # space is freed
+        assert main(["zoom", "--resume", "-o", str(out)]) == 0
+        for i in range(6):
+            name = f"frame_{i:05d}.png"
+            assert (tmp_path / "full_frames" / name).read_bytes() == (disk / "z_frames" / name).read_bytes()
+        assert [f.shape for f in decode_frames(out)] == [f.shape for f in decode_frames(tmp_path / "full.mp4")]
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)

@@ -112,14 +112,20 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 def save_state(path: Path, state, settings_dict: dict, weights: str = "bundled") -> None:  # type: ignore[no-untyped-def]
-    from safetensors.torch import save_file
+    """Atomically replace the render state: serialized in memory, written to a fresh temporary
+    file with ordinary file I/O (a full disk is an OSError naming the file), then renamed."""
+    from safetensors.torch import save
 
     from ..paths import unique_temp
 
+    data = save(state.tensors(), metadata={"next_frame": str(state.next_frame), "settings": json.dumps(settings_dict, sort_keys=True),
+                                           "weights": weights})
     tmp = unique_temp(path)
     try:
-        save_file(state.tensors(), str(tmp), metadata={"next_frame": str(state.next_frame), "settings": json.dumps(settings_dict, sort_keys=True),
-                                                       "weights": weights})
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:  # disk full mid-write: the previous state stays, whole
         tmp.unlink(missing_ok=True)

@@ -180,7 +180,8 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from ..encode import VideoWriter, check_video_path
     from ..images import check_output_path, load_image, resize_long_side, save_image, to_tensor, to_uint8
-    from ..optimize import OptimConfig, StyleConfig, level_iterations, pyramid_sizes, resize
+    from ..backbone import layer_names
+    from ..optimize import OptimConfig, level_iterations, pyramid_sizes, resize
     from ..superres import reconstruct
 
     cfg = _configs(args, "reconstruct", {})
@@ -188,8 +189,9 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     out = check_output_path(args.output, [image_path])
     if args.video is not None:
         check_video_path(args.video, [image_path, out])
-    check_layer = StyleConfig(content_layers=(args.layer,), style_layers=(), style_layer_weights=())
-    check_layer.check(arch=arch_of(flag_overrides(args, BACKBONE_FLAGS).get("backbone")))
+    names = layer_names(arch_of(flag_overrides(args, BACKBONE_FLAGS).get("backbone")))
+    if args.layer not in names:
+        raise UserError(f"unknown layer {args.layer!r} for --layer; valid: {', '.join(n for n in names if n.startswith('relu'))}")
     optim: OptimConfig = cfg["optim"]
     if not args.preset:
         # coarse to fine from 48 px in sqrt(2) steps, the same iterations at every level: the
