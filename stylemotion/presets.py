@@ -31,6 +31,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from .backbone import check_device_name
 from .errors import UserError
 from .paths import check_input_file, parse_json, parse_toml, read_text
 from .playlist import Entry
@@ -296,6 +297,10 @@ def validate(s: Settings, source: str = "settings") -> None:
         raise UserError(f"{source}: style.style_layer_weights has {len(s.style.style_layer_weights)} values for {len(s.style.style_layers)} style_layers")
     if s.run.loop and s.run.loop_frames >= s.run.frames:
         raise UserError(f"{source}: run.loop_frames ({s.run.loop_frames}) must be smaller than run.frames ({s.run.frames})")
+    try:
+        check_device_name(s.run.device)
+    except UserError as e:
+        raise UserError(f"{source}: run.device: {e}") from None
     if s.optim.carry_moments and s.optim.optimizer != "adam":
         raise UserError(f"{source}: optim.carry_moments needs optim.optimizer = \"adam\"")
 

@@ -101,7 +101,12 @@ class Sequencer:
         self.cw, self.sw = s.schedule("style", "content_weight"), s.schedule("style", "style_weight")
         self.fx = {k: s.schedule("fx", k) for k in ("contrast", "unsharp_amount", "unsharp_kernel", "unsharp_sigma", "unsharp_threshold", "noise")}
         # Gram targets of every playlist style at this frame size: computed once for the run
-        self.grams = [engine.style_targets([st], None, self.hw) for st in styles] if styles_needed else []
+        # (one computation per distinct image: a playlist may list the same painting many times)
+        by_id: dict[int, dict[str, torch.Tensor]] = {}
+        for st in styles if styles_needed else []:
+            if id(st) not in by_id:
+                by_id[id(st)] = engine.style_targets([st], None, self.hw)
+        self.grams = [by_id[id(st)] for st in styles] if styles_needed else []
         self.playlist: list[Entry] = s.playlist
         n, c = s.run.frames, s.run.cadence
         self._keys = sorted(set(range(0, n, c)) | {n - 1})  # computed once: asked about every frame
