@@ -12,7 +12,8 @@ import json
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
 
 import av
 import numpy as np
@@ -36,17 +37,21 @@ def check_video_path(path: str | os.PathLike, inputs: Sequence[str | os.PathLike
 class VideoWriter:
     """Encode frames to ``path`` (.mp4 H.264, .webm VP9, .gif); atomic rename on close."""
 
-    def __init__(self, path: str | os.PathLike, fps: float, crf: int = 18, metadata: dict[str, Any] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, fps: float | Fraction, crf: int = 18, metadata: dict[str, Any] | None = None,
+                 audio: AudioSource | None = None) -> None:
         self.path = check_video_path(Path(path))
         self.fmt, self.codec, self.pix_fmt = FORMATS[self.path.suffix.lower()]
         self.tmp = unique_temp(self.path)  # never shared by two renders of the same name
-        self.fps = Fraction(fps).limit_denominator(1001)
+        self.fps = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
         self.crf = crf
         self.container = av.open(str(self.tmp), "w", format=self.fmt)
         if metadata:
             self.container.metadata[METADATA_KEY] = json.dumps(metadata, sort_keys=True)
         self.stream: Any = None
         self.count = 0
+        self.audio = audio
+        self.audio_stream: Any = None
+        self.audio_note: str | None = None  # why the audio was not copied, if it was asked for
 
     def _open_stream(self, w: int, h: int) -> None:
         s = self.container.add_stream(self.codec, rate=self.fps)
@@ -56,6 +61,8 @@ class VideoWriter:
         elif self.codec == "libvpx-vp9":
             s.options = {"crf": str(self.crf + 13), "b:v": "0"}
         self.stream = s
+        if self.audio is not None:  # every stream must exist before the first packet is written
+            self.audio_stream, self.audio_note = _audio_stream(self.audio, self.container, self.path.suffix.lower())
 
     def write(self, frame: np.ndarray) -> None:
         """Add one (H, W, 3) uint8 frame. H.264/VP9 need even sizes: an odd last row/column is dropped."""
@@ -84,6 +91,8 @@ class VideoWriter:
         if self.stream is not None:
             for packet in self.stream.encode():
                 self.container.mux(packet)
+        if self.audio_stream is not None:
+            _mux_audio(self.audio, self.container, self.audio_stream)
         self.container.close()
         if self.count == 0:
             self.tmp.unlink(missing_ok=True)
@@ -114,6 +123,134 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserError(f"{p}: its settings metadata is not a JSON object")
     return data
+
+
+MAX_VIDEO_PIXELS = 4096 * 4096  # larger frames are refused: the run works at --size anyway
+VFR_TOLERANCE = 0.25  # frame intervals further than this from the median mean a variable frame rate
+MAX_INPUT_FRAMES = 200_000
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a clip is, from a demux-only pass (no decoding)."""
+
+    width: int
+    height: int
+    fps: Fraction  # constant frame rate
+    frames: int  # video frames (packets) in the file
+    audio: str | None  # codec name of the first audio stream, None if there is none
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Check an input clip: a readable file with a video stream, frames, sane size, constant frame
+    rate. UserError (one line naming the file) otherwise."""
+    p = check_input_file(path, "video")
+    try:
+        with av.open(str(p)) as c:
+            if not c.streams.video:
+                raise UserError(f"video {p} has no video stream")
+            v = c.streams.video[0]
+            w, h = v.codec_context.width, v.codec_context.height
+            if w * h > MAX_VIDEO_PIXELS:
+                raise UserError(f"video {p} is {w}x{h}; frames over {MAX_VIDEO_PIXELS // 1_000_000} megapixels are refused (downscale it first)")
+            if w < 16 or h < 16:
+                raise UserError(f"video {p} is {w}x{h}; frames must be at least 16x16")
+            pts = []
+            for packet in c.demux(v):
+                if packet.size == 0:
+                    continue  # the demuxer's final flush packet
+                pts.append(packet.pts if packet.pts is not None else packet.dts)
+                if len(pts) > MAX_INPUT_FRAMES:
+                    raise UserError(f"video {p} has more than {MAX_INPUT_FRAMES} frames; cut it first")
+            audio = c.streams.audio[0].codec_context.name if c.streams.audio else None
+            rate = v.average_rate or v.guessed_rate or v.base_rate
+            tb = v.time_base
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - FFmpeg's many errors all mean "not a usable video"
+        raise UserError(f"{p} is not a readable video: {' '.join(str(e).split())[:160]}") from None
+    if not pts:
+        raise UserError(f"video {p} has no frames")
+    if len(pts) == 1:
+        raise UserError(f"video {p} has a single frame; for a still image use: stylemotion image")
+    known = sorted(x for x in pts if x is not None)
+    if len(known) >= 3 and tb:
+        steps = np.diff(np.array(known, dtype=np.float64))
+        steps = steps[steps > 0]
+        if len(steps):
+            med = float(np.median(steps))
+            bad = np.abs(steps - med) > VFR_TOLERANCE * med
+            if bad.any():
+                lo, hi = float(steps.min() * tb * 1000), float(steps.max() * tb * 1000)
+                raise UserError(f"video {p} has a variable frame rate (frame intervals {lo:.1f} to {hi:.1f} ms); convert it to a "
+                                f"constant rate first, e.g. ffmpeg -i IN -vf fps=30 OUT.mp4")
+            if not rate:
+                rate = Fraction(1) / (Fraction(med) * Fraction(tb))
+    if not rate or not (0 < float(rate) <= 240):
+        raise UserError(f"video {p}: frame rate {rate} is unusable")
+    return VideoInfo(w, h, Fraction(rate), len(pts), audio)
+
+
+def read_video(path: str | os.PathLike, start: int = 0, end: int | None = None, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """Stream frames ``start, start+every, ... < end`` as (index, (H, W, 3) uint8): one decoded frame
+    in memory at a time, never the whole clip."""
+    p = Path(path)
+    try:
+        with av.open(str(p)) as c:
+            v = c.streams.video[0]
+            v.thread_type = "AUTO"
+            for i, frame in enumerate(c.decode(v)):
+                if end is not None and i >= end:
+                    break
+                if i >= start and (i - start) % every == 0:
+                    yield i, frame.to_ndarray(format="rgb24")
+    except UserError:
+        raise
+    except av.error.FFmpegError as e:
+        raise UserError(f"{p}: decoding failed: {' '.join(str(e).split())[:160]}") from None
+
+
+AUDIO_CODECS = {".mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}, ".webm": {"opus", "vorbis"}, ".gif": set()}
+
+
+@dataclass
+class AudioSource:
+    """Audio to copy from an input clip into the output: seconds [start, end) of ``path``."""
+
+    path: Path
+    start: float = 0.0
+    end: float | None = None
+
+
+def _audio_stream(src: AudioSource, dst: Any, suffix: str) -> tuple[Any, str | None]:
+    """Add a stream to ``dst`` for ``src``'s audio (before any packet is muxed): (stream, None) or (None, why not)."""
+    with av.open(str(src.path)) as c:
+        if not c.streams.audio:
+            return None, "the input has no audio"
+        a = c.streams.audio[0]
+        name = a.codec_context.name
+        if name not in AUDIO_CODECS.get(suffix, set()):
+            return None, f"its {name} audio cannot go into a {suffix} file"
+        return dst.add_stream_from_template(a), None
+
+
+def _mux_audio(src: AudioSource, dst: Any, out: Any) -> None:
+    """Copy the audio packets (no re-encoding) in [start, end), shifted to start at 0."""
+    with av.open(str(src.path)) as c:
+        a = c.streams.audio[0]
+        tb = a.time_base
+        off = int(round(src.start / tb)) if tb else 0
+        for packet in c.demux(a):
+            if packet.dts is None or packet.size == 0:
+                continue
+            t = float((packet.pts if packet.pts is not None else packet.dts) * tb)
+            if t < src.start - 1e-6 or (src.end is not None and t >= src.end):
+                continue
+            if packet.pts is not None:
+                packet.pts -= off
+            packet.dts -= off
+            packet.stream = out
+            dst.mux(packet)
 
 
 def probe(path: str | os.PathLike) -> tuple[int, int, int, float]:

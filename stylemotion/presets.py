@@ -21,15 +21,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 from .backbone import check_device_name
 from .errors import UserError
@@ -119,6 +113,23 @@ class OutputSection:
 
 
 @dataclass
+class VideoSection:
+    """``stylemotion video``: stylize a clip with optical flow (Ruder et al. 2016)."""
+
+    input: str = ""  # the clip to stylize
+    start: int = 0  # first input frame used
+    end: int = 0  # stop before this input frame; 0 = the end of the clip
+    every: int = 1  # use every Nth input frame (the output's frame rate is the input's / N)
+    init: str = "warped"  # warped: previous output carried by the flow (Ruder) | content: every frame from scratch (flickers)
+    # weight of the temporal loss (schedule; 0 = warm start only); chosen with benchmarks/video_temporal.py
+    temporal_weight: str = "200.0"
+    long_term: tuple = (1,)  # earlier frames in the temporal loss: (1,) short-term; (1, 2, 4) Ruder's long-term
+    flow: str = "dis"  # dis | farneback (OpenCV)
+    flow_quality: str = "medium"  # DIS preset: ultrafast | fast | medium
+    audio: bool = True  # copy the input's audio track (the used frame range) into the output
+
+
+@dataclass
 class Settings:
     run: RunSection = field(default_factory=RunSection)
     motion: MotionSection = field(default_factory=MotionSection)
@@ -126,6 +137,7 @@ class Settings:
     style: StyleSection = field(default_factory=StyleSection)
     optim: OptimSection = field(default_factory=OptimSection)
     output: OutputSection = field(default_factory=OutputSection)
+    video: VideoSection = field(default_factory=VideoSection)
     playlist: list[Entry] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,9 +164,13 @@ class Settings:
         return Schedule.parse(getattr(getattr(self, section), key), f"{section}.{key}")
 
 
-SECTIONS = {"run": RunSection, "motion": MotionSection, "fx": FxSection, "style": StyleSection, "optim": OptimSection, "output": OutputSection}
+SECTIONS = {"run": RunSection, "motion": MotionSection, "fx": FxSection, "style": StyleSection, "optim": OptimSection, "output": OutputSection,
+            "video": VideoSection}
 CHOICES = {
-    ("run", "mode"): ("zoom", "drift"),
+    ("run", "mode"): ("zoom", "drift", "video"),
+    ("video", "init"): ("warped", "content"),
+    ("video", "flow"): ("dis", "farneback"),
+    ("video", "flow_quality"): ("ultrafast", "fast", "medium"),
     ("run", "color_coherence"): ("none", "meanstd", "histogram"),
     ("run", "backbone"): ("vgg16-hed", "vgg19"),
     ("run", "pooling"): ("max", "avg"),
@@ -172,12 +188,13 @@ RANGES = {
     ("optim", "lr"): (1e-5, 1), ("optim", "tol"): (0, 0.5),
     ("output", "crf"): (0, 51), ("output", "montage_every"): (0, MAX_FRAMES),
     ("run", "cadence"): (1, 16), ("run", "loop_frames"): (1, MAX_FRAMES),
+    ("video", "start"): (0, 10_000_000), ("video", "end"): (0, 10_000_000), ("video", "every"): (1, 1000),
     ("fx", "noise_octaves"): (1, 8), ("fx", "noise_persistence"): (0, 1), ("fx", "unsharp_fine_sigma"): (0, 5),
 }
 SCHEDULE_RANGES = {  # checked over every frame of the run
     ("run", "iterations"): (0, 5000), ("motion", "zoom"): (0.5, 2.0), ("motion", "angle"): (-45, 45),
     ("motion", "tx"): (-256, 256), ("motion", "ty"): (-256, 256),
-    ("style", "content_weight"): (0, 1e4), ("style", "style_weight"): (0, 1e6),
+    ("style", "content_weight"): (0, 1e4), ("style", "style_weight"): (0, 1e6), ("video", "temporal_weight"): (0, 1e6),
     ("fx", "contrast"): (0.5, 2.0), ("fx", "unsharp_amount"): (0, 5), ("fx", "unsharp_kernel"): (1, 31),
     ("fx", "unsharp_sigma"): (0.1, 10), ("fx", "unsharp_threshold"): (0, 1), ("fx", "noise"): (0, 0.5),
 }
@@ -211,8 +228,10 @@ def _check_value(where: str, default: Any, value: Any, key: tuple[str, str], sch
     elif isinstance(default, tuple):
         kind: Any = type(default[0]) if default else str
         ok = (int,) if kind is int else (int, float) if kind is float else (str,)
-        if not isinstance(value, list) or not value or any(isinstance(v, bool) or not isinstance(v, ok) for v in value):
+        if not isinstance(value, (list, tuple)) or not value or any(isinstance(v, bool) or not isinstance(v, ok) for v in value):
             raise UserError(f"{where}: expected a non-empty list of {kind.__name__}s, got {value!r}")
+        if kind is float and not all(math.isfinite(v) for v in value):
+            raise UserError(f"{where}: every value must be finite, got {value!r}")
         value = tuple(float(v) if kind is float else v for v in value)
     elif isinstance(default, list):
         if not isinstance(value, list) or not value:
@@ -245,8 +264,8 @@ def from_dict(data: dict[str, Any], source: str = "preset", base: Path | None = 
     settings = Settings()
     valid_sections = list(SECTIONS) + ["playlist"]
     command = data.get("command", "zoom")
-    if command not in ("zoom", "drift"):
-        raise UserError(f"{source} is a preset for 'stylemotion {command}', not for zoom or drift")
+    if command not in ("zoom", "drift", "video"):
+        raise UserError(f"{source} is a preset for 'stylemotion {command}', not for zoom, drift or video")
     for name, body in data.items():
         if name == "command":
             continue
@@ -262,7 +281,7 @@ def from_dict(data: dict[str, Any], source: str = "preset", base: Path | None = 
             if key not in valid:
                 raise UserError(f"{source}: unknown key {name}.{key}; valid keys in [{name}]: {', '.join(valid)}")
             v = _check_value(f"{source}: {name}.{key}", getattr(sec, key), value, (name, key))
-            if (name, key) in (("run", "content"), ("fx", "color_reference")):
+            if (name, key) in (("run", "content"), ("fx", "color_reference"), ("video", "input")):
                 v = _resolve_path(v, base, f"{source}: {name}.{key}")
             setattr(sec, key, v)
     entries = data.get("playlist", [])
@@ -301,6 +320,10 @@ def validate(s: Settings, source: str = "settings") -> None:
         check_device_name(s.run.device)
     except UserError as e:
         raise UserError(f"{source}: run.device: {e}") from None
+    if not all(1 <= j <= 16 for j in s.video.long_term) or 1 not in s.video.long_term:
+        raise UserError(f"{source}: video.long_term {list(s.video.long_term)} must include 1, each lag in 1..16 (e.g. [1, 2, 4])")
+    if s.video.end and s.video.end <= s.video.start:
+        raise UserError(f"{source}: video.end ({s.video.end}) must be after video.start ({s.video.start}), or 0 for the end of the clip")
     if s.optim.carry_moments and s.optim.optimizer != "adam":
         raise UserError(f"{source}: optim.carry_moments needs optim.optimizer = \"adam\"")
 

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from stylemotion.cli.anim import srt_text
+from stylemotion.cli.render import srt_text
 from stylemotion.encode import decode_frames
 
 from .test_sequence import ALL_CONTROLS, write_preset

@@ -147,6 +147,10 @@ def d(tmp_path_factory) -> Path:
                 c.mux(p)
             for p in s.encode():
                 c.mux(p)
+    from .clips import pan_frames, write_broken_clips, write_clip
+
+    write_broken_clips(d)
+    write_clip(d / "clip.mp4", pan_frames(4, 48))
     return d
 
 
@@ -168,6 +172,7 @@ DRIFT = ["drift", "--content", "{d}/cat.png", "--style", "{d}/art.png", "--size"
 HIRES = ["hires", "{d}/cat.png", "--style", "{d}/art.png", "--canvas", "64", "--patch", "32", "--steps", "1", "-o", "{d}/h.png"]
 REMIX = ["remix", "{d}/cat.png", "--canvas", "64", "--patch", "32", "--steps", "1", "-o", "{d}/r.png"]
 UP = ["upscale", "{d}/cat.png", "--style", "{d}/art.png", "--scale", "2", "--iterations", "1", "-o", "{d}/u.png"]
+VID = ["video", "{d}/clip.mp4", "--style", "{d}/art.png", "--size", "32", "-o", "{d}/v.mp4"]
 REC = ["reconstruct", "{d}/cat.png", "--size", "32", "--iterations", "1", "-o", "{d}/rc.png"]
 
 
@@ -371,6 +376,28 @@ CASES: dict[str, list[str]] = {
     "reconstruct-video-ext": REC + ["--video", "{d}/rc.avi"],
     "reconstruct-image-fifo": swap(REC, "{d}/cat.png", "{d}/fifo.png"),
     "reconstruct-out-is-image": swap(REC, "{d}/rc.png", "{d}/cat.png"),
+    # --- video
+    "video-not-a-video": swap(VID, "{d}/clip.mp4", "{d}/text.mp4"),
+    "video-audio-only": swap(VID, "{d}/clip.mp4", "{d}/audio_only.m4a"),
+    "video-zero-frames": swap(VID, "{d}/clip.mp4", "{d}/zero_frames.mkv"),
+    "video-huge": swap(VID, "{d}/clip.mp4", "{d}/huge.mp4"),
+    "video-vfr": swap(VID, "{d}/clip.mp4", "{d}/vfr.mp4"),
+    "video-fifo": swap(VID, "{d}/clip.mp4", "{d}/fifo.mp4"),
+    "video-missing": swap(VID, "{d}/clip.mp4", "{d}/nope.mp4"),
+    "video-image-as-video": swap(VID, "{d}/clip.mp4", "{d}/cat.png"),
+    "video-no-input": drop(VID, "{d}/clip.mp4", 0),
+    "video-out-is-input": swap(VID, "{d}/v.mp4", "{d}/clip.mp4"),
+    "video-start-past-end": VID + ["--start", "50"],
+    "video-end-before-start": VID + ["--start", "3", "--end", "2"],
+    "video-every-0": VID + ["--every", "0"],
+    "video-long-term-no-1": VID + ["--long-term", "2,4"],
+    "video-long-term-huge": VID + ["--long-term", "1,99"],
+    "video-temporal-nan": VID + ["--temporal-weight", "nan"],
+    "video-temporal-neg": VID + ["--temporal-weight", "-1"],
+    "video-flow-method": VID + ["--set", 'video.flow="raft"'],
+    "video-style-bomb": swap(VID, "{d}/art.png", "{d}/bomb.png"),
+    "video-preset-zoomish": VID + ["--preset", "{d}/p_complex.toml"],
+    "video-resume-nothing": ["video", "--resume", "-o", "{d}/never.mp4"],
     # --- presets / inspect
     "presets-show-unknown": ["presets", "show", "no-such"],
     "presets-show-nested": ["presets", "show", "{d}/nested.toml"],

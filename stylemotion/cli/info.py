@@ -19,7 +19,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
     if not args.name:
         raise UserError("presets show needs a NAME, e.g. stylemotion presets show deepdream-like")
     path = find_preset(args.name)
-    if read_toml(path).get("command", "zoom") in ("zoom", "drift"):
+    if read_toml(path).get("command", "zoom") in ("zoom", "drift", "video"):
         print(load_preset(args.name).to_toml())  # fully resolved, every default shown
     else:
         print(path.read_text(encoding="utf-8"))

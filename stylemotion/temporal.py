@@ -1,0 +1,87 @@
+"""Temporal consistency for video, pure math (Ruder et al. 2016; Lai et al. 2018).
+
+Images are ``(B, 3, H, W)`` in [0, 1]; flows ``(B, 2, H, W)`` in pixels with ``flow(a -> b)``
+meaning ``a[p] ~ b[p + flow(p)]`` (see :mod:`stylemotion.flow`); masks ``(B, 1, H, W)`` in [0, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+def _check(x: torch.Tensor, flow: torch.Tensor) -> None:
+    if flow.dim() != 4 or flow.shape[1] != 2:
+        raise ValueError(f"flow must be (B, 2, H, W), got {tuple(flow.shape)}")
+    if x.dim() != 4 or x.shape[0] != flow.shape[0] or x.shape[-2:] != flow.shape[-2:]:
+        raise ValueError(f"image {tuple(x.shape)} and flow {tuple(flow.shape)} differ in batch or size")
+
+
+def warp_flow(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Sample ``x`` at ``p + flow(p)`` (bilinear, edges replicated): with ``flow(t -> t-1)`` this
+    carries frame t-1's pixels to where they are in frame t."""
+    _check(x, flow)
+    b, _, h, w = flow.shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=flow.dtype, device=flow.device),
+                            torch.arange(w, dtype=flow.dtype, device=flow.device), indexing="ij")
+    gx = (xs + flow[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
+    gy = (ys + flow[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
+    grid = torch.stack([gx, gy], dim=-1)
+    return F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def inside(flow: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W): 1 where ``p + flow(p)`` lands inside the frame (else the pixel is new)."""
+    _, _, h, w = flow.shape
+    ys, xs = torch.meshgrid(torch.arange(h, device=flow.device), torch.arange(w, device=flow.device), indexing="ij")
+    x1, y1 = xs + flow[:, 0], ys + flow[:, 1]
+    return ((x1 >= 0) & (x1 <= w - 1) & (y1 >= 0) & (y1 <= h - 1)).unsqueeze(1).float()
+
+
+def consistency(backward: torch.Tensor, forward: torch.Tensor) -> torch.Tensor:
+    """Reliability of ``backward = flow(t -> t-1)`` per pixel of frame t: (B, 1, H, W) in {0, 1}.
+
+    Ruder et al.'s consistencyChecker (after Sundaram et al. 2010): a pixel is unreliable where
+    following the backward flow and then the forward flow ``flow(t-1 -> t)`` does not come back
+    (disocclusion: |b + f|^2 > 0.01 (|b|^2 + |f|^2) + 0.5), on motion boundaries
+    (|grad b_x|^2 + |grad b_y|^2 > 0.01 |b|^2 + 0.002), or where it leaves the frame.
+    """
+    _check(backward, forward)
+    f_at = warp_flow(forward, backward)  # forward flow sampled where each pixel came from
+    s = backward + f_at
+    occluded = (s**2).sum(1, keepdim=True) > 0.01 * ((backward**2).sum(1, keepdim=True) + (f_at**2).sum(1, keepdim=True)) + 0.5
+    gx = F.pad(backward[..., :, 1:] - backward[..., :, :-1], (0, 1, 0, 0))
+    gy = F.pad(backward[..., 1:, :] - backward[..., :-1, :], (0, 0, 0, 1))
+    grad2 = (gx**2 + gy**2).sum(1, keepdim=True)
+    boundary = grad2 > 0.01 * (backward**2).sum(1, keepdim=True) + 0.002
+    return (~(occluded | boundary)).float() * inside(backward)
+
+
+def long_term_weights(masks: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Ruder et al.'s long-term weights, nearest frame first: each farther frame only counts where
+    no nearer one is reliable, c_j = max(c_j - sum_{k<j} c_k, 0)."""
+    out: list[torch.Tensor] = []
+    acc = None
+    for m in masks:
+        out.append(m if acc is None else (m - acc).clamp_min(0))
+        acc = m.clone() if acc is None else acc + m
+    return out
+
+
+def temporal_loss(x: torch.Tensor, targets: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Sum over (warped earlier output, weight mask) of mean_p c(p) |x(p) - warped(p)|^2 (Ruder's
+    1/D normalization, D = pixels x channels); 0 with no targets."""
+    total = x.new_zeros(())
+    for warped, mask in targets:
+        total = total + (mask * (x - warped) ** 2).mean()
+    return total
+
+
+def warping_error(a: torch.Tensor, b: torch.Tensor, flow_ab: torch.Tensor, mask: torch.Tensor) -> float:
+    """Lai et al. 2018's warping error between consecutive outputs ``a`` (t) and ``b`` (t+1): ``b``
+    warped back to t by the *input's* flow(t -> t+1), masked MSE over reliable pixels."""
+    back = warp_flow(b, flow_ab)
+    m = mask.expand_as(a)
+    return float(((m * (a - back) ** 2).sum() / m.sum().clamp_min(1.0)).item())

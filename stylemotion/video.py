@@ -1,0 +1,199 @@
+"""Stylize a user's clip with temporal consistency (Ruder et al. 2016): the clip loop.
+
+A generator like :class:`stylemotion.sequence.Sequencer`: it takes input frames and yields
+stylized ones with a resumable state, and touches no files (the CLI decodes, saves and encodes).
+Per frame t (images ``(1, 3, H, W)`` in [0, 1] at the working size):
+
+1. optical flow between input t and each earlier input t-j (j in ``long_term``), both ways
+   (:mod:`stylemotion.flow`), computed for the next frame in a worker thread while this one is
+   optimized;
+2. the consistency masks of Ruder et al. (disocclusions, motion boundaries), and their long-term
+   weights (:mod:`stylemotion.temporal`);
+3. the previous output warped by the flow is the start image, and the temporal loss holds the
+   result to the warped earlier outputs where the flow is reliable;
+4. the usual content + style loss, with the playlist's style (crossfades included) at frame t.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import torch
+
+from . import losses
+from .flow import FlowConfig, FlowEstimator
+from .optimize import OptimConfig, Progress, StyleEngine, Targets
+from .playlist import label_at, weights_at
+from .presets import Settings
+from .temporal import consistency, long_term_weights, temporal_loss, warp_flow
+
+
+@dataclass
+class ClipState:
+    """What the next frame needs from the earlier ones (saved for ``--resume``)."""
+
+    next_frame: int = 0  # index in the output sequence
+    outputs: dict[int, torch.Tensor] = field(default_factory=dict)  # lag j -> output of frame t-j
+    inputs: dict[int, torch.Tensor] = field(default_factory=dict)  # lag j -> input of frame t-j
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        out = {f"out.{j}": v.clone().contiguous() for j, v in self.outputs.items()}
+        out.update({f"in.{j}": v.clone().contiguous() for j, v in self.inputs.items()})
+        return out
+
+    @classmethod
+    def from_tensors(cls, next_frame: int, t: dict[str, torch.Tensor]) -> "ClipState":
+        outs = {int(k[4:]): v for k, v in t.items() if k.startswith("out.")}
+        ins = {int(k[3:]): v for k, v in t.items() if k.startswith("in.")}
+        if set(t) - {f"out.{j}" for j in outs} - {f"in.{j}" for j in ins}:
+            raise ValueError(f"unknown tensors in a clip state: {sorted(t)}")
+        return cls(next_frame, outs, ins)
+
+
+@dataclass
+class ClipFrame:
+    index: int  # in the output sequence
+    source: int  # frame number in the input clip
+    image: torch.Tensor  # (1, 3, H, W) on CPU
+    label: str  # dominant style
+    iterations: int
+    loss: float
+    state: ClipState
+    params: dict = field(default_factory=dict)  # per-frame log: weights, reliable fraction, seconds
+    key: bool = True
+
+
+@dataclass
+class _Prepared:
+    source: int
+    x: torch.Tensor  # input frame
+    flows: dict[int, tuple[torch.Tensor, torch.Tensor]]  # lag -> (flow t -> t-j, flow t-j -> t)
+    flow_seconds: float
+
+
+class ClipStylizer:
+    """Stylize a stream of frames with the settings' [video] section."""
+
+    def __init__(self, settings: Settings, engine: StyleEngine, styles: list[torch.Tensor], hw: tuple[int, int]) -> None:
+        s = settings
+        if len(styles) != len(s.playlist):
+            raise ValueError(f"{len(styles)} style images for {len(s.playlist)} playlist entries")
+        self.s, self.engine, self.hw = s, engine, hw
+        self.base_style = engine.style
+        self.v = s.video
+        self.iters = s.schedule("run", "iterations")
+        self.cw, self.sw = s.schedule("style", "content_weight"), s.schedule("style", "style_weight")
+        self.tw = s.schedule("video", "temporal_weight")
+        temporal = self.v.init == "warped" and any(self.tw(t) > 0 for t in range(s.run.frames))
+        self.lags = sorted(set(self.v.long_term)) if temporal else []  # earlier frames in the temporal loss
+        self.need = max([1, *self.lags]) if self.v.init == "warped" else 0  # earlier frames to keep
+        by_id: dict[int, dict[str, torch.Tensor]] = {}
+        for st in styles:
+            if id(st) not in by_id:
+                by_id[id(st)] = engine.style_targets([st], None, hw)
+        self.grams = [by_id[id(st)] for st in styles]
+        self.flow = FlowEstimator(FlowConfig(s.video.flow, s.video.flow_quality)) if self.need else None
+
+    def style_targets(self, t: int) -> dict[str, torch.Tensor]:
+        mix = weights_at(self.s.playlist, t)
+        return {k: losses.blend_grams([self.grams[i][k] for i, _ in mix], [w for _, w in mix]) for k in self.grams[0]}
+
+    def iterations_at(self, t: int) -> int:
+        return self.s.run.first_iterations if (t == 0 or self.v.init == "content") else round(self.iters(t))
+
+    def _prepare(self, source: Iterable[tuple[int, torch.Tensor]], state: ClipState) -> Iterator[_Prepared]:
+        """Inputs with their flows to the earlier inputs; runs one frame ahead in a worker thread."""
+        ring = dict(state.inputs)  # lag -> input, as of the frame about to be prepared
+
+        def prep(item: tuple[int, torch.Tensor]) -> _Prepared:
+            src, x = item
+            t0 = time.perf_counter()
+            flows = {}
+            if self.flow is not None:
+                for j in range(1, self.need + 1):
+                    if j in ring and (j == 1 or j in self.lags):
+                        flows[j] = self.flow.pair(x, ring[j])  # (t -> t-j, t-j -> t)
+            for j in range(self.need, 1, -1):  # shift the ring for the next frame
+                if j - 1 in ring:
+                    ring[j] = ring[j - 1]
+            if self.need:
+                ring[1] = x
+            return _Prepared(src, x, flows, time.perf_counter() - t0)
+
+        it = iter(source)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            nxt = next(it, None)
+            fut = pool.submit(prep, nxt) if nxt is not None else None
+            while fut is not None:
+                ready = fut.result()
+                nxt = next(it, None)
+                fut = pool.submit(prep, nxt) if nxt is not None else None  # the next frame's flow, in parallel
+                yield ready
+
+    def frames(
+        self,
+        source: Iterable[tuple[int, torch.Tensor]],
+        state: ClipState | None = None,
+        on_progress: Callable[[int, Progress], None] | None = None,
+    ) -> Iterator[ClipFrame]:
+        """Stylize ``source`` ((input frame number, (1, 3, H, W) at ``hw``), ...) from ``state``."""
+        state = state or ClipState()
+        t = state.next_frame
+        try:
+            for p in self._prepare(source, state):
+                if tuple(p.x.shape[-2:]) != tuple(self.hw):
+                    raise ValueError(f"frame {p.source} is {tuple(p.x.shape)}, expected (1, 3, {self.hw[0]}, {self.hw[1]})")
+                t0 = time.perf_counter()
+                out, iters, loss, info = self._render(t, p, state, on_progress)
+                outputs: dict[int, torch.Tensor] = {}
+                inputs: dict[int, torch.Tensor] = {}
+                if self.need:
+                    for j in range(self.need, 1, -1):
+                        if j - 1 in state.outputs:
+                            outputs[j], inputs[j] = state.outputs[j - 1], state.inputs[j - 1]
+                    outputs[1], inputs[1] = out, p.x
+                state = ClipState(t + 1, outputs, inputs)
+                mix = weights_at(self.s.playlist, t)
+                params = {"frame": t, "source": p.source, "content_weight": self.cw(t), "style_weight": self.sw(t),
+                          "temporal_weight": self.tw(t) if self.lags else 0.0,
+                          "styles": {Path(self.s.playlist[i].style).stem: round(w, 4) for i, w in mix},
+                          "iterations": iters, "loss": loss, "seconds": round(time.perf_counter() - t0, 3),
+                          "flow_seconds": round(p.flow_seconds, 4), **info}
+                yield ClipFrame(t, p.source, out, label_at(self.s.playlist, t), iters, loss, state, params)
+                t += 1
+        finally:
+            self.engine.style = self.base_style
+
+    def _render(self, t: int, p: _Prepared, state: ClipState, on_progress) -> tuple[torch.Tensor, int, float, dict]:  # type: ignore[no-untyped-def]
+        s, dev = self.s, self.engine.device
+        optim = OptimConfig(optimizer=s.optim.optimizer, lr=s.optim.lr, tol=s.optim.tol, seed=s.run.seed, pyramid_min=0)
+        self.engine.style = replace(self.base_style, content_weight=self.cw(t), style_weight=self.sw(t))
+        info: dict = {}
+        extra = None
+        if 1 in p.flows and 1 in state.outputs:
+            masks, warped = [], []
+            for j in sorted(p.flows):
+                back, fwd = p.flows[j]
+                masks.append(consistency(back, fwd))
+                warped.append(warp_flow(state.outputs[j], back))
+            # the previous output carried along the flow is the start image (Ruder's "prevWarped")
+            init = warped[0]
+            info["reliable"] = round(float(masks[0].mean()), 4)
+            if self.lags:
+                weights = long_term_weights(masks)
+                tw = self.tw(t)
+                targets = [(w.to(dev), (c * tw).to(dev)) for w, c in zip(warped, weights)]
+                extra = lambda x: temporal_loss(x, targets)  # noqa: E731
+        else:
+            init = p.x
+        n = self.iterations_at(t)
+        targets_ = Targets(self.engine.content_targets(p.x.to(dev)), self.style_targets(t))
+        cb = (lambda q: on_progress(t, q)) if on_progress else None
+        res = self.engine.optimize(init.to(dev), targets_, optim, n, cb, extra=extra)
+        if res.retries:
+            info["retries"] = res.retries
+        return res.image.cpu(), res.iterations, res.loss, info

@@ -1,0 +1,73 @@
+"""Tiny test clips made on the spot with PyAV: a known pan over a photo, with or without audio,
+and the broken kinds (no video stream, no frames, huge frames, variable frame rate)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from .conftest import sample
+
+
+def pan_frames(n: int = 6, width: int = 64, dx: int = 3) -> list[torch.Tensor]:
+    """Frames of a window panning right by ``dx`` px per frame over the astronaut photo."""
+    h = round(width * 0.75) // 2 * 2
+    big = sample("astronaut.png", width + dx * n + 8)
+    y0 = (big.shape[-2] - h) // 2
+    return [big[..., y0:y0 + h, 4 + t * dx: 4 + t * dx + width].contiguous() for t in range(n)]
+
+
+def write_clip(path: Path, frames: list[torch.Tensor], fps: int = 12, audio: bool = False, pts: list[int] | None = None) -> Path:
+    """Encode (1, 3, H, W) frames as H.264; optional AAC sine audio; optional explicit pts (1/1200 s)."""
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = frames[0].shape[-1], frames[0].shape[-2], "yuv420p"
+        if pts is not None:
+            v.time_base = Fraction(1, 1200)
+        a = c.add_stream("aac", rate=44100) if audio else None
+        for i, f in enumerate(frames):
+            arr = (f[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+            vf = av.VideoFrame.from_ndarray(arr, format="rgb24")
+            if pts is not None:
+                vf.pts, vf.time_base = pts[i], Fraction(1, 1200)
+            for p in v.encode(vf):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+        if a is not None:
+            t = np.arange(int(44100 * len(frames) / fps)) / 44100
+            s = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            for i in range(0, len(s), 1024):
+                fr = av.AudioFrame.from_ndarray(s[None, i:i + 1024], format="fltp", layout="mono")
+                fr.sample_rate = 44100
+                for p in a.encode(fr):
+                    c.mux(p)
+            for p in a.encode():
+                c.mux(p)
+    return path
+
+
+def write_broken_clips(d: Path) -> None:
+    """audio_only.m4a, zero_frames.mkv, huge.mp4 (4200x4200), vfr.mp4 in folder ``d``."""
+    with av.open(str(d / "audio_only.m4a"), "w") as c:
+        a = c.add_stream("aac", rate=44100)
+        fr = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        fr.sample_rate = 44100
+        for p in [*a.encode(fr), *a.encode()]:
+            c.mux(p)
+    with av.open(str(d / "zero_frames.mkv"), "w") as c:
+        s = c.add_stream("libx264", rate=12)
+        s.width, s.height, s.pix_fmt = 32, 32, "yuv420p"
+        c.start_encoding()
+    with av.open(str(d / "huge.mp4"), "w") as c:
+        s = c.add_stream("libx264", rate=12)
+        s.width = s.height = 4200
+        s.pix_fmt, s.options = "yuv420p", {"preset": "ultrafast"}
+        for p in [*s.encode(av.VideoFrame.from_ndarray(np.zeros((4200, 4200, 3), np.uint8), format="rgb24")), *s.encode()]:
+            c.mux(p)
+    flat = [torch.full((1, 3, 32, 32), i / 8) for i in range(6)]
+    write_clip(d / "vfr.mp4", flat, pts=[0, 100, 200, 500, 600, 1000])

@@ -1,0 +1,92 @@
+"""Flow (OpenCV) and the temporal math: a shifted textured image, where the true flow is known."""
+
+import pytest
+import torch
+
+from stylemotion.flow import FlowConfig, FlowEstimator
+from stylemotion.temporal import consistency, inside, long_term_weights, temporal_loss, warp_flow, warping_error
+
+from .conftest import sample
+
+
+@pytest.fixture(scope="module")
+def shifted():
+    """Two crops of a photo: b's content sits (dx, dy) = (-5, -2) px from a's, so flow(a -> b) = (-5, -2)."""
+    big = sample("astronaut.png", 300)
+    a = big[..., 40:136, 50:178].contiguous()
+    b = big[..., 42:138, 55:183].contiguous()
+    return a, b
+
+
+@pytest.mark.parametrize("method", ["dis", "farneback"])
+def test_flow_matches_the_known_shift(shifted, method):
+    a, b = shifted
+    f_ab, f_ba = FlowEstimator(FlowConfig(method=method)).pair(a, b)
+    assert f_ab.shape == (1, 2, 96, 128)
+    core = (slice(None), slice(None), slice(12, -12), slice(12, -12))  # away from the borders
+    err = (f_ab[core] - torch.tensor([-5.0, -2.0]).view(1, 2, 1, 1)).norm(dim=1).median()
+    back = (f_ba[core] - torch.tensor([5.0, 2.0]).view(1, 2, 1, 1)).norm(dim=1).median()
+    assert err < 0.25 and back < 0.25, (err, back)
+
+
+def test_warp_by_the_flow_reconstructs_the_frame(shifted):
+    a, b = shifted
+    f_ab, _ = FlowEstimator().pair(a, b)
+    w = warp_flow(b, f_ab)
+    core = (..., slice(8, -8), slice(8, -8))
+    assert (w - a)[core].abs().mean() < 0.1 * (b - a)[core].abs().mean()
+
+
+def test_warp_flow_exact_for_integer_shift():
+    x = torch.rand(1, 3, 10, 12)
+    flow = torch.zeros(1, 2, 10, 12)
+    flow[:, 0] = 2.0  # sample 2 px to the right
+    w = warp_flow(x, flow)
+    assert torch.allclose(w[..., :, :-2], x[..., :, 2:], atol=1e-5)
+    assert torch.equal(warp_flow(x, torch.zeros(1, 2, 10, 12)), warp_flow(x, torch.zeros(1, 2, 10, 12)))
+    assert torch.allclose(warp_flow(x, torch.zeros(1, 2, 10, 12)), x, atol=1e-6)
+    with pytest.raises(ValueError, match="flow must be"):
+        warp_flow(x, torch.zeros(1, 3, 10, 12))
+
+
+def test_consistency_marks_disocclusions_boundaries_and_the_frame_edge():
+    h, w = 32, 40
+    # uniform motion: consistent everywhere except where it leaves the frame
+    back = torch.zeros(1, 2, h, w)
+    back[:, 0] = 3.0
+    fwd = torch.zeros(1, 2, h, w)
+    fwd[:, 0] = -3.0
+    c = consistency(back, fwd)
+    assert c[..., :, : w - 4].min() == 1 and c[..., :, w - 3:].max() == 0
+    assert torch.equal(inside(back)[..., :, w - 3:], torch.zeros(1, 1, h, 3))
+    # forward flow that does not come back (an occlusion) -> unreliable
+    bad = consistency(back, torch.zeros(1, 2, h, w) + torch.tensor([6.0, 0.0]).view(1, 2, 1, 1))
+    assert bad[..., :, : w - 4].max() == 0
+    # a motion boundary: left half still, right half moving
+    back = torch.zeros(1, 2, h, w)
+    back[..., w // 2:] = 2.0
+    fwd = -back.clone()
+    c = consistency(back, fwd)
+    assert c[..., :, w // 2 - 1].max() == 0 and c[..., :, 5].min() == 1
+
+
+def test_long_term_weights_count_each_pixel_once():
+    m1 = torch.tensor([[[[1.0, 0.0, 0.0, 1.0]]]])
+    m2 = torch.tensor([[[[1.0, 1.0, 0.0, 0.0]]]])
+    m4 = torch.tensor([[[[1.0, 1.0, 1.0, 0.0]]]])
+    w1, w2, w4 = long_term_weights([m1, m2, m4])
+    assert w1.tolist() == m1.tolist()
+    assert w2.flatten().tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert w4.flatten().tolist() == [0.0, 0.0, 1.0, 0.0]
+
+
+def test_temporal_loss_and_warping_error():
+    x = torch.zeros(1, 3, 4, 4)
+    target = torch.ones(1, 3, 4, 4)
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., :2, :] = 1.0
+    assert temporal_loss(x, [(target, mask)]).item() == pytest.approx(0.5)
+    assert temporal_loss(x, []).item() == 0.0
+    zero = torch.zeros(1, 2, 4, 4)
+    assert warping_error(x, target, zero, mask) == pytest.approx(1.0)  # masked mean over reliable pixels only
+    assert warping_error(x, x, zero, mask) == 0.0

@@ -1,0 +1,118 @@
+"""The clip loop and ``stylemotion video``: consistency, frame range, audio, resume."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from stylemotion.encode import decode_frames, probe_video
+from stylemotion.flow import FlowEstimator
+from stylemotion.optimize import StyleEngine
+from stylemotion.playlist import Entry
+from stylemotion.presets import Settings, validate
+from stylemotion.temporal import consistency, warping_error
+from stylemotion.video import ClipState, ClipStylizer
+
+from .clips import pan_frames, write_clip
+from .conftest import SAMPLES
+
+
+def settings(frames: int, **video) -> Settings:
+    s = Settings()
+    s.run.mode, s.run.frames, s.run.first_iterations, s.run.iterations = "video", frames, 12, "6"
+    s.optim.tol = 0.0
+    s.playlist = [Entry(str(SAMPLES / "starry_night.jpg"), 1000, 0)]
+    s.video = replace(s.video, **video)
+    validate(s)
+    return s
+
+
+def lai(outs, clip):
+    est = FlowEstimator()
+    errs = []
+    for t in range(len(outs) - 1):
+        f, b = est.pair(clip[t], clip[t + 1])
+        errs.append(warping_error(outs[t], outs[t + 1], f, consistency(f, b)))
+    return sum(errs) / len(errs)
+
+
+def test_temporal_loss_cuts_flicker_against_per_frame(backbone, starry96):
+    clip = pan_frames(5, 64)
+    hw = tuple(clip[0].shape[-2:])
+    engine = StyleEngine(backbone)
+    per = [f.image for f in ClipStylizer(settings(5, init="content"), engine, [starry96], hw).frames(enumerate(clip))]
+    frames = list(ClipStylizer(settings(5), engine, [starry96], hw).frames(enumerate(clip)))
+    tmp = [f.image for f in frames]
+    assert [f.index for f in frames] == list(range(5)) and all(f.image.shape == (1, 3, *hw) for f in frames)
+    assert frames[1].params["reliable"] > 0.8 and frames[0].params["flow_seconds"] == 0.0
+    assert lai(tmp, clip) < lai(per, clip) / 3
+    # and it is still stylized: far from the input frames
+    assert (tmp[-1] - clip[-1]).abs().mean() > 0.05
+
+
+def test_clip_resume_from_state_gives_the_same_frames(backbone, starry96):
+    clip = pan_frames(4, 48)
+    hw = tuple(clip[0].shape[-2:])
+    s = settings(4, long_term=(1, 2))
+    full = list(ClipStylizer(s, StyleEngine(backbone), [starry96], hw).frames(enumerate(clip)))
+    state = ClipState.from_tensors(2, full[1].state.tensors())
+    assert sorted(state.outputs) == [1, 2]
+    again = list(ClipStylizer(s, StyleEngine(backbone), [starry96], hw).frames(((i, clip[i]) for i in range(2, 4)), state))
+    assert [f.index for f in again] == [2, 3]
+    for a, b in zip(again, full[2:]):
+        assert torch.equal(a.image, b.image)
+
+
+def test_video_command_keeps_rate_range_and_audio(tmp_path):
+    from stylemotion.cli import main
+
+    clip = write_clip(tmp_path / "clip.mp4", pan_frames(8, 64), fps=12, audio=True)
+    out = tmp_path / "out.mp4"
+    code = main(["video", str(clip), "--style", str(SAMPLES / "the_scream.jpg"), "-o", str(out), "--size", "48",
+                 "--start", "2", "--end", "8", "--every", "2", "--set", "run.first_iterations=4", "--set", "run.iterations=2"])
+    assert code == 0
+    info = probe_video(out)
+    assert info.frames == 3 and float(info.fps) == pytest.approx(6.0) and info.audio == "aac"
+    assert info.width == 48
+    assert len(list((tmp_path / "out_frames").glob("frame_*.png"))) == 3
+    lines = (tmp_path / "out_params.jsonl").read_text().splitlines()
+    assert [int(x.split('"source": ')[1].split(",")[0]) for x in lines] == [2, 4, 6]
+    import av
+
+    with av.open(str(out)) as c:  # the audio covers the used range (3 frames at 6 fps = 0.5 s), not the whole clip
+        a = c.streams.audio[0]
+        dur = sum(p.duration or 0 for p in c.demux(a)) * float(a.time_base)
+    assert 0.3 < dur < 0.75
+
+
+def test_killed_video_render_resumes_identically(tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4", pan_frames(6, 64))
+    args = [str(clip), "--style", str(SAMPLES / "starry_night.jpg"), "--size", "48", "--long-term", "1,2",
+            "--set", "run.first_iterations=10", "--set", "run.iterations=5", "--threads", "1"]
+
+    def run(*extra):
+        return subprocess.Popen([sys.executable, "-m", "stylemotion", "video", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    p = run(*args, "-o", str(tmp_path / "full.mp4"))
+    assert p.wait(timeout=300) == 0, p.stderr.read()
+    p = run(*args, "-o", str(tmp_path / "part.mp4"))
+    target = tmp_path / "part_frames" / "frame_00003.png"
+    deadline = time.time() + 300
+    while not target.exists() and p.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait(timeout=60)
+    assert (tmp_path / "part_frames" / "state.safetensors").exists() and not (tmp_path / "part.mp4").exists()
+    p = run("--resume", "-o", str(tmp_path / "part.mp4"))
+    assert p.wait(timeout=300) == 0, p.stderr.read()
+    for i in range(6):
+        name = f"frame_{i:05d}.png"
+        assert (tmp_path / "full_frames" / name).read_bytes() == (tmp_path / "part_frames" / name).read_bytes()
+    a, b = decode_frames(tmp_path / "full.mp4"), decode_frames(tmp_path / "part.mp4")
+    assert len(a) == len(b) == 6 and all(np.array_equal(x, y) for x, y in zip(a, b))
