@@ -182,3 +182,32 @@ def quantize(frame: np.ndarray, colors: int = 256) -> tuple[np.ndarray, np.ndarr
     pal = np.array(q.getpalette()[: 3 * 256], np.uint8).reshape(-1, 3)
     pal = np.concatenate([pal, np.zeros((256 - len(pal), 3), np.uint8)])
     return np.asarray(q, dtype=np.uint8), pal
+
+
+def grid_sheet(tiles: dict[tuple[int, int], Image.Image], row_labels: Sequence[str], col_labels: Sequence[str], tile: int = 192) -> Image.Image:
+    """A contact sheet with named rows and columns; ``tiles[(r, c)]`` may be missing (not done yet)."""
+    pad, head, side = 6, 22, 0
+    if any(row_labels):
+        side = min(220, 12 + 7 * max(len(x) for x in row_labels))
+    cols, rows = max(1, len(col_labels)), max(1, len(row_labels))
+    th = max([round(tile * im.height / im.width) for im in tiles.values()] or [tile * 3 // 4])
+    th = min(th, 2 * tile)
+    sheet = Image.new("RGB", (side + cols * (tile + pad) + pad, head + rows * (th + pad) + pad), (24, 24, 24))
+    draw = ImageDraw.Draw(sheet)
+    for c, label in enumerate(col_labels):
+        draw.text((side + pad + c * (tile + pad) + 2, 5), label[: tile // 6], fill=(230, 230, 230))
+    for r, label in enumerate(row_labels):
+        draw.text((4, head + pad + r * (th + pad) + th // 2 - 6), label[: max(1, side // 7)], fill=(230, 230, 230))
+    for (r, c), im in tiles.items():
+        k = min(tile / im.width, th / im.height)  # fit the tile, up or down
+        t = im.resize((max(1, round(im.width * k)), max(1, round(im.height * k))), Image.LANCZOS)
+        x0 = side + pad + c * (tile + pad) + (tile - t.width) // 2
+        y0 = head + pad + r * (th + pad) + (th - t.height) // 2
+        sheet.paste(t, (x0, y0))
+    for r in range(rows):
+        for c in range(cols):
+            if (r, c) not in tiles:
+                x0, y0 = side + pad + c * (tile + pad), head + pad + r * (th + pad)
+                draw.rectangle([x0, y0, x0 + tile - 1, y0 + th - 1], outline=(90, 90, 90))
+                draw.text((x0 + 6, y0 + th // 2 - 6), "pending", fill=(140, 140, 140))
+    return sheet

@@ -438,11 +438,14 @@ def stylize(
     blend: Sequence[float] | None = None,
     init_image: torch.Tensor | None = None,
     callback: Callback | None = None,
+    style_targets: Callable[[tuple[int, int]], dict[str, torch.Tensor]] | None = None,
 ) -> torch.Tensor:
     """Single-image style transfer with the coarse-to-fine pyramid. Returns (1, 3, H, W) on CPU.
 
     ``content`` (1, 3, H, W) sets the output size unless ``out_hw`` is given; with no content,
-    ``out_hw`` is required and only the style (and TV) losses apply.
+    ``out_hw`` is required and only the style (and TV) losses apply. ``style_targets(hw)``, if
+    given, supplies each level's style targets (computed once elsewhere and shared, as a study does)
+    instead of computing them from ``styles``.
     """
     optim.check()
     if out_hw is None:
@@ -457,7 +460,8 @@ def stylize(
     x: torch.Tensor | None = None
     for i, (hw, n) in enumerate(zip(sizes, iters)):
         c = resize(content, hw).to(engine.device) if content is not None else None
-        targets = Targets(engine.content_targets(c) if c is not None else {}, engine.style_targets(styles, blend, hw))
+        st = style_targets(hw) if style_targets is not None else engine.style_targets(styles, blend, hw)
+        targets = Targets(engine.content_targets(c) if c is not None else {}, st)
         start = make_init(optim.init, c, hw, optim.seed, init_image) if x is None else resize(x, hw)
         x = engine.optimize(start.to(engine.device), targets, optim, n, callback, (i, len(sizes))).image
     assert x is not None

@@ -90,3 +90,13 @@ def test_temporal_loss_and_warping_error():
     zero = torch.zeros(1, 2, 4, 4)
     assert warping_error(x, target, zero, mask) == pytest.approx(1.0)  # masked mean over reliable pixels only
     assert warping_error(x, x, zero, mask) == 0.0
+
+
+def test_missing_opencv_is_one_line_saying_how_to_install(monkeypatch):
+    import sys
+
+    from stylemotion.errors import UserError
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 -> ImportError
+    with pytest.raises(UserError, match=r"pip install 'stylemotion\[video\]'"):
+        FlowEstimator()
