@@ -1,7 +1,6 @@
 """Studies: planning, idempotent cells, the contact sheet and gallery, in-process vs Ray."""
 
 import json
-import os
 import subprocess
 import sys
 import time
