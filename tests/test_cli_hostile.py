@@ -172,6 +172,7 @@ DRIFT = ["drift", "--content", "{d}/cat.png", "--style", "{d}/art.png", "--size"
 HIRES = ["hires", "{d}/cat.png", "--style", "{d}/art.png", "--canvas", "64", "--patch", "32", "--steps", "1", "-o", "{d}/h.png"]
 REMIX = ["remix", "{d}/cat.png", "--canvas", "64", "--patch", "32", "--steps", "1", "-o", "{d}/r.png"]
 UP = ["upscale", "{d}/cat.png", "--style", "{d}/art.png", "--scale", "2", "--iterations", "1", "-o", "{d}/u.png"]
+STUDY = ["study", "--content", "{d}/cat.png", "--style", "{d}/art.png", "--size", "32", "-o", "{d}/st"]
 VID = ["video", "{d}/clip.mp4", "--style", "{d}/art.png", "--size", "32", "-o", "{d}/v.mp4"]
 REC = ["reconstruct", "{d}/cat.png", "--size", "32", "--iterations", "1", "-o", "{d}/rc.png"]
 
@@ -398,6 +399,29 @@ CASES: dict[str, list[str]] = {
     "video-style-bomb": swap(VID, "{d}/art.png", "{d}/bomb.png"),
     "video-preset-zoomish": VID + ["--preset", "{d}/p_complex.toml"],
     "video-resume-nothing": ["video", "--resume", "-o", "{d}/never.mp4"],
+    # --- study
+    "study-content-fifo": STUDY + ["--content", "{d}/fifo.png"],
+    "study-style-missing": swap(STUDY, "{d}/art.png", "{d}/nope.png"),
+    "study-style-truncated": swap(STUDY, "{d}/art.png", "{d}/truncated.png"),
+    "study-no-style": drop(STUDY, "--style"),
+    "study-nothing": ["study", "-o", "{d}/st"],
+    "study-set-nan": STUDY + ["--set", "style.style_weight=3,nan"],
+    "study-set-unknown": STUDY + ["--set", "style.colour=1,2"],
+    "study-set-type": STUDY + ["--set", "optim.iterations=1.5,2"],
+    "study-set-noeq": STUDY + ["--set", "style.style_weight"],
+    "study-set-twice": STUDY + ["--set", "style.style_weight=1", "--set", "style.style_weight=2"],
+    "study-set-huge": STUDY + ["--set", "optim.seed=" + ",".join(map(str, range(101)))],
+    "study-set-nested": STUDY + ["--set", "style.style_weight=" + "[" * 3000 + "]" * 3000],
+    "study-out-is-file": swap(STUDY, "{d}/st", "{d}/cat.png"),
+    "study-out-missing-parent": swap(STUDY, "{d}/st", "{d}/no/such/st"),
+    "study-jobs-nested": ["study", "--jobs", "{d}/nested.toml", "-o", "{d}/st"],
+    "study-jobs-fifo": ["study", "--jobs", "{d}/fifo.toml", "-o", "{d}/st"],
+    "study-jobs-missing": ["study", "--jobs", "{d}/none.toml", "-o", "{d}/st"],
+    "study-jobs-wrong": ["study", "--jobs", "{d}/p_meta.toml", "-o", "{d}/st"],
+    "study-mode": STUDY + ["--mode", "dream"],
+    "study-zoom-bad-preset": STUDY + ["--mode", "zoom", "--preset", "{d}/p_complex.toml"],
+    "study-cell-threads-0": STUDY + ["--cell-threads", "0"],
+    "study-device": STUDY + ["--device", "meta"],
     # --- presets / inspect
     "presets-show-unknown": ["presets", "show", "no-such"],
     "presets-show-nested": ["presets", "show", "{d}/nested.toml"],
@@ -445,7 +469,7 @@ def test_bad_input_keeps_the_promise(name, d, capsys):
 def test_corpus_is_large_and_covers_every_command():
     assert len(CASES) >= 100
     commands = {argv[0] for argv in CASES.values() if argv}
-    assert commands >= {"image", "zoom", "drift", "hires", "remix", "upscale", "reconstruct", "presets", "inspect"}
+    assert commands >= {"image", "zoom", "drift", "video", "study", "hires", "remix", "upscale", "reconstruct", "presets", "inspect"}
 
 
 def test_messages_name_the_thing(d, capsys):

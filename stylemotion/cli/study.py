@@ -40,8 +40,10 @@ def cmd_study(args: argparse.Namespace) -> int:
         raise UserError("--set sweeps apply to --content/--style; in a jobs file put them in [job.set]")
     if not cells:
         raise UserError("nothing to render: give --content and --style (repeatable), or --jobs FILE")
+    from ..images import load_image
+
     for path in sorted({c.content for c in cells} | {c.style for c in cells}):
-        check_input_file(path, "study input")
+        load_image(check_input_file(path, "study input"), "study input")  # decodes: a broken file fails now, not in cell 37
     seen: dict[str, object] = {}
     cells = [seen.setdefault(c.key, c) for c in cells if c.key not in seen]  # type: ignore[misc]
     out.mkdir(exist_ok=True)
