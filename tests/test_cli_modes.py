@@ -57,7 +57,7 @@ def test_reconstruct_video(tmp_path, capsys):
     assert (w, h) == (64, 42) and n == 3 * 2 + 1  # 3 levels (64, 45, 32 px), first + every 2nd each, final
 
 
-@pytest.mark.parametrize("name", [n for n in list_presets() if preset_command(n) not in ("zoom", "drift")])
+@pytest.mark.parametrize("name", [n for n in list_presets() if preset_command(n) not in ("zoom", "drift", "video")])
 def test_mode_presets_run(tmp_path, capsys, name):
     cmd = preset_command(name)
     out = tmp_path / "o.png"
