@@ -80,20 +80,24 @@ class Sequencer:
     def __init__(
         self,
         settings: Settings,
-        engine: StyleEngine,
+        engine: StyleEngine | None,
         content: torch.Tensor,
         styles: list[torch.Tensor],
         color_reference: torch.Tensor | None = None,
         styles_needed: bool = True,
     ) -> None:
+        """``engine`` may be None only with ``styles_needed=False``: the motion preview moves pixels
+        and never optimizes, so it needs no network."""
         s = settings
+        if engine is None and styles_needed:
+            raise ValueError("a Sequencer that optimizes needs an engine")
         if styles_needed and len(styles) != len(s.playlist):
             raise ValueError(f"{len(styles)} style images for {len(s.playlist)} playlist entries")
         self.s = s
         self.hw = frame_size((content.shape[-2], content.shape[-1]), s.run.size)
         self.content = resize(content, self.hw)
         self.color_reference = resize(color_reference, self.hw) if color_reference is not None else None
-        self.base_style = engine.style
+        self.base_style = engine.style if engine is not None else None
         self.engine = engine
         self.zoom, self.angle = s.schedule("motion", "zoom"), s.schedule("motion", "angle")
         self.tx, self.ty = s.schedule("motion", "tx"), s.schedule("motion", "ty")
@@ -214,7 +218,8 @@ class Sequencer:
             p.update(iterations=iters, loss=loss, seconds=round(secs, 3))
             state = key_state
             yield Frame(k1, out, label_at(self.playlist, k1), iters, loss, state, p, True)
-        self.engine.style = self.base_style
+        if self.engine is not None:
+            self.engine.style = self.base_style
 
     def _render_key(
         self,
@@ -227,9 +232,7 @@ class Sequencer:
     ) -> tuple[torch.Tensor, int, float, Optional[dict[str, torch.Tensor]]]:
         """Optimize key frame t from the output of key frame prev_t: (image, iterations, loss, adam)."""
         s = self.s
-        dev = self.engine.device
         optim = OptimConfig(optimizer=s.optim.optimizer, lr=s.optim.lr, tol=s.optim.tol, seed=s.run.seed, pyramid_min=0)
-        self.engine.style = replace(self.base_style, content_weight=self.cw(t), style_weight=self.sw(t))
         adam = state.adam if s.optim.carry_moments else None
         loop_target = None
         if state.prev is None:
@@ -254,8 +257,10 @@ class Sequencer:
                 adam = dict(adam)
                 adam["exp_avg"] = warp(adam["exp_avg"], theta, "replicate", "bilinear")
                 adam["exp_avg_sq"] = warp(adam["exp_avg_sq"], theta, "replicate", "bilinear").clamp_min(0)
-        if not optimize:
+        if not optimize or self.engine is None:
             return init.cpu(), 0, float("nan"), None
+        dev = self.engine.device
+        self.engine.style = replace(self.base_style, content_weight=self.cw(t), style_weight=self.sw(t))
         targets = Targets(self.engine.content_targets(content.to(dev)), self.style_targets(t))
         cb = (lambda p: on_progress(t, p)) if on_progress else None
         res = self.engine.optimize(init.to(dev), targets, optim, n, cb, adam_state=adam)

@@ -55,3 +55,16 @@ def test_presets_list_names_the_right_command_and_whole_description():
     rows = {line.split()[0]: line for line in p.stdout.splitlines()}
     assert rows["drift"].split()[1] == "drift" and rows["deepdream-like"].split()[1] == "zoom"
     assert rows["deepdream-like"].rstrip().endswith("previous one.")
+
+
+def test_preview_motion_needs_no_network(tmp_path, monkeypatch):
+    import stylemotion.backbone as backbone
+    from stylemotion.cli import main
+
+    def no_network(*a, **k):
+        raise AssertionError("the motion preview loaded the network")
+
+    monkeypatch.setattr(backbone, "load_backbone", no_network)
+    preset = write_preset(tmp_path)
+    assert main(["zoom", "--preset", str(preset), "--preview-motion", "--frames", "3", "-o", str(tmp_path / "p.mp4")]) == 0
+    assert len(decode_frames(tmp_path / "p_preview.mp4")) == 3

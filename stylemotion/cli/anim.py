@@ -196,17 +196,14 @@ def preview_motion(s, out: Path) -> int:  # type: ignore[no-untyped-def]
 
     from ..encode import VideoWriter
     from ..images import load_image, to_tensor, to_uint8
-    from ..optimize import StyleEngine
-    from ..backbone import load_backbone
     from ..sequence import Sequencer
 
     t0 = time.perf_counter()
     content = to_tensor(load_image(s.run.content, "content image"))
     color_ref = to_tensor(load_image(s.fx.color_reference, "fx.color_reference image")) if s.fx.color_reference else None
     prev = out.with_name(out.stem + "_preview" + out.suffix)
-    # no style is needed to move pixels: the playlist's images are not even read
-    engine = StyleEngine(load_backbone(s.run.backbone, s.run.pooling, None, "cpu"))
-    seq = Sequencer(s, engine, content, [], color_ref, styles_needed=False)
+    # no style and no network are needed to move pixels: the playlist's images are not even read
+    seq = Sequencer(s, None, content, [], color_ref, styles_needed=False)
     writer = VideoWriter(prev, s.run.fps, s.output.crf, metadata=s.to_dict())
     try:
         for frame in seq.frames(optimize=False):
