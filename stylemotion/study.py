@@ -295,7 +295,11 @@ def load_jobs(path: str | os.PathLike, threads: int = 1) -> list[Cell]:
             if not isinstance(body, dict):
                 raise UserError(f"{where}: set.{sec} must be a table of keys")
             for k, v in body.items():
-                sweeps.append((f"{sec}.{k}", v if isinstance(v, list) and not _is_list_setting(k) else [v]))
+                if _is_list_setting(k):  # a list sets it; a list of lists sweeps it
+                    values = v if isinstance(v, list) and v and all(isinstance(x, list) for x in v) else [v]
+                else:
+                    values = v if isinstance(v, list) else [v]
+                sweeps.append((f"{sec}.{k}", values))
         if preset and preset.endswith((".toml", ".json")) and not Path(preset).is_absolute():
             preset = str(base / preset)
         cells += plan(paths("content"), paths("style"), sweeps, mode, preset, size, threads)
