@@ -463,3 +463,12 @@ def apply_overrides(s: Settings, overrides: list[str], cwd: Path | None = None) 
             raise UserError(f"--set {text!r}: unknown section {sec!r}; valid: {', '.join(SECTIONS)}")
         data[sec][key] = value
     return from_dict(data, "--set", cwd or Path.cwd())
+
+
+def style_config(s: Settings):  # type: ignore[no-untyped-def]
+    """The engine's StyleConfig for a run's [style] section (the weights' schedules are applied per frame)."""
+    from .optimize import StyleConfig
+
+    st = s.style
+    return StyleConfig(tuple(st.content_layers), tuple(st.style_layers), tuple(float(w) for w in st.style_layer_weights),
+                       tv_weight=st.tv_weight, style_scale=st.style_scale, style_loss=st.style_loss)

@@ -428,16 +428,14 @@ def _render_image(cell: Cell, targets: dict[int, dict] | None, device: str) -> t
 def _render_zoom(cell: Cell, path: Path, device: str) -> torch.Tensor:
     from .encode import VideoWriter
     from .images import load_image, to_tensor, to_uint8
-    from .optimize import StyleConfig, StyleEngine, fit_style
+    from .optimize import StyleEngine, fit_style
+    from .presets import style_config
     from .sequence import Sequencer
 
     s = _zoom_settings(cell)
-    st = s.style
-    cfg = StyleConfig(tuple(st.content_layers), tuple(st.style_layers), tuple(float(w) for w in st.style_layer_weights),
-                      tv_weight=st.tv_weight, style_scale=st.style_scale, style_loss=st.style_loss)
-    engine = StyleEngine(_backbone(s.run.pooling, device), cfg)
+    engine = StyleEngine(_backbone(s.run.pooling, device), style_config(s))
     content = to_tensor(load_image(s.run.content, "content image"))
-    style = fit_style(to_tensor(load_image(cell.style, "style image")), max(8, round(s.run.size * st.style_scale)))
+    style = fit_style(to_tensor(load_image(cell.style, "style image")), max(8, round(s.run.size * s.style.style_scale)))
     seq = Sequencer(s, engine, content, [style])
     writer = VideoWriter(path, s.run.fps, s.output.crf, metadata=s.to_dict())
     last = None

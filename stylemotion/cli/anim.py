@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ..errors import UserError
 from .common import device_arg, nonneg_int, positive_int
-from .render import (atomic_write_text, check_outputs, load_state, load_styles, output_paths, render_to_files, run_paths, settings_diff, srt_text,
-                     weights_id)
+from .render import (apply_playlist_flags, atomic_write_text, check_outputs, check_same_weights, load_state, load_styles, output_paths,
+                     render_to_files, run_paths, settings_diff, srt_text, weights_id)
 
 EXAMPLES_ZOOM = """examples:
   stylemotion zoom --preset deepdream-like                 # bundled photo + painting, CPU preview
@@ -57,7 +57,6 @@ def given_setting_flags(args: argparse.Namespace) -> list[str]:
 
 def resolve_settings(args: argparse.Namespace, mode: str, base=None):  # type: ignore[no-untyped-def]
     """Preset (or ``base``: a resumed render's settings) <- --set <- flags, validated."""
-    from ..playlist import Entry
     from ..presets import apply_overrides, load_preset
 
     if args.preset is not None or base is None:
@@ -79,13 +78,7 @@ def resolve_settings(args: argparse.Namespace, mode: str, base=None):  # type: i
     if args.loop:
         sets.append("run.loop=true")
     s = apply_overrides(s, sets)
-    if args.style:
-        hold = args.hold if args.hold is not None else (s.playlist[0].hold if s.playlist else 24)
-        s.playlist = [Entry(str(Path(p).resolve()), hold, args.crossfade or 0) for p in args.style]
-    elif args.hold is not None or args.crossfade is not None:
-        raise UserError("--hold and --crossfade apply to --style entries; give --style, or set them in the preset's [[playlist]]")
-    if not s.playlist:
-        raise UserError("no style: give --style (repeatable) or a preset with a [[playlist]]")
+    apply_playlist_flags(s, args)
     if not s.run.content:
         raise UserError("no content image: give --content or set run.content in the preset")
     return s
@@ -108,8 +101,8 @@ def cmd_animate(args: argparse.Namespace) -> int:
     from ..backbone import load_backbone, pick_device
     from ..encode import check_video_path
     from ..images import load_image, montage, save_image, to_tensor
-    from ..optimize import StyleConfig, StyleEngine
-    from ..presets import from_dict
+    from ..optimize import StyleEngine
+    from ..presets import from_dict, style_config
     from ..sequence import Sequencer
 
     mode = args.command
@@ -131,8 +124,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
             if diff:
                 raise UserError(f"--resume: {', '.join(given_setting_flags(args))} change {', '.join(diff[:6])} from the stored settings; "
                                 f"resume without them, or start over with --overwrite")
-        if saved_weights != weights:
-            raise UserError(f"--resume: the render was started with weights {saved_weights[:20]}, now {weights[:20]}; give the same --weights")
+        check_same_weights(saved_weights, weights)
     else:
         s = resolve_settings(args, mode)
         if args.preview_motion:
@@ -148,9 +140,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
     styles = load_styles(s)
     color_ref = to_tensor(load_image(s.fx.color_reference, "fx.color_reference image")) if s.fx.color_reference else None
     backbone = load_backbone(s.run.backbone, s.run.pooling, args.weights, device)
-    st = s.style
-    style_cfg = StyleConfig(tuple(st.content_layers), tuple(st.style_layers), tuple(float(w) for w in st.style_layer_weights),
-                            tv_weight=st.tv_weight, style_scale=st.style_scale, style_loss=st.style_loss)
+    style_cfg = style_config(s)
     style_cfg.check(backbone)
     engine = StyleEngine(backbone, style_cfg)
     seq = Sequencer(s, engine, content, styles, color_ref)

@@ -94,6 +94,24 @@ def load_state(path: Path, state_cls=None):  # type: ignore[no-untyped-def]
     return state, settings, meta.get("weights", "bundled")
 
 
+def apply_playlist_flags(s, args) -> None:  # type: ignore[no-untyped-def]
+    """--style (repeatable) with --hold/--crossfade replace the preset's playlist; a playlist is required."""
+    from ..playlist import Entry
+
+    if args.style:
+        hold = args.hold if args.hold is not None else (s.playlist[0].hold if s.playlist else 24)
+        s.playlist = [Entry(str(Path(p).resolve()), hold, args.crossfade or 0) for p in args.style]
+    elif args.hold is not None or args.crossfade is not None:
+        raise UserError("--hold and --crossfade apply to --style entries; give --style, or set them in the preset's [[playlist]]")
+    if not s.playlist:
+        raise UserError("no style: give --style (repeatable) or a preset with a [[playlist]]")
+
+
+def check_same_weights(saved: str, now: str) -> None:
+    if saved != now:
+        raise UserError(f"--resume: the render was started with weights {saved[:20]}, now {now[:20]}; give the same --weights")
+
+
 def weights_id(weights: Path | None) -> str:
     """What the backbone weights were: 'bundled' or the SHA-256 of the given file."""
     if weights is None:

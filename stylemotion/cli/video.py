@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ..errors import UserError
 from .common import device_arg, nonneg_float, nonneg_int, positive_int
-from .render import (atomic_write_text, check_outputs, load_state, load_styles, output_paths, render_to_files, run_paths, settings_diff,
-                     srt_text, weights_id)
+from .render import (apply_playlist_flags, atomic_write_text, check_outputs, check_same_weights, load_state, load_styles, output_paths,
+                     render_to_files, run_paths, settings_diff, srt_text, weights_id)
 
 EXAMPLES_VIDEO = """examples:
   stylemotion video clip.mp4 --style samples/starry_night.jpg -o starry_clip.mp4
@@ -42,7 +42,6 @@ def _given(args: argparse.Namespace) -> list[str]:
 def resolve_settings(args: argparse.Namespace, base=None):  # type: ignore[no-untyped-def]
     """Preset (or a resumed render's settings) <- --set <- flags; the clip is probed and checked."""
     from ..encode import probe_video
-    from ..playlist import Entry
     from ..presets import MAX_FRAMES, apply_overrides, load_preset
 
     s = base if (base is not None and args.preset is None) else load_preset(args.preset or "video")
@@ -63,13 +62,7 @@ def resolve_settings(args: argparse.Namespace, base=None):  # type: ignore[no-un
     if args.no_audio:
         sets.append("video.audio=false")
     s = apply_overrides(s, sets)
-    if args.style:
-        hold = args.hold if args.hold is not None else (s.playlist[0].hold if s.playlist else 24)
-        s.playlist = [Entry(str(Path(p).resolve()), hold, args.crossfade or 0) for p in args.style]
-    elif args.hold is not None or args.crossfade is not None:
-        raise UserError("--hold and --crossfade apply to --style entries; give --style, or set them in the preset's [[playlist]]")
-    if not s.playlist:
-        raise UserError("no style: give --style (repeatable) or a preset with a [[playlist]]")
+    apply_playlist_flags(s, args)
     if not s.video.input:
         raise UserError("no input video: give IN.mp4 or set video.input in the preset")
     info = probe_video(s.video.input)
@@ -89,8 +82,8 @@ def resolve_settings(args: argparse.Namespace, base=None):  # type: ignore[no-un
 def cmd_video(args: argparse.Namespace) -> int:
     from ..backbone import load_backbone, pick_device
     from ..encode import AudioSource, check_video_path, read_video
-    from ..optimize import StyleConfig, StyleEngine, resize
-    from ..presets import from_dict
+    from ..optimize import StyleEngine, resize
+    from ..presets import from_dict, style_config
     from ..sequence import frame_size
     from ..video import ClipState, ClipStylizer
 
@@ -110,8 +103,7 @@ def cmd_video(args: argparse.Namespace) -> int:
         if diff:
             given = ", ".join(_given(args)) or "the input video"
             raise UserError(f"--resume: {given} change {', '.join(diff[:6])} from the stored settings; resume without them, or start over with --overwrite")
-        if saved_weights != weights:
-            raise UserError(f"--resume: the render was started with weights {saved_weights[:20]}, now {weights[:20]}; give the same --weights")
+        check_same_weights(saved_weights, weights)
         if not 1 <= state.next_frame < s.run.frames:
             raise UserError(f"render state {state_path} is damaged (next_frame {state.next_frame} is outside 1..{s.run.frames - 1}); start over with --overwrite")
     else:
@@ -123,9 +115,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     device = pick_device(s.run.device)
     styles = load_styles(s)
     backbone = load_backbone(s.run.backbone, s.run.pooling, args.weights, device)
-    st = s.style
-    style_cfg = StyleConfig(tuple(st.content_layers), tuple(st.style_layers), tuple(float(w) for w in st.style_layer_weights),
-                            tv_weight=st.tv_weight, style_scale=st.style_scale, style_loss=st.style_loss)
+    style_cfg = style_config(s)
     style_cfg.check(backbone)
     engine = StyleEngine(backbone, style_cfg)
     hw = frame_size((info.height, info.width), s.run.size)
