@@ -119,3 +119,30 @@ def test_first_conv_pads_by_replication(backbone):
     assert torch.allclose(f, f[..., 12:13, 12:13].expand_as(f), atol=1e-4)
     deeper = backbone(flat, ["conv1_2"])["conv1_2"]  # later layers keep VGG's zero padding
     assert not torch.allclose(deeper[..., 0, 0], deeper[..., 12, 12], atol=1e-3)
+
+
+def test_pooling_floors_odd_maps_and_tiny_inputs_still_reach_relu5_1():
+    from stylemotion.backbone import pool
+
+    h = torch.rand(1, 4, 9, 7)
+    assert pool(h, "avg").shape[-2:] == (4, 3)
+    assert pool(h, "max").shape[-2:] == (4, 3)
+    assert pool(torch.rand(1, 4, 1, 5), "avg").shape[-2:] == (1, 3)  # ceil only where floor leaves nothing
+    bb = load_backbone("vgg16-hed", "avg")
+    assert bb(torch.rand(1, 3, 8, 8), ["relu5_1"])["relu5_1"].shape[-2:] == (1, 1)
+
+
+@pytest.mark.parametrize("pooling", ["avg", "max"])
+def test_one_extra_pixel_row_and_column_barely_move_the_deep_gram(pooling):
+    """Regression: ceil-mode pooling turned an odd edge into an artifact row of relu5_1 cells that
+    moved the Gram by 150% (avg) and dominated the style target; floor mode moves it by ~2%."""
+    from stylemotion.losses import gram
+
+    from tests.conftest import sample
+
+    bb = load_backbone("vgg16-hed", pooling)
+    img = sample("woman-with-hat-matisse.jpg", 100)[..., :97, :65]  # 96 + 1 rows, 64 + 1 columns
+    even = img[..., :96, :64]
+    a = gram(bb(img, ["relu5_1"])["relu5_1"])
+    b = gram(bb(even, ["relu5_1"])["relu5_1"])
+    assert ((a - b).norm() / b.norm()).item() < 0.1
