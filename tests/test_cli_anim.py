@@ -68,3 +68,26 @@ def test_preview_motion_needs_no_network(tmp_path, monkeypatch):
     preset = write_preset(tmp_path)
     assert main(["zoom", "--preset", str(preset), "--preview-motion", "--frames", "3", "-o", str(tmp_path / "p.mp4")]) == 0
     assert len(decode_frames(tmp_path / "p_preview.mp4")) == 3
+
+
+def test_render_state_keeps_the_thread_count_and_resume_restores_it(tmp_path):
+    import torch
+
+    from stylemotion.cli.render import load_state, resume_threads, save_state
+    from stylemotion.sequence import SeqState
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        path = tmp_path / "state.safetensors"
+        save_state(path, SeqState(2, torch.rand(1, 3, 8, 8)), {"run": {}})
+        torch.set_num_threads(1)
+        _, _, _, saved = load_state(path)
+        assert saved == 3
+        assert resume_threads(saved, None) is None and torch.get_num_threads() == 3  # restored
+        torch.set_num_threads(1)
+        note = resume_threads(saved, 1)  # --threads given: it wins, with a note that bits may differ
+        assert torch.get_num_threads() == 1 and "3 CPU threads" in note and "resumes with 1" in note
+        assert resume_threads(saved, 3) is None and resume_threads(None, None) is None
+    finally:
+        torch.set_num_threads(before)

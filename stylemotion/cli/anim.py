@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import math
 from pathlib import Path
 
 from ..errors import UserError
 from .common import device_arg, nonneg_int, positive_int
-from .render import (apply_playlist_flags, atomic_write_text, check_outputs, check_same_weights, load_state, load_styles, output_paths,
+from .render import (apply_playlist_flags, atomic_write_text, check_outputs, check_same_weights, load_state, load_styles, resume_threads, output_paths,
                      render_to_files, run_paths, settings_diff, srt_text, weights_id)
 
 EXAMPLES_ZOOM = """examples:
@@ -115,7 +116,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
             raise UserError("--resume cannot be combined with --overwrite or --preview-motion")
         if not state_path.is_file():
             raise UserError(f"nothing to resume: {state_path} not found (start the render without --resume)")
-        state, saved, saved_weights = load_state(state_path)
+        state, saved, saved_weights, saved_threads = load_state(state_path)
         s = from_dict(saved, f"{state_path} settings")
         if given_setting_flags(args):
             # flags given with --resume must agree with what the render was started with
@@ -125,6 +126,9 @@ def cmd_animate(args: argparse.Namespace) -> int:
                 raise UserError(f"--resume: {', '.join(given_setting_flags(args))} change {', '.join(diff[:6])} from the stored settings; "
                                 f"resume without them, or start over with --overwrite")
         check_same_weights(saved_weights, weights)
+        note = resume_threads(saved_threads, args.threads)
+        if note:
+            print(note, file=sys.stderr)
     else:
         s = resolve_settings(args, mode)
         if args.preview_motion:

@@ -41,8 +41,10 @@ def save_state(path: Path, state, settings_dict: dict, weights: str = "bundled")
 
     from ..paths import unique_temp
 
+    # the CPU thread count changes how float sums are split, so the last bits of every frame depend
+    # on it: a resumed render runs with the same count to stay byte-identical
     data = save(state.tensors(), metadata={"next_frame": str(state.next_frame), "settings": json.dumps(settings_dict, sort_keys=True),
-                                           "weights": weights})
+                                           "weights": weights, "threads": str(torch.get_num_threads())})
     tmp = unique_temp(path)
     try:
         with open(tmp, "wb") as f:
@@ -59,7 +61,7 @@ MAX_STATE_BYTES = 2 * 1024**3  # a state holds a few frames: 2 GiB is far beyond
 
 
 def load_state(path: Path, state_cls=None):  # type: ignore[no-untyped-def]
-    """(state, settings dict, weights id) of an interrupted render; UserError if it is damaged.
+    """(state, settings dict, weights id, CPU threads or None) of an interrupted render; UserError if it is damaged.
     ``state_cls`` (default :class:`~stylemotion.sequence.SeqState`) rebuilds the state."""
     from safetensors import safe_open
 
@@ -91,7 +93,21 @@ def load_state(path: Path, state_cls=None):  # type: ignore[no-untyped-def]
         state = (state_cls or SeqState).from_tensors(next_frame, tensors)
     except Exception:  # noqa: BLE001 - a missing or misshapen tensor
         raise UserError(f"{damaged} (tensors {sorted(tensors)} are not a stylemotion state); {hint}") from None
-    return state, settings, meta.get("weights", "bundled")
+    threads = meta.get("threads", "")
+    return state, settings, meta.get("weights", "bundled"), (int(threads) if threads.isdigit() and int(threads) > 0 else None)
+
+
+def resume_threads(saved: int | None, given: int | None) -> str | None:
+    """Use the interrupted render's CPU thread count unless ``--threads`` was given; a note when they differ."""
+    if saved is None:
+        return None
+    if given is None:
+        torch.set_num_threads(saved)
+        return None
+    if given != saved:
+        return (f"note: the render was started with {saved} CPU threads and resumes with {given}; "
+                f"the new frames can differ from an uninterrupted render in the last bit")
+    return None
 
 
 def apply_playlist_flags(s, args) -> None:  # type: ignore[no-untyped-def]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from fractions import Fraction
 from pathlib import Path
 
 from ..errors import UserError
 from .common import device_arg, nonneg_float, nonneg_int, positive_int
-from .render import (apply_playlist_flags, atomic_write_text, check_outputs, check_same_weights, load_state, load_styles, output_paths,
+from .render import (apply_playlist_flags, atomic_write_text, check_outputs, check_same_weights, load_state, load_styles, resume_threads, output_paths,
                      render_to_files, run_paths, settings_diff, srt_text, weights_id)
 
 EXAMPLES_VIDEO = """examples:
@@ -96,7 +97,7 @@ def cmd_video(args: argparse.Namespace) -> int:
             raise UserError("--resume cannot be combined with --overwrite")
         if not state_path.is_file():
             raise UserError(f"nothing to resume: {state_path} not found (start the render without --resume)")
-        state, saved, saved_weights = load_state(state_path, ClipState)
+        state, saved, saved_weights, saved_threads = load_state(state_path, ClipState)
         stored = from_dict(saved, f"{state_path} settings")
         s, info = resolve_settings(args, base=from_dict(saved, f"{state_path} settings"))
         diff = settings_diff(stored.to_dict(), s.to_dict())
@@ -104,6 +105,9 @@ def cmd_video(args: argparse.Namespace) -> int:
             given = ", ".join(_given(args)) or "the input video"
             raise UserError(f"--resume: {given} change {', '.join(diff[:6])} from the stored settings; resume without them, or start over with --overwrite")
         check_same_weights(saved_weights, weights)
+        note = resume_threads(saved_threads, args.threads)
+        if note:
+            print(note, file=sys.stderr)
         if not 1 <= state.next_frame < s.run.frames:
             raise UserError(f"render state {state_path} is damaged (next_frame {state.next_frame} is outside 1..{s.run.frames - 1}); start over with --overwrite")
     else:
