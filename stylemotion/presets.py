@@ -7,7 +7,7 @@ section.key=value`` overrides use the same checks (values are parsed as TOML lit
 back to plain strings).
 
     [run]      mode, content, frames, fps, size, first_iterations, iterations*, seed, ...
-    [motion]   zoom*, angle*, tx*, ty*, center_x, center_y, border
+    [motion]   zoom*, angle*, tx*, ty*, center_x, center_y, border, dither
     [style]    content_weight*, style_weight*, tv_weight, style_scale, layers...
     [optim]    optimizer, lr, tol, carry_moments
     [output]   crf, montage_every
@@ -84,6 +84,7 @@ class MotionSection:
     center_x: float = 0.0  # zoom/rotation center, -1 (left) .. 1 (right)
     center_y: float = 0.0  # -1 (top) .. 1 (bottom)
     border: str = "reflect"  # reflect | replicate: how the edges fill when zooming out or turning
+    dither: float = 0.0  # px: sub-pixel wobble of the content (<= this) that varies the resampling phase per frame (README)
 
 
 @dataclass
@@ -183,7 +184,7 @@ CHOICES = {
 RANGES = {
     ("run", "frames"): (1, MAX_FRAMES), ("run", "fps"): (1, 120), ("run", "size"): (32, MAX_SIZE),
     ("run", "first_iterations"): (0, 5000), ("run", "seed"): (0, 2**31 - 1),
-    ("motion", "center_x"): (-1, 1), ("motion", "center_y"): (-1, 1),
+    ("motion", "center_x"): (-1, 1), ("motion", "center_y"): (-1, 1), ("motion", "dither"): (0, 2),
     ("style", "tv_weight"): (0, 1e4), ("style", "style_scale"): (0.05, 8),
     ("optim", "lr"): (1e-5, 1), ("optim", "tol"): (0, 0.5),
     ("output", "crf"): (0, 51), ("output", "montage_every"): (0, MAX_FRAMES),

@@ -21,7 +21,7 @@ from .color import match_color
 from .optimize import OptimConfig, Progress, StyleEngine, Targets, resize, scaled_size
 from .playlist import Entry, label_at, weights_at
 from .presets import Settings
-from .warp import compose, identity, invert, motion_matrix, valid_mask, warp, warp_image
+from .warp import compose, dither_offset, dithered_shift, identity, invert, motion_matrix, valid_mask, warp, warp_image
 
 
 @dataclass
@@ -119,7 +119,9 @@ class Sequencer:
     def theta(self, t: int) -> torch.Tensor:
         """Motion from frame t-1 to frame t, (1, 2, 3)."""
         m = self.s.motion
-        return motion_matrix(self.zoom(t), self.angle(t), self.tx(t), self.ty(t), self.hw, (m.center_x, m.center_y))
+        z, a = self.zoom(t), self.angle(t)
+        dx, dy = dithered_shift(z, a, dither_offset(t - 1, m.dither), dither_offset(t, m.dither))
+        return motion_matrix(z, a, self.tx(t) + dx, self.ty(t) + dy, self.hw, (m.center_x, m.center_y))
 
     def motion(self, a: int, b: int) -> torch.Tensor:
         """Motion from frame a to frame b >= a: theta(a+1) then ... then theta(b)."""

@@ -29,6 +29,7 @@ fps = 6
 [motion]
 zoom = "1.05"
 angle = "2"
+dither = 0.5  # sub-pixel phase dither: covered by every resume test below
 [optim]
 optimizer = "{optimizer}"
 tol = 0

@@ -75,3 +75,59 @@ def test_valid_mask_and_errors():
         warp(torch.rand(1, 3, 8, 8), torch.eye(2, 3))
     with pytest.raises(ValueError, match="zoom must be > 0"):
         motion_matrix(0.0, 0, 0, 0, (8, 8))
+
+
+def test_dither_offsets_are_bounded_deterministic_and_zero_at_frame_0():
+    from stylemotion.warp import dither_offset
+
+    offs = [dither_offset(k, 0.25) for k in range(200)]
+    assert offs[0] == (0.0, 0.0) and dither_offset(7, 0.0) == (0.0, 0.0)
+    assert all(abs(dx) <= 0.25 and abs(dy) <= 0.25 for dx, dy in offs)
+    assert offs == [dither_offset(k, 0.25) for k in range(200)]  # no state: resume draws the same
+    # spread over the whole square, and so are the per-frame differences (the resampling phases)
+    xs = sorted(dx for dx, _ in offs[1:])
+    assert xs[10] < -0.2 and xs[-10] > 0.2
+    diffs = sorted(a[1] - b[1] for a, b in zip(offs[2:], offs[1:]))
+    assert diffs[10] < -0.3 and diffs[-10] > 0.3 and len({round(d, 6) for d in diffs}) > 150
+
+
+def test_dithered_motion_keeps_content_within_the_amplitude_of_its_path():
+    from stylemotion.warp import dither_offset, dithered_shift, identity
+
+    h, w, amp = 40, 64, 0.3
+    nominal, dithered = identity(), identity()
+    for k in range(1, 25):
+        z, a = 1.03, 0.6
+        nominal = compose(nominal, motion_matrix(z, a, 0.0, 0.0, (h, w)))
+        dx, dy = dithered_shift(z, a, dither_offset(k - 1, amp), dither_offset(k, amp))
+        dithered = compose(dithered, motion_matrix(z, a, dx, dy, (h, w)))
+        # the dithered frame k is the nominal frame k moved by dither_offset(k): D(p) = N(p - j_k)
+        jx, jy = dither_offset(k, amp)
+        p = torch.tensor([[5.0, 7.0], [32.0, 20.0], [60.0, 33.0]], dtype=torch.float64)  # pixel coords
+
+        def sample(theta, pts):
+            n = torch.stack([pts[:, 0] / (w / 2) - 1, pts[:, 1] / (h / 2) - 1, torch.ones(len(pts), dtype=torch.float64)], 1)
+            return (theta[0] @ n.T).T
+
+        assert torch.allclose(sample(dithered, p), sample(nominal, p - torch.tensor([jx, jy], dtype=torch.float64)), atol=1e-9)
+
+
+def test_dither_evens_out_the_zooms_standing_blur_pattern():
+    # one 1.03x zoom blurs the columns near the fixed point less than those ~16 px away (bands of
+    # period ~33 px): a pattern that stands still frame after frame. Dithered frames average it out.
+    from stylemotion.warp import dither_offset, dithered_shift
+
+    torch.manual_seed(0)
+    h, w = 96, 160
+    x = torch.rand(16, 3, h, w)
+
+    def x_detail(theta):  # horizontal-gradient energy kept, per column, over the middle rows
+        y = warp_image(x, theta)
+        g = (y[..., :, 1:] - y[..., :, :-1]).abs().mean((0, 1))[30:66].mean(0)
+        return g[50:110] / g[50:110].mean()
+
+    plain = x_detail(motion_matrix(1.03, 0.6, 0.0, 0.0, (h, w)))
+    avg = sum(x_detail(motion_matrix(1.03, 0.6, *dithered_shift(1.03, 0.6, dither_offset(k - 1, 0.5), dither_offset(k, 0.5)), (h, w)))
+              for k in range(1, 17)) / 16
+    assert plain.max() - plain.min() > 0.12  # the standing bands, peak at the centre column
+    assert avg.max() - avg.min() < 0.5 * (plain.max() - plain.min())
