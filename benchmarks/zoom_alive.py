@@ -9,7 +9,8 @@
 Each configuration is rendered with the real CLI (``stylemotion zoom``) into ``--out`` and then
 measured with the same definitions as ``../shared/eval/metrics.py``: sharpness = mean |Laplacian|
 of the grey frames (last quarter / frame 0), step = mean |frame t - frame t-1|, wrap = |last ->
-first| / median step. For cadence the step is split into key-to-key and in-between steps, so the
+first| / median step, centre rows / columns = the cross index of the last quarter (line energy
+through the zoom centre over the median row's / column's; 1 = no cross). For cadence the step is split into key-to-key and in-between steps, so the
 consistency cost of the in-between frames is visible.
 """
 
@@ -36,6 +37,18 @@ def laplacian(frame: np.ndarray) -> float:
     return F.conv2d(g, k)[..., 1:-1, 1:-1].abs().mean().item()
 
 
+def centre_lines(frame: np.ndarray) -> tuple[float, float]:
+    """Cross index of one frame: line energy (|second difference| across rows, and across columns,
+    over the middle half) of the 6 rows and columns through the centre, over the median row's and
+    column's. About 1 when the centre is like the rest; a cross at a zoom's fixed point lifts it."""
+    g = frame.astype(float) @ np.array([0.299, 0.587, 0.114]) / 255
+    h, w = g.shape
+    rows = np.abs(g[1:-1] - (g[:-2] + g[2:]) / 2)[:, w // 4: 3 * w // 4].mean(1)  # rows 1 .. h-2
+    cols = np.abs(g[:, 1:-1] - (g[:, :-2] + g[:, 2:]) / 2)[h // 4: 3 * h // 4].mean(0)
+    cy, cx = h // 2 - 1, w // 2 - 1
+    return float(rows[cy - 3:cy + 3].max() / np.median(rows)), float(cols[cx - 3:cx + 3].max() / np.median(cols))
+
+
 def measure(video: Path, log: Path) -> dict:
     frames = decode_frames(video)
     sharp = [laplacian(f) for f in frames]
@@ -45,11 +58,13 @@ def measure(video: Path, log: Path) -> dict:
     keys = [json.loads(line)["key"] for line in log.read_text().splitlines() if line.strip()]
     into_key = [s for s, k in zip(steps, keys[1:]) if k]
     into_between = [s for s, k in zip(steps, keys[1:]) if not k]
+    cross = np.array([centre_lines(f) for f in frames[-q:]])
     return {
         "sharp_first": sharp[0], "sharp_last": float(np.mean(sharp[-q:])), "sharp_ratio": float(np.mean(sharp[-q:]) / max(sharp[0], 1e-9)),
         "mean_step": float(np.mean(steps)), "median_step": float(np.median(steps)), "wrap_ratio": float(wrap / max(np.median(steps), 1e-9)),
         "step_into_key": float(np.mean(into_key)) if into_key else float("nan"),
         "step_into_between": float(np.mean(into_between)) if into_between else float("nan"),
+        "centre_rows": float(cross[:, 0].mean()), "centre_cols": float(cross[:, 1].mean()),
     }
 
 
@@ -66,7 +81,7 @@ def main() -> None:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{args.preset} {args.size}px {args.frames} frames, overrides {args.set or 'none'}")
-    print(f"{'cadence':>7} {'s/frame':>8} {'sharp_ratio':>11} {'mean_step':>9} {'into_key':>8} {'between':>8} {'wrap_ratio':>10}")
+    print(f"{'cadence':>7} {'s/frame':>8} {'sharp_ratio':>11} {'mean_step':>9} {'into_key':>8} {'between':>8} {'wrap_ratio':>10} {'centre_rows':>11} {'centre_cols':>11}")
     for cad in args.cadence:
         video = args.out / f"zoom_c{cad}{'_loop' if args.loop else ''}{args.tag}.mp4"
         cmd = [sys.executable, "-m", "stylemotion", "zoom", "--preset", args.preset, "--size", str(args.size),
@@ -79,7 +94,7 @@ def main() -> None:
             sys.exit(f"render failed: {proc.stderr.strip().splitlines()[-1]}")
         m = measure(video, video.with_name(video.stem + "_params.jsonl"))
         print(f"{cad:>7} {secs / args.frames:>8.2f} {m['sharp_ratio']:>11.3f} {m['mean_step']:>9.4f} "
-              f"{m['step_into_key']:>8.4f} {m['step_into_between']:>8.4f} {m['wrap_ratio']:>10.2f}", flush=True)
+              f"{m['step_into_key']:>8.4f} {m['step_into_between']:>8.4f} {m['wrap_ratio']:>10.2f} {m['centre_rows']:>11.2f} {m['centre_cols']:>11.2f}", flush=True)
 
 
 if __name__ == "__main__":
