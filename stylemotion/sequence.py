@@ -173,6 +173,8 @@ class Sequencer:
              "content_weight": self.cw(t), "style_weight": self.sw(t),
              "styles": {Path(self.playlist[i].style).stem: round(w, 4) for i, w in mix}}
         p.update({k: self.fx[k](t) for k in self.fx})
+        if self.s.motion.dither > 0:  # where this frame's content sits off its nominal path, px
+            p["dither"] = [round(v, 4) for v in dither_offset(t, self.s.motion.dither)]
         if self.s.run.loop:
             p["loop_weight"] = self.loop_weight(t)
         return p

@@ -266,6 +266,8 @@ def test_frame_params_log_resolved_values(backbone, tmp_path, cat64, starry96, s
     assert p["unsharp_amount"] == pytest.approx(0.8) and p["iterations"] == 4 and p["seconds"] > 0
     assert p["styles"] == {"starry_night": 1.0}
     assert frames[2].params["styles"] == {"starry_night": 0.5, "the_scream": 0.5}  # the crossfade
+    assert frames[0].params["dither"] == [0.0, 0.0] and all(abs(v) <= 0.5 for f in frames for v in f.params["dither"])
+    assert frames[3].params["dither"] != frames[4].params["dither"]  # a new sub-pixel offset every frame
 
 
 def test_disk_full_mid_render_leaves_a_resumable_state(tmp_path, capsys):
