@@ -120,7 +120,9 @@ class Sequencer:
         """Motion from frame t-1 to frame t, (1, 2, 3)."""
         m = self.s.motion
         z, a = self.zoom(t), self.angle(t)
-        dx, dy = dithered_shift(z, a, dither_offset(t - 1, m.dither), dither_offset(t, m.dither))
+        # frame `frames` is the loop's wrap-around back to frame 0, which is never dithered
+        cur = dither_offset(t, m.dither) if t < self.s.run.frames else (0.0, 0.0)
+        dx, dy = dithered_shift(z, a, dither_offset(t - 1, m.dither), cur)
         return motion_matrix(z, a, self.tx(t) + dx, self.ty(t) + dy, self.hw, (m.center_x, m.center_y))
 
     def motion(self, a: int, b: int) -> torch.Tensor:

@@ -308,3 +308,16 @@ def test_disk_full_mid_render_leaves_a_resumable_state(tmp_path, capsys):
         assert [f.shape for f in decode_frames(out)] == [f.shape for f in decode_frames(tmp_path / "full.mp4")]
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_loop_wrap_motion_lands_on_undithered_frame_0(tmp_path, cat64):
+    from stylemotion.warp import dither_offset, dithered_shift, motion_matrix
+
+    s = tiny_settings(tmp_path, "loop = true\nloop_frames = 2\n")
+    seq = Sequencer(s, None, cat64, [], styles_needed=False)
+    n = s.run.frames
+    z, a = seq.zoom(n), seq.angle(n)
+    # the step after the last frame leads back to frame 0, which sits on its nominal path
+    want = motion_matrix(z, a, *dithered_shift(z, a, dither_offset(n - 1, 0.5), (0.0, 0.0)), seq.hw)
+    assert torch.allclose(seq.theta(n), want)
+    assert not torch.allclose(seq.theta(n - 1), motion_matrix(seq.zoom(n - 1), seq.angle(n - 1), 0.0, 0.0, seq.hw))  # dithered

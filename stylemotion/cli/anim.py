@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import math
+import sys
 from pathlib import Path
 
 from ..errors import UserError
