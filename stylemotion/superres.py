@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from . import losses
 from .errors import UserError
 from .optimize import Callback, OptimConfig, StyleConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize
 
@@ -106,14 +107,19 @@ def reconstruct(
     prior, as in Mahendran & Vedaldi and Tyka's regenerations. The optimization runs coarse to fine
     (``optim.pyramid_min``, steps of ``optim.pyramid_step``): at a small size one relu5_1 cell covers
     much of the picture, so the layout settles first and finer levels only add detail. It starts
-    from flat grey plus faint noise (no photo information at all), and TV smooths what the high
-    layer leaves unconstrained. Only the target activations are taken from the photo: at every
-    pyramid level, those of the photo resized to that level.
+    from flat grey plus faint noise (no photo information at all), and an edge-preserving (L1)
+    TV smooths what the high layer leaves unconstrained while keeping the outlines it implies;
+    squared TV smeared them (edge structure against the photo 0.39 -> 0.49 on the astronaut,
+    0.33 -> 0.39 on the cat at 192 px). Its weight is ``engine.style.tv_weight / 20``, so the
+    command's default ``--tv-weight 20`` gives weight 1. Only the target activations are taken
+    from the photo: at every pyramid level, those of the photo resized to that level.
     """
     engine.backbone.check_layers([layer], "layer")
     optim.check()
     sc = StyleConfig(content_layers=(layer,), style_layers=(), style_layer_weights=(), content_weight=1.0,
-                     style_weight=0.0, tv_weight=engine.style.tv_weight)
+                     style_weight=0.0, tv_weight=0.0)
+    tv = engine.style.tv_weight / 20.0
+    prior = (lambda x: tv * losses.tv_l1_loss(x)) if tv > 0 else None  # noqa: E731
     eng = engine.with_style(sc)
     hw = (int(image.shape[-2]), int(image.shape[-1]))
     sizes = pyramid_sizes(*hw, optim.pyramid_min, optim.pyramid_step)
@@ -122,5 +128,5 @@ def reconstruct(
     x = 0.5 + 0.05 * (torch.rand((1, 3, *sizes[0]), generator=g) - 0.5)
     for i, (size, n) in enumerate(zip(sizes, iters)):
         targets = Targets(eng.content_targets(resize(image, size).to(eng.device)), {})
-        x = eng.optimize(resize(x, size).to(eng.device), targets, optim, n, callback, (i, len(sizes))).image
+        x = eng.optimize(resize(x, size).to(eng.device), targets, optim, n, callback, (i, len(sizes)), extra=prior).image
     return x.cpu()

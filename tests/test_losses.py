@@ -81,3 +81,18 @@ def test_w2_loss_is_zero_at_target_falls_and_matches_statistics():
     # scale free, like the other relative losses
     f = torch.rand(1, 8, 6, 6)
     assert torch.isclose(losses.w2_loss(2 * f, losses.mean_gram(f + 1)), losses.w2_loss(20 * f, losses.mean_gram(10 * f + 10)), rtol=1e-3)
+
+
+def test_tv_l1_keeps_edges_that_squared_tv_smears():
+    import pytest
+
+    from stylemotion.losses import tv_l1_loss, tv_loss
+
+    flat = torch.full((1, 3, 16, 16), 0.5)
+    edge = flat.clone()
+    edge[..., 8:] = 1.0  # one sharp step of height 0.5
+    ramp = 0.5 + 0.5 * torch.linspace(0, 1, 16).clamp(0, 1).view(1, 1, 16, 1).expand(1, 3, 16, 16)  # the same rise, gradual
+    assert tv_l1_loss(flat) == pytest.approx(2 * 0.01, rel=1e-4)  # only eps on a flat image
+    # L1: the edge costs about what the ramp costs; squared TV charges the edge many times more
+    assert tv_l1_loss(edge) / tv_l1_loss(ramp) < 1.3
+    assert tv_loss(edge) / tv_loss(ramp) > 10
