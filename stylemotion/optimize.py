@@ -92,7 +92,7 @@ class OptimConfig:
     init: str = "content"  # content | noise | image (the image is passed to stylize)
     seed: int = 0  # noise init and anything random: same seed, same pixels on CPU
     pyramid_min: int = 128  # coarse-to-fine: start at this long side (halving from the target); 0 = off
-    pyramid_iter_factor: float = 2.0  # each coarser level gets this many times the next level's iterations
+    pyramid_iter_factor: float = 2.0  # each coarser level gets this many times the next level's iterations (< 1: fewer)
     pyramid_step: float = 2.0  # size ratio between pyramid levels (crowsonkb uses sqrt(2))
     # exponential moving average of the iterates, returned instead of the last one (crowsonkb's
     # avg_decay): averages away the step-to-step pixel jitter; 0 = off
@@ -116,8 +116,8 @@ class OptimConfig:
             raise UserError(f"pyramid_step must be in [1.1, 4], got {self.pyramid_step}")
         if not (0 <= self.avg_decay < 1):
             raise UserError(f"avg_decay must be in [0, 1), got {self.avg_decay}")
-        if not (1 <= self.pyramid_iter_factor <= 8):
-            raise UserError(f"pyramid_iter_factor must be in [1, 8], got {self.pyramid_iter_factor}")
+        if not (0.25 <= self.pyramid_iter_factor <= 8):
+            raise UserError(f"pyramid_iter_factor must be in [0.25, 8], got {self.pyramid_iter_factor}")
 
 
 @dataclass

@@ -110,9 +110,11 @@ def reconstruct(
     from flat grey plus faint noise (no photo information at all), and an edge-preserving (L1)
     TV smooths what the high layer leaves unconstrained while keeping the outlines it implies;
     squared TV smeared them (edge structure against the photo 0.39 -> 0.49 on the astronaut,
-    0.33 -> 0.39 on the cat at 192 px). Its weight is ``engine.style.tv_weight / 20``, so the
-    command's default ``--tv-weight 20`` gives weight 1. Only the target activations are taken
-    from the photo: at every pyramid level, those of the photo resized to that level.
+    0.33 -> 0.39 on the cat at 192 px, seed 0). Its weight is ``engine.style.tv_weight / 20``, so
+    the command's default ``--tv-weight 20`` gives weight 1. Only the target activations are taken
+    from the photo: at every pyramid level, those of the photo resized to that level. The result
+    varies with ``optim.seed`` (the starting noise); runs that reached a lower final loss were
+    more recognizable, which is why the command spends most iterations at the final level.
     """
     engine.backbone.check_layers([layer], "layer")
     optim.check()

@@ -54,7 +54,9 @@ def test_reconstruct_video(tmp_path, capsys):
                  "--pyramid-min", "32", "-o", str(out), "--video", str(video2)])
     assert code == 0, capsys.readouterr().err
     n, w, h, _ = probe(video2)
-    assert (w, h) == (64, 42) and n == 3 * 2 + 1  # 3 levels (64, 45, 32 px), first + every 2nd each, final
+    # 3 levels (32, 45, 64 px) with 1, 2, 2 iterations (0.75x per coarser level, at least 1):
+    # the first and every 2nd of each level, then the final image
+    assert (w, h) == (64, 42) and n == 1 + 2 + 2 + 1
 
 
 @pytest.mark.parametrize("name", [n for n in list_presets() if preset_command(n) not in ("zoom", "drift", "video")])

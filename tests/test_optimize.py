@@ -88,6 +88,11 @@ def test_pyramid_schedule_helpers():
     assert pyramid_sizes(512, 512, 128) == [(128, 128), (256, 256), (512, 512)]
     assert pyramid_sizes(100, 100, 0) == [(100, 100)]
     assert level_iterations(100, 3, 2.0) == [400, 200, 100]
+    # a factor below 1 puts most iterations at the final level (reconstruct's default)
+    assert level_iterations(500, 5, 0.75) == [158, 211, 281, 375, 500]
+    OptimConfig(pyramid_iter_factor=0.75).check()
+    with pytest.raises(UserError, match="pyramid_iter_factor must be in \\[0.25, 8\\], got 0.1"):
+        OptimConfig(pyramid_iter_factor=0.1).check()
 
 
 def test_early_stop_cuts_iterations(backbone, cat64, starry96):
