@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -94,14 +95,36 @@ def upscale(
     return res.image.cpu(), bicubic
 
 
+@dataclass
+class ReconstructConfig:
+    # full runs from different starting noise (seeds seed, seed+1, ...); the one with the lowest
+    # final loss is kept. Over seeds the final loss ranked the results almost in order of edge
+    # structure against the photo (README), so N restarts buy a more recognizable result for N x time
+    restarts: int = 1
+
+    def check(self) -> None:
+        if not (1 <= self.restarts <= 64):
+            raise UserError(f"reconstruct.restarts must be in [1, 64], got {self.restarts}")
+
+
+@dataclass
+class ReconstructResult:
+    image: torch.Tensor  # (1, 3, H, W) on CPU
+    loss: float  # final loss of the kept run
+    restart: int  # which run was kept, 0-based (its seed is optim.seed + restart)
+    losses: list[float]  # final loss of every run
+
+
 def reconstruct(
     engine: StyleEngine,
     image: torch.Tensor,
     layer: str,
     optim: OptimConfig,
     callback: Callback | None = None,
-) -> torch.Tensor:
-    """Rebuild ``image`` (1, 3, H, W) from one layer's activations alone. Returns (1, 3, H, W).
+    cfg: ReconstructConfig | None = None,
+    on_restart: Callable[[int], None] | None = None,
+) -> ReconstructResult:
+    """Rebuild ``image`` (1, 3, H, W) from one layer's activations alone.
 
     Departure from a plain inversion (which from relu5_1 ends as grey texture): a natural-image
     prior, as in Mahendran & Vedaldi and Tyka's regenerations. The optimization runs coarse to fine
@@ -113,9 +136,12 @@ def reconstruct(
     0.33 -> 0.39 on the cat at 192 px, seed 0). Its weight is ``engine.style.tv_weight / 20``, so
     the command's default ``--tv-weight 20`` gives weight 1. Only the target activations are taken
     from the photo: at every pyramid level, those of the photo resized to that level. The result
-    varies with ``optim.seed`` (the starting noise); runs that reached a lower final loss were
-    more recognizable, which is why the command spends most iterations at the final level.
+    varies with the seed of the starting noise; runs that reached a lower final loss were more
+    recognizable, which is why the command spends most iterations at the final level and why
+    ``cfg.restarts`` keeps the lowest-loss run. ``on_restart(k)`` is called before run k.
     """
+    cfg = cfg or ReconstructConfig()
+    cfg.check()
     engine.backbone.check_layers([layer], "layer")
     optim.check()
     sc = StyleConfig(content_layers=(layer,), style_layers=(), style_layer_weights=(), content_weight=1.0,
@@ -126,9 +152,21 @@ def reconstruct(
     hw = (int(image.shape[-2]), int(image.shape[-1]))
     sizes = pyramid_sizes(*hw, optim.pyramid_min, optim.pyramid_step)
     iters = level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)
-    g = torch.Generator().manual_seed(optim.seed)
-    x = 0.5 + 0.05 * (torch.rand((1, 3, *sizes[0]), generator=g) - 0.5)
-    for i, (size, n) in enumerate(zip(sizes, iters)):
-        targets = Targets(eng.content_targets(resize(image, size).to(eng.device)), {})
-        x = eng.optimize(resize(x, size).to(eng.device), targets, optim, n, callback, (i, len(sizes)), extra=prior).image
-    return x.cpu()
+    targets = [Targets(eng.content_targets(resize(image, size).to(eng.device)), {}) for size in sizes]
+    best: ReconstructResult | None = None
+    finals: list[float] = []
+    for k in range(cfg.restarts):
+        if on_restart is not None:
+            on_restart(k)
+        g = torch.Generator().manual_seed(optim.seed + k)
+        x = 0.5 + 0.05 * (torch.rand((1, 3, *sizes[0]), generator=g) - 0.5)
+        loss = math.inf
+        for i, (size, n) in enumerate(zip(sizes, iters)):
+            res = eng.optimize(resize(x, size).to(eng.device), targets[i], optim, n, callback, (i, len(sizes)), extra=prior)
+            x, loss = res.image, res.loss
+        finals.append(loss)
+        if best is None or loss < best.loss:  # ties keep the earlier run
+            best = ReconstructResult(x.cpu(), loss, k, finals)
+    assert best is not None
+    best.losses = finals
+    return best

@@ -57,6 +57,14 @@ def test_reconstruct_video(tmp_path, capsys):
     # 3 levels (32, 45, 64 px) with 1, 2, 2 iterations (0.75x per coarser level, at least 1):
     # the first and every 2nd of each level, then the final image
     assert (w, h) == (64, 42) and n == 1 + 2 + 2 + 1
+    # with restarts the film holds only the kept run: as many frames as one run, plus the final
+    video3 = tmp_path / "r3.mp4"
+    code = main(["reconstruct", str(SAMPLES / "chelsea.png"), "--layer", "relu4_1", "--size", "64", "--iterations", "2",
+                 "--pyramid-min", "32", "--restarts", "3", "-o", str(out), "--video", str(video3)])
+    assert code == 0, capsys.readouterr().err
+    assert "of 3 (seed " in capsys.readouterr().out
+    n, w, h, _ = probe(video3)
+    assert (w, h) == (64, 42) and n == 1 + 2 + 2 + 1
 
 
 @pytest.mark.parametrize("name", [n for n in list_presets() if preset_command(n) not in ("zoom", "drift", "video")])
@@ -80,6 +88,7 @@ def test_mode_presets_run(tmp_path, capsys, name):
         (["upscale", str(SAMPLES / "chelsea.png"), "--style", str(SAMPLES / "chelsea.png"), "--scale", "40"], "scale must be in [2, 16]"),
         (["reconstruct", str(SAMPLES / "chelsea.png"), "--layer", "fc7"], "unknown layer 'fc7'"),
         (["reconstruct", str(SAMPLES / "chelsea.png"), "--video", "x.avi"], "unknown extension '.avi'"),
+        (["reconstruct", str(SAMPLES / "chelsea.png"), "--restarts", "0"], "--restarts"),
         (["remix"], "no photo"),
     ],
 )
@@ -96,6 +105,15 @@ def test_bad_mode_preset_key(tmp_path, capsys):
     p.write_text('command = "hires"\n[patches]\nsteps = "many"\n')
     assert main(["hires", "--preset", str(p)]) == 2
     assert "patches.steps: expected an integer" in capsys.readouterr().err
+
+
+def test_bad_reconstruct_restarts_in_preset(tmp_path, capsys):
+    p = tmp_path / "p.toml"
+    p.write_text('command = "reconstruct"\n[reconstruct]\nrestarts = 100\n')
+    assert main(["reconstruct", str(SAMPLES / "chelsea.png"), "--preset", str(p), "-o", str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err
+    assert "reconstruct.restarts must be in [1, 64], got 100" in err and err.count("\n") == 1
+    assert not (tmp_path / "o.png").exists()
 
 
 def test_presets_list_and_show(capsys):

@@ -1,7 +1,10 @@
+import pytest
 import torch
 
+from stylemotion.errors import UserError
 from stylemotion.optimize import OptimConfig, StyleEngine
 from stylemotion.superres import (
+    ReconstructConfig,
     UpscaleConfig,
     consistency_loss,
     downsample,
@@ -35,8 +38,8 @@ def test_upscale_keeps_downsample_and_adds_detail(backbone):
 def test_reconstruct_content_loss_falls(backbone, cat64):
     engine = StyleEngine(backbone)
     losses_seen = []
-    out = reconstruct(engine, cat64, "relu4_1", OptimConfig(iterations=30, tol=0), lambda p: losses_seen.append(p.parts["content"]))
-    assert out.shape == cat64.shape
+    res = reconstruct(engine, cat64, "relu4_1", OptimConfig(iterations=30, tol=0), lambda p: losses_seen.append(p.parts["content"]))
+    assert res.image.shape == cat64.shape and res.restart == 0 and len(res.losses) == 1
     assert losses_seen[-1] < 0.5 * losses_seen[0]
 
 
@@ -45,8 +48,24 @@ def test_reconstruct_runs_coarse_to_fine_from_grey(backbone, cat64):
     engine = StyleEngine(backbone)
     seen = []
     cfg = OptimConfig(iterations=3, tol=0, pyramid_min=24, pyramid_step=2**0.5, pyramid_iter_factor=1.0)
-    out = reconstruct(engine, cat64, "relu4_1", cfg, lambda p: seen.append((p.level, tuple(p.image.shape[-2:]))))
+    out = reconstruct(engine, cat64, "relu4_1", cfg, lambda p: seen.append((p.level, tuple(p.image.shape[-2:])))).image
     assert out.shape == cat64.shape
     sizes = [hw for _, hw in sorted(set(seen))]
     assert sizes[0][1] <= 32 and sizes[-1] == (43, 64) and len(sizes) == 3
     assert [lvl for lvl, _ in seen].count(0) == 3  # pyramid_iter_factor 1: the same iterations per level
+
+
+def test_reconstruct_restarts_keep_the_lowest_final_loss(backbone, cat64):
+    """Run k starts from seed + k; the kept run is the one with the lowest final loss, and it is
+    the very image that run alone gives (restarts only choose, they do not mix)."""
+    engine = StyleEngine(backbone)
+    optim = OptimConfig(iterations=4, tol=0, pyramid_min=0, seed=5)
+    started = []
+    res = reconstruct(engine, cat64, "relu4_1", optim, cfg=ReconstructConfig(restarts=3), on_restart=started.append)
+    assert started == [0, 1, 2] and len(res.losses) == 3
+    assert len(set(res.losses)) == 3  # different seeds, different runs
+    assert res.restart == min(range(3), key=lambda k: res.losses[k]) and res.loss == min(res.losses)
+    alone = reconstruct(engine, cat64, "relu4_1", OptimConfig(iterations=4, tol=0, pyramid_min=0, seed=5 + res.restart))
+    assert torch.equal(alone.image, res.image) and alone.loss == res.loss
+    with pytest.raises(UserError, match="reconstruct.restarts must be in \\[1, 64\\], got 0"):
+        reconstruct(engine, cat64, "relu4_1", optim, cfg=ReconstructConfig(restarts=0))

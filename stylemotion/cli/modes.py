@@ -34,6 +34,7 @@ EXAMPLES_UPSCALE = """examples:
 EXAMPLES_RECON = """examples:
   stylemotion reconstruct samples/chelsea.png --layer relu5_1 --size 256 -o cat_from_relu5.png --video wander.mp4
   stylemotion reconstruct --preset regenerate -o out.png --video wander.mp4
+  stylemotion reconstruct samples/astronaut.png --size 192 --restarts 3 -o astronaut5.png   # best of 3 seeds
 """
 
 
@@ -182,9 +183,13 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from ..images import check_output_path, load_image, resize_long_side, save_image, to_tensor, to_uint8
     from ..backbone import layer_names
     from ..optimize import OptimConfig, level_iterations, pyramid_sizes, resize
-    from ..superres import reconstruct
+    from ..superres import ReconstructConfig, reconstruct
 
-    cfg = _configs(args, "reconstruct", {})
+    cfg = _configs(args, "reconstruct", {"reconstruct": ReconstructConfig()})
+    rc: ReconstructConfig = cfg["reconstruct"]
+    if args.restarts is not None:
+        rc = replace(rc, restarts=args.restarts)
+    rc.check()
     image_path = _input(args.image, cfg, "image", "image")
     out = check_output_path(args.output, [image_path])
     if args.video is not None:
@@ -210,26 +215,47 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     engine.backbone.check_layers([layer], "layer")
     writer = VideoWriter(args.video, args.fps, metadata={"command": "reconstruct", "layer": layer}) if args.video else None
     levels = pyramid_sizes(image.shape[-2], image.shape[-1], optim.pyramid_min, optim.pyramid_step)
-    bar = Bar(sum(level_iterations(optim.iterations, len(levels), optim.pyramid_iter_factor)), f"reconstruct from {layer} on {device.type}")
+    per_run = sum(level_iterations(optim.iterations, len(levels), optim.pyramid_iter_factor))
+    runs = f" x {rc.restarts} restarts" if rc.restarts > 1 else ""
+    bar = Bar(per_run * rc.restarts, f"reconstruct from {layer}{runs} on {device.type}")
+    # with restarts, each run's film frames are held (uint8, the final size) until the run ends,
+    # and only the kept run's are written: the film shows the optimization that made the image
+    films: list[list] = []
+
+    def on_restart(k: int) -> None:
+        films.append([])
 
     def on_progress(p) -> None:  # type: ignore[no-untyped-def]
-        bar.update(1, loss=f"{p.loss:.4g}")
+        if rc.restarts > 1:
+            bar.update(1, run=f"{len(films)}/{rc.restarts}", loss=f"{p.loss:.4g}")
+        else:
+            bar.update(1, loss=f"{p.loss:.4g}")
         if writer is not None and (p.iteration == 1 or p.iteration % args.every == 0):
             # coarse pyramid levels are shown upsampled to the final size: the film zooms into focus
-            writer.write(to_uint8(resize(p.image, (image.shape[-2], image.shape[-1])).clamp(0, 1)))
+            frame = to_uint8(resize(p.image, (image.shape[-2], image.shape[-1])).clamp(0, 1))
+            if rc.restarts == 1:
+                writer.write(frame)
+            else:
+                films[-1].append(frame)
 
     try:
-        result = reconstruct(engine, image, layer, optim, on_progress)
+        result = reconstruct(engine, image, layer, optim, on_progress, rc, on_restart)
+        if writer is not None and rc.restarts > 1:
+            for frame in films[result.restart]:
+                writer.write(frame)
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
     finally:
         bar.close()
-    save_image(result, out)
+    save_image(result.image, out)
+    if rc.restarts > 1:
+        finals = ", ".join(f"{v:.4g}" for v in result.losses)
+        print(f"kept run {result.restart + 1} of {rc.restarts} (seed {optim.seed + result.restart}; final losses {finals})")
     print(f"wrote {out}")
     if writer is not None:
-        writer.write(to_uint8(result))
+        writer.write(to_uint8(result.image))
         print(f"wrote {writer.close()} ({writer.count} frames)")
     return 0
 
@@ -282,6 +308,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video", type=Path, help="record the optimization: .mp4, .webm or .gif")
     p.add_argument("--every", type=positive_int, default=2, help="one video frame every N iterations (default 2)")
     p.add_argument("--fps", type=fps_arg, default=24.0, help="video frame rate, 1..120 (default 24)")
+    p.add_argument("--restarts", type=positive_int,
+                   help="full runs from seeds seed, seed+1, ...; keeps the lowest final loss (default 1; N x the time)")
     p.add_argument("--preset", help="a preset file or shipped name for this command")
     p.add_argument("-o", "--output", type=Path, default=Path("reconstruct.png"))
     add_engine_args(p)
