@@ -122,7 +122,7 @@ def reconstruct(
     optim: OptimConfig,
     callback: Callback | None = None,
     cfg: ReconstructConfig | None = None,
-    on_restart: Callable[[int], None] | None = None,
+    on_restart: Callable[[int, int], None] | None = None,
 ) -> ReconstructResult:
     """Rebuild ``image`` (1, 3, H, W) from one layer's activations alone.
 
@@ -138,7 +138,8 @@ def reconstruct(
     from the photo: at every pyramid level, those of the photo resized to that level. The result
     varies with the seed of the starting noise; runs that reached a lower final loss were more
     recognizable, which is why the command spends most iterations at the final level and why
-    ``cfg.restarts`` keeps the lowest-loss run. ``on_restart(k)`` is called before run k.
+    ``cfg.restarts`` keeps the lowest-loss run. ``on_restart(k, kept)`` is called before run k
+    (k >= 1) with the index of the best run so far, so a caller can drop what it holds of the others.
     """
     cfg = cfg or ReconstructConfig()
     cfg.check()
@@ -156,8 +157,8 @@ def reconstruct(
     best: ReconstructResult | None = None
     finals: list[float] = []
     for k in range(cfg.restarts):
-        if on_restart is not None:
-            on_restart(k)
+        if on_restart is not None and best is not None:
+            on_restart(k, best.restart)
         g = torch.Generator().manual_seed(optim.seed + k)
         x = 0.5 + 0.05 * (torch.rand((1, 3, *sizes[0]), generator=g) - 0.5)
         loss = math.inf

@@ -61,8 +61,11 @@ def test_reconstruct_restarts_keep_the_lowest_final_loss(backbone, cat64):
     engine = StyleEngine(backbone)
     optim = OptimConfig(iterations=4, tol=0, pyramid_min=0, seed=5)
     started = []
-    res = reconstruct(engine, cat64, "relu4_1", optim, cfg=ReconstructConfig(restarts=3), on_restart=started.append)
-    assert started == [0, 1, 2] and len(res.losses) == 3
+    res = reconstruct(engine, cat64, "relu4_1", optim, cfg=ReconstructConfig(restarts=3),
+                      on_restart=lambda k, kept: started.append((k, kept)))
+    assert len(res.losses) == 3
+    # before run k: the best of runs 0..k-1 (ties keep the earlier one)
+    assert started == [(1, 0), (2, 0 if res.losses[0] <= res.losses[1] else 1)]
     assert len(set(res.losses)) == 3  # different seeds, different runs
     assert res.restart == min(range(3), key=lambda k: res.losses[k]) and res.loss == min(res.losses)
     alone = reconstruct(engine, cat64, "relu4_1", OptimConfig(iterations=4, tol=0, pyramid_min=0, seed=5 + res.restart))

@@ -218,16 +218,18 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     per_run = sum(level_iterations(optim.iterations, len(levels), optim.pyramid_iter_factor))
     runs = f" x {rc.restarts} restarts" if rc.restarts > 1 else ""
     bar = Bar(per_run * rc.restarts, f"reconstruct from {layer}{runs} on {device.type}")
-    # with restarts, each run's film frames are held (uint8, the final size) until the run ends,
-    # and only the kept run's are written: the film shows the optimization that made the image
-    films: list[list] = []
+    # with restarts, film frames are held (uint8, the final size) for the current run and the best
+    # run so far only; the kept run's are written at the end: the film shows the run that made the image
+    films: dict[int, list] = {0: []}
 
-    def on_restart(k: int) -> None:
-        films.append([])
+    def on_restart(k: int, kept: int) -> None:
+        for j in [j for j in films if j != kept]:
+            del films[j]
+        films[k] = []
 
     def on_progress(p) -> None:  # type: ignore[no-untyped-def]
         if rc.restarts > 1:
-            bar.update(1, run=f"{len(films)}/{rc.restarts}", loss=f"{p.loss:.4g}")
+            bar.update(1, run=f"{max(films) + 1}/{rc.restarts}", loss=f"{p.loss:.4g}")
         else:
             bar.update(1, loss=f"{p.loss:.4g}")
         if writer is not None and (p.iteration == 1 or p.iteration % args.every == 0):
@@ -236,7 +238,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
             if rc.restarts == 1:
                 writer.write(frame)
             else:
-                films[-1].append(frame)
+                films[max(films)].append(frame)
 
     try:
         result = reconstruct(engine, image, layer, optim, on_progress, rc, on_restart)
