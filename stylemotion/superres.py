@@ -154,11 +154,12 @@ def reconstruct(
     sizes = pyramid_sizes(*hw, optim.pyramid_min, optim.pyramid_step)
     iters = level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)
     targets = [Targets(eng.content_targets(resize(image, size).to(eng.device)), {}) for size in sizes]
-    best: ReconstructResult | None = None
+    kept = -1  # index of the best run so far
+    best = image
     finals: list[float] = []
     for k in range(cfg.restarts):
-        if on_restart is not None and best is not None:
-            on_restart(k, best.restart)
+        if on_restart is not None and k > 0:
+            on_restart(k, kept)
         g = torch.Generator().manual_seed(optim.seed + k)
         x = 0.5 + 0.05 * (torch.rand((1, 3, *sizes[0]), generator=g) - 0.5)
         loss = math.inf
@@ -166,8 +167,6 @@ def reconstruct(
             res = eng.optimize(resize(x, size).to(eng.device), targets[i], optim, n, callback, (i, len(sizes)), extra=prior)
             x, loss = res.image, res.loss
         finals.append(loss)
-        if best is None or loss < best.loss:  # ties keep the earlier run
-            best = ReconstructResult(x.cpu(), loss, k, finals)
-    assert best is not None
-    best.losses = finals
-    return best
+        if kept < 0 or loss < finals[kept]:  # ties keep the earlier run
+            kept, best = k, x.cpu()
+    return ReconstructResult(best, finals[kept], kept, finals)
