@@ -155,7 +155,7 @@ def reconstruct(
     iters = level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)
     targets = [Targets(eng.content_targets(resize(image, size).to(eng.device)), {}) for size in sizes]
     kept = -1  # index of the best run so far
-    best = image
+    best: torch.Tensor | None = None
     finals: list[float] = []
     for k in range(cfg.restarts):
         if on_restart is not None and k > 0:
@@ -169,4 +169,5 @@ def reconstruct(
         finals.append(loss)
         if kept < 0 or loss < finals[kept]:  # ties keep the earlier run
             kept, best = k, x.cpu()
+    assert best is not None  # cfg.check() guarantees at least one run
     return ReconstructResult(best, finals[kept], kept, finals)
