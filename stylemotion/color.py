@@ -4,6 +4,9 @@
   of the content image, the "luminance-only transfer" of Gatys et al. (2016).
 * ``match_color``: pull an image's colors to a reference, by per-channel mean/std or by
   per-channel histogram matching; used to stop long animations drifting darker or greyer.
+* ``match_palette``: move an image's colours to a painting's by the linear map that gives them the
+  painting's mean and 3x3 covariance (the colour transfer of Gatys et al., "Controlling Perceptual
+  Factors in Neural Style Transfer", 2017, used here the other way round: photo -> painting).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import torch.nn.functional as F
 
 _RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
 COLOR_MATCH_MODES = ("none", "meanstd", "histogram")
+PALETTES = ("style", "photo")  # whose colours the content starts from: the painting's, or the photo's own
+PALETTE_RIDGE = 1e-4  # added to the photo's colour variances: a flat photo is not blown up into noise
 
 
 def rgb_to_yiq(x: torch.Tensor) -> torch.Tensor:
@@ -52,3 +57,46 @@ def match_color(x: torch.Tensor, ref: torch.Tensor, mode: str = "meanstd") -> to
         out.scatter_(-1, order, ref_sorted[..., q].expand(b, c, -1))
         return out.reshape(b, c, h, w)
     raise ValueError(f"color match mode {mode!r} is not one of {', '.join(COLOR_MATCH_MODES)}")
+
+
+def color_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 3, H, W) -> pixel colour mean (B, 3) and covariance (B, 3, 3), in float64."""
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"color_stats expects (B, 3, H, W), got {tuple(x.shape)}")
+    f = x.double().flatten(2)  # (B, 3, N)
+    mean = f.mean(-1)
+    d = f - mean[..., None]
+    return mean, d @ d.transpose(1, 2) / f.shape[-1]
+
+
+def mix_stats(stats: list[tuple[torch.Tensor, torch.Tensor]], weights: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and covariance of a mixture of colour distributions (weights normalized to sum 1)."""
+    if len(stats) != len(weights) or not stats:
+        raise ValueError(f"{len(stats)} colour statistics vs {len(weights)} weights")
+    total = float(sum(weights))
+    mean = sum(m * (w / total) for (m, _), w in zip(stats, weights))
+    second = sum((c + m[:, :, None] * m[:, None, :]) * (w / total) for (m, c), w in zip(stats, weights))
+    return mean, second - mean[:, :, None] * mean[:, None, :]  # type: ignore[return-value,operator]
+
+
+def _sym_pow(a: torch.Tensor, p: float) -> torch.Tensor:
+    """a^p for symmetric PSD (B, 3, 3) matrices, eigenvalues floored at 1e-12."""
+    vals, vecs = torch.linalg.eigh(a)
+    return vecs @ torch.diag_embed(vals.clamp_min(1e-12) ** p) @ vecs.transpose(-2, -1)
+
+
+def match_palette(x: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
+    """Map the colours of ``x`` (B, 3, H, W) linearly so that their mean and covariance become
+    ``mean`` (B, 3) and ``cov`` (B, 3, 3): x' = C_t^1/2 C_x^-1/2 (x - m_x) + m_t, clamped to [0, 1].
+
+    Pixels keep their order of brightness along every colour direction, so edges and layout stay;
+    only the palette moves. (Gatys et al. 2017 use the same map from the painting to the photo.)
+    """
+    m_x, c_x = color_stats(x)
+    if mean.shape != m_x.shape or cov.shape != c_x.shape:
+        raise ValueError(f"target statistics {tuple(mean.shape)}, {tuple(cov.shape)} do not fit images {tuple(x.shape)}")
+    eye = torch.eye(3, dtype=torch.float64, device=x.device)
+    a = _sym_pow(cov.double().to(x.device), 0.5) @ _sym_pow(c_x + PALETTE_RIDGE * eye, -0.5)  # (B, 3, 3)
+    f = x.double().flatten(2) - m_x[..., None]
+    out = a @ f + mean.double().to(x.device)[..., None]
+    return out.reshape(x.shape).clamp(0, 1).to(x.dtype)

@@ -25,14 +25,14 @@ Departures from the original experiment, and why:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Optional
 
 import torch
 
 from .color import match_color
 from .errors import UserError
-from .optimize import Callback, OptimConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize, scaled_size, stylize
+from .optimize import Callback, OptimConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize, scaled_size, stylize, to_palette
 
 STYLE_MODES = ("global", "localized")
 MAX_CANVAS = 16384
@@ -161,6 +161,10 @@ class PatchRenderer:
         """``base_callback`` gets the progress of the whole-image base stylization (init stylized)."""
         cfg.check()
         optim.check()
+        if content is not None and optim.palette == "style" and not optim.original_colors:
+            # recolour once here, so the base stylization and every patch's content target agree
+            content = to_palette(content, [style])
+            optim = replace(optim, palette="photo")
         self.engine, self.content, self.style, self.cfg, self.optim = engine, content, style, cfg, optim
         ref = content if content is not None else style
         self.hw = canvas_hw(cfg, aspect_hw or tuple(ref.shape[-2:]))

@@ -38,7 +38,7 @@ ZOOM_CELL_FRAMES = 12  # default length of a --mode zoom cell (a short clip to c
 # keys a study can sweep in image mode: every one has an `image` flag, so each cell reproduces
 IMAGE_STYLE_KEYS = ("content_weight", "style_weight", "tv_weight", "style_scale", "content_layers", "style_layers",
                     "style_layer_weights", "style_loss")
-IMAGE_OPTIM_KEYS = ("iterations", "optimizer", "lr", "tol", "init", "seed", "pyramid_min", "pyramid_step", "avg_decay", "original_colors")
+IMAGE_OPTIM_KEYS = ("iterations", "optimizer", "lr", "tol", "init", "seed", "pyramid_min", "pyramid_step", "avg_decay", "original_colors", "palette")
 IMAGE_RUN_KEYS = ("size", "pooling")
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from stylemotion import losses
-from stylemotion.color import rgb_to_yiq
+from stylemotion.color import color_stats, rgb_to_yiq
 from stylemotion.errors import UserError
 from stylemotion.optimize import (
     OptimConfig,
@@ -71,6 +71,22 @@ def test_original_colors_keeps_content_chroma(backbone, cat64, scream96):
     err_kept = (chroma(out) - chroma(cat64)).abs().mean()
     err_plain = (chroma(plain) - chroma(cat64)).abs().mean()
     assert err_kept < 0.01 < err_plain
+
+
+def test_palette_style_starts_from_the_paintings_colours(backbone, cat64, scream96):
+    engine = StyleEngine(backbone)
+    cfg = replace(FAST, iterations=0)  # zero iterations: the start image itself
+    start = stylize(engine, cat64, [scream96], cfg)
+    own = stylize(engine, cat64, [scream96], replace(cfg, palette="photo"))
+    assert torch.equal(own, cat64.clamp(0, 1))
+    gap = lambda x: float((color_stats(x)[0] - color_stats(scream96)[0]).abs().sum())  # noqa: E731
+    assert gap(start) < 0.05 < gap(cat64)
+    # after optimizing, the palette still shows: the painting's mean colour, not the photo's
+    out = stylize(engine, cat64, [scream96], replace(FAST, iterations=10))
+    out_photo = stylize(engine, cat64, [scream96], replace(FAST, iterations=10, palette="photo"))
+    assert gap(out) < gap(out_photo)
+    with pytest.raises(UserError, match="palette 'paint' is not one of style, photo"):
+        stylize(engine, cat64, [scream96], replace(cfg, palette="paint"))
 
 
 def test_pyramid_produces_requested_size(backbone, starry96):

@@ -159,6 +159,8 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pyramid-step", type=positive_float, help="size ratio between pyramid levels (default 2; 1.414 = sqrt 2)")
     g.add_argument("--avg-decay", type=nonneg_float, help="return the moving average of the iterates (e.g. 0.9); 0 = off")
     g.add_argument("--original-colors", action="store_true", default=None, help="keep the content's colors")
+    g.add_argument("--palette", choices=["style", "photo"],
+                   help="style (default): recolour the photo to the painting's colours first; photo: keep its own")
     g = p.add_argument_group("backbone")
     g.add_argument("--backbone", choices=["vgg16-hed", "vgg19"], help="vgg16-hed is bundled; vgg19 needs its weights")
     g.add_argument("--weights", type=Path, help="weights file for the backbone (.pth or .safetensors)")
@@ -167,7 +169,7 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
 
 
 STYLE_FLAGS = ("content_weight", "style_weight", "tv_weight", "style_scale", "content_layers", "style_layers", "style_layer_weights", "style_loss")
-OPTIM_FLAGS = ("iterations", "optimizer", "lr", "tol", "init", "seed", "pyramid_min", "pyramid_step", "avg_decay", "original_colors")
+OPTIM_FLAGS = ("iterations", "optimizer", "lr", "tol", "init", "seed", "pyramid_min", "pyramid_step", "avg_decay", "original_colors", "palette")
 BACKBONE_FLAGS = ("backbone", "weights", "pooling", "device")
 
 
