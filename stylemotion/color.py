@@ -16,7 +16,6 @@ import torch.nn.functional as F
 
 _RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
 COLOR_MATCH_MODES = ("none", "meanstd", "histogram")
-PALETTES = ("style", "photo")  # whose colours the content starts from: the painting's, or the photo's own
 PALETTE_RIDGE = 1e-4  # added to the photo's colour variances: a flat photo is not blown up into noise
 
 

@@ -161,10 +161,10 @@ class PatchRenderer:
         """``base_callback`` gets the progress of the whole-image base stylization (init stylized)."""
         cfg.check()
         optim.check()
-        if content is not None and optim.palette == "style" and not optim.original_colors:
+        if content is not None and optim.palette > 0 and not optim.original_colors:
             # recolour once here, so the base stylization and every patch's content target agree
-            content = to_palette(content, [style])
-            optim = replace(optim, palette="photo")
+            content = to_palette(content, [style], strength=optim.palette)
+            optim = replace(optim, palette=0.0)
         self.engine, self.content, self.style, self.cfg, self.optim = engine, content, style, cfg, optim
         ref = content if content is not None else style
         self.hw = canvas_hw(cfg, aspect_hw or tuple(ref.shape[-2:]))

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -26,6 +27,24 @@ def test_image_command_writes_output(tmp_path, capsys):
     assert Image.open(out).size == (64, 43)
     assert (tmp_path / "cat_l0_00002.png").exists()
     assert "wrote" in stdout
+
+
+def test_palette_flag(tmp_path, capsys):
+    # with no iterations the output is the start image: the photo recoloured, or the photo itself
+    base = ["image", SAMPLES / "chelsea.png", "--style", SAMPLES / "the_scream.jpg", "--size", "48", "--iterations", "0", "--pyramid-min", "0"]
+    outs = {}
+    for palette in ("1", "0"):
+        outs[palette] = tmp_path / f"{palette}.png"
+        code, _, err = run([*base, "--palette", palette, "-o", outs[palette]], capsys)
+        assert code == 0, err
+    photo = Image.open(SAMPLES / "chelsea.png").convert("L").resize(Image.open(outs["0"]).size, Image.BICUBIC)
+    mean = lambda im: float(np.asarray(im, dtype=np.float64).mean())  # noqa: E731
+    assert abs(mean(Image.open(outs["0"]).convert("L")) - mean(photo)) < 3  # its own colours
+    assert mean(Image.open(outs["0"]).convert("L")) - mean(Image.open(outs["1"]).convert("L")) > 10  # The Scream is darker than the cat
+    for bad, why in (("paint", "is not a number"), ("1.5", "must be in [0, 1]")):
+        code, _, err = run([*base, "--palette", bad, "-o", tmp_path / "x.png"], capsys)
+        assert code == 2 and "--palette" in err and why in err, err
+        assert not (tmp_path / "x.png").exists()
 
 
 @pytest.mark.parametrize(

@@ -76,17 +76,19 @@ def test_original_colors_keeps_content_chroma(backbone, cat64, scream96):
 def test_palette_style_starts_from_the_paintings_colours(backbone, cat64, scream96):
     engine = StyleEngine(backbone)
     cfg = replace(FAST, iterations=0)  # zero iterations: the start image itself
-    start = stylize(engine, cat64, [scream96], cfg)
-    own = stylize(engine, cat64, [scream96], replace(cfg, palette="photo"))
+    full = stylize(engine, cat64, [scream96], replace(cfg, palette=1.0))
+    half = stylize(engine, cat64, [scream96], cfg)  # the default, 0.5
+    own = stylize(engine, cat64, [scream96], replace(cfg, palette=0.0))
     assert torch.equal(own, cat64.clamp(0, 1))
     gap = lambda x: float((color_stats(x)[0] - color_stats(scream96)[0]).abs().sum())  # noqa: E731
-    assert gap(start) < 0.05 < gap(cat64)
-    # after optimizing, the palette still shows: the painting's mean colour, not the photo's
+    assert gap(full) < 0.05 < gap(cat64)
+    assert abs(gap(half) - gap(cat64) / 2) < 0.02  # half way in mean colour
+    # after optimizing, the palette still shows: nearer the painting's mean colour than from the photo
     out = stylize(engine, cat64, [scream96], replace(FAST, iterations=10))
-    out_photo = stylize(engine, cat64, [scream96], replace(FAST, iterations=10, palette="photo"))
+    out_photo = stylize(engine, cat64, [scream96], replace(FAST, iterations=10, palette=0.0))
     assert gap(out) < gap(out_photo)
-    with pytest.raises(UserError, match="palette 'paint' is not one of style, photo"):
-        stylize(engine, cat64, [scream96], replace(cfg, palette="paint"))
+    with pytest.raises(UserError, match=r"palette must be in \[0, 1\].*got 1.5"):
+        stylize(engine, cat64, [scream96], replace(cfg, palette=1.5))
 
 
 def test_pyramid_produces_requested_size(backbone, starry96):

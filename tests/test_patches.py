@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from stylemotion import losses
+from stylemotion.color import color_stats
 from stylemotion.errors import UserError
 from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine
 from stylemotion.patches import PatchConfig, PatchRenderer, crop_relative, feather_mask
@@ -134,7 +135,17 @@ def test_stylized_init_starts_from_a_whole_image_stylization(backbone, cat64):
     assert dist(r.canvas) < 0.7 * dist(plain.canvas)  # large-scale style is there before any patch
 
 
-def test_config_errors():
+def test_palette_recolours_the_content_once_for_every_patch(backbone, cat64):
+    engine = StyleEngine(backbone)
+    style = sample("the_scream.jpg", 96)
+    cfg = PatchConfig(canvas=128, patch=64, steps=1, init="content")
+    own = PatchRenderer(engine, cat64, style, cfg, OptimConfig(iterations=1, palette=0.0))
+    full = PatchRenderer(engine, cat64, style, cfg, OptimConfig(iterations=1, palette=1.0))
+    mean_gap = lambda x: float((color_stats(x)[0] - color_stats(style)[0]).abs().sum())  # noqa: E731
+    assert torch.equal(own.content, cat64)
+    assert mean_gap(full.content) < 0.05 < mean_gap(cat64)  # the patches' content targets see the new palette
+    assert mean_gap(full.canvas) < 0.05  # and the canvas starts from it
+    assert full.optim.palette == 0.0  # not applied a second time by the base stylization
     with pytest.raises(UserError, match="scales must be integers"):
         PatchConfig(scales=(0,)).check()
     with pytest.raises(UserError, match="canvas must be in"):

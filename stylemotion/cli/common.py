@@ -76,6 +76,13 @@ def nonneg_float(text: str) -> float:
     return v
 
 
+def unit_float(text: str) -> float:
+    v = finite_float(text)
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 1]")
+    return v
+
+
 def positive_float(text: str) -> float:
     v = finite_float(text)
     if v <= 0:
@@ -159,8 +166,8 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pyramid-step", type=positive_float, help="size ratio between pyramid levels (default 2; 1.414 = sqrt 2)")
     g.add_argument("--avg-decay", type=nonneg_float, help="return the moving average of the iterates (e.g. 0.9); 0 = off")
     g.add_argument("--original-colors", action="store_true", default=None, help="keep the content's colors")
-    g.add_argument("--palette", choices=["style", "photo"],
-                   help="style (default): recolour the photo to the painting's colours first; photo: keep its own")
+    g.add_argument("--palette", type=unit_float,
+                   help="recolour the photo toward the painting's colours first: 0 = its own, 1 = the painting's (default 0.5)")
     g = p.add_argument_group("backbone")
     g.add_argument("--backbone", choices=["vgg16-hed", "vgg19"], help="vgg16-hed is bundled; vgg19 needs its weights")
     g.add_argument("--weights", type=Path, help="weights file for the backbone (.pth or .safetensors)")
