@@ -42,9 +42,11 @@ PAINTINGS = {
     "shipwreck": "shipwreck.jpg",
     "matisse": "woman-with-hat-matisse.jpg",
 }
-# Pairs the defaults were tuned on, and pairs held out from tuning (checked only at the end).
-TUNED = ["chelsea:starry_night", "astronaut:the_scream"]
-HELD_OUT = ["coffee:shipwreck", "rocket:matisse", "astronaut:starry_night", "chelsea:the_scream"]
+# Pairs the defaults were tuned on (the palette strength was chosen on all six), and pairs held
+# out from tuning (measured once, with the final defaults).
+TUNED = ["chelsea:starry_night", "astronaut:the_scream", "coffee:shipwreck", "rocket:matisse",
+         "astronaut:starry_night", "chelsea:the_scream"]
+HELD_OUT = ["coffee:starry_night", "rocket:the_scream", "astronaut:matisse", "chelsea:shipwreck"]
 
 
 def load_metrics(path: Path):  # type: ignore[no-untyped-def]
