@@ -45,6 +45,7 @@ def test_plan_is_the_cross_product_with_stable_keys_and_commands():
     ([("optim.optimizer", ["sgd"])], "optimizer 'sgd'"),
     ([("style.style_weight", ["loud"])], "wrong type"),
     ([("run.size", [5])], "outside 16..8192"),
+    ([("optim.palette", [0.5, 2])], r"palette must be in \[0, 1\]"),
 ])
 def test_bad_sweeps_fail_before_any_work(bad, message):
     with pytest.raises(UserError, match=message):
