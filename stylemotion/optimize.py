@@ -467,7 +467,8 @@ def stylize(
     ``content`` (1, 3, H, W) sets the output size unless ``out_hw`` is given; with no content,
     ``out_hw`` is required and only the style (and TV) losses apply. ``style_targets(hw)``, if
     given, supplies each level's style targets (computed once elsewhere and shared, as a study does)
-    instead of computing them from ``styles``.
+    instead of computing them from ``styles``. ``optim.palette`` > 0 first recolours the content
+    toward the styles' colours (:func:`to_palette`); it is both the start and the content target.
     """
     optim.check()
     if out_hw is None:
