@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from stylemotion.backbone import DEFAULT_POOLING, load_backbone
+from stylemotion.backbone import DEFAULT_POOLING, load_backbone, pick_device
 from stylemotion.images import load_image, montage, resize_long_side, save_image, to_tensor
 from stylemotion.measure import high_freq_energy, top_band
 from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine, stylize
@@ -90,6 +90,7 @@ def main() -> None:
     ap.add_argument("--metrics", type=Path, default=ROOT.parent / "shared" / "eval" / "metrics.py")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--pooling", default=DEFAULT_POOLING, choices=["max", "avg"])
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (renders only; metrics stay on the CPU)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -103,9 +104,10 @@ def main() -> None:
     so, oo = parse_sets(args.set)
     style_cfg = dataclasses.replace(StyleConfig(), **so)
     optim = dataclasses.replace(OptimConfig(), **oo)
-    engine = StyleEngine(load_backbone(pooling=args.pooling), style_cfg)
+    dev = pick_device(args.device)
+    engine = StyleEngine(load_backbone(pooling=args.pooling, device=dev), style_cfg)
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"overrides: {so | oo or 'none (defaults)'}")
+    print(f"overrides: {so | oo or 'none (defaults)'}; device {dev}")
     print(f"{'pair':<28} {'size':>4} {'style_ratio':>11} {'structure':>9} {'hf_ratio':>8} {'top_band':>8} {'seconds':>7}")
     rows: dict[int, list] = {s: [] for s in args.sizes}
     for size in args.sizes:
@@ -116,6 +118,9 @@ def main() -> None:
             style = to_tensor(load_image(spath))
             t = time.perf_counter()
             out = stylize(engine, content, [style], optim)
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            out = out.cpu()
             secs = time.perf_counter() - t
             path = args.out / f"{photo}-{painting}-{size}{args.tag}.png"
             save_image(out, path)
