@@ -1,6 +1,7 @@
 """Engine speed: seconds per iteration and achieved GFLOP/s, against plain conv throughput.
 
     python benchmarks/engine_speed.py [--sizes 256 512] [--iters 10] [--device cpu]
+    python benchmarks/engine_speed.py --set content_layers=relu3_2,relu4_2 --set tv_weight=2   # beside the defaults
 
 FLOPs are counted from layer shapes: 2 per multiply-add for every conv up to the deepest layer
 used (relu5_1 with the default layers), forward plus the input-gradient backward (the same
@@ -14,13 +15,16 @@ count again; weight gradients are never computed). Three figures, measured side 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import torch
 import torch.nn.functional as F
 
 from stylemotion.backbone import conv_flops, load_backbone, pick_device
-from stylemotion.optimize import OptimConfig, StyleEngine, Targets
+from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine, Targets
+
+from quality import parse_sets  # benchmarks/ is on sys.path when this runs as a script
 
 
 def timeit(fn, iters: int, device: torch.device) -> float:
@@ -42,6 +46,8 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=8)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--pooling", default=None, help="max or avg (default: the package default)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="also time an engine with this StyleConfig override, beside the defaults (repeatable)")
     args = ap.parse_args()
     dev = pick_device(args.device)
     print(f"device {dev}, torch {torch.__version__}, threads {torch.get_num_threads()}")
@@ -55,42 +61,48 @@ def main() -> None:
 
     backbone = load_backbone("vgg16-hed", args.pooling, device=dev) if args.pooling else load_backbone("vgg16-hed", device=dev)
     print(f"pooling {backbone.pooling}, style loss {StyleEngine(backbone).style.style_loss}")
-    engine = StyleEngine(backbone)
-    layers = engine.style.style_layers
-    deepest = max(list(layers) + list(engine.style.content_layers), key=backbone.depth)
+    engines = {"defaults": StyleEngine(backbone)}
+    if args.set:
+        so, _ = parse_sets(args.set)
+        engines[",".join(args.set)] = StyleEngine(backbone, dataclasses.replace(StyleConfig(), **so))
     for size in args.sizes:
         img = torch.rand(1, 3, size, size, device=dev)
-        flops = 2 * conv_flops(backbone, size, size, deepest)
+        style_img = torch.rand(1, 3, size, size)
+        for label, engine in engines.items():
+            layers = engine.style.style_layers
+            deepest = max(list(layers) + list(engine.style.content_layers), key=backbone.depth)
+            flops = 2 * conv_flops(backbone, size, size, deepest)
 
-        def plain() -> None:
-            xi = img.clone().requires_grad_(True)
-            feats = backbone(xi, [deepest])
-            feats[deepest].sum().backward()
+            def plain() -> None:
+                xi = img.clone().requires_grad_(True)
+                feats = backbone(xi, [deepest])
+                feats[deepest].sum().backward()
 
-        targets = Targets(engine.content_targets(img), engine.style_targets([torch.rand(1, 3, size, size)], None, (size, size)))
-        x0 = img.clone()
-        # one engine.optimize call per iteration would rebuild L-BFGS; time a short and a long run
-        # and divide the difference, after a discarded run that pays the first-call costs (cuDNN
-        # autotuning, allocator growth): timing that one made the 256 px figure negative on a GPU
-        def run(iterations: int) -> float:
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-            t = time.perf_counter()
-            engine.optimize(x0, targets, OptimConfig(iterations=iterations, tol=0))
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-            return time.perf_counter() - t
+            targets = Targets(engine.content_targets(img), engine.style_targets([style_img], None, (size, size)))
+            x0 = img.clone()
 
-        n = args.iters
-        run(2)
-        s_engine = (run(n + 2) - run(2)) / n
-        s_plain = timeit(plain, n, dev)
-        gf_plain, gf_engine = flops / s_plain / 1e9, flops / s_engine / 1e9
-        print(
-            f"{size}x{size}: {flops / 1e9:.1f} GFLOP/iter | plain loop {s_plain:.3f} s/it = {gf_plain:.1f} GFLOP/s | "
-            f"engine {s_engine:.3f} s/it = {gf_engine:.1f} GFLOP/s = {100 * gf_engine / bare:.0f}% of bare conv, "
-            f"{100 * gf_engine / gf_plain:.0f}% of plain loop"
-        )
+            # one engine.optimize call per iteration would rebuild L-BFGS; time a short and a long run
+            # and divide the difference, after a discarded run that pays the first-call costs (cuDNN
+            # autotuning, allocator growth): timing that one made the 256 px figure negative on a GPU
+            def run(iterations: int) -> float:
+                if dev.type == "cuda":
+                    torch.cuda.synchronize(dev)
+                t = time.perf_counter()
+                engine.optimize(x0, targets, OptimConfig(iterations=iterations, tol=0))
+                if dev.type == "cuda":
+                    torch.cuda.synchronize(dev)
+                return time.perf_counter() - t
+
+            n = args.iters
+            run(2)
+            s_engine = (run(n + 2) - run(2)) / n
+            s_plain = timeit(plain, n, dev)
+            gf_plain, gf_engine = flops / s_plain / 1e9, flops / s_engine / 1e9
+            print(
+                f"{size}x{size} [{label}]: {flops / 1e9:.1f} GFLOP/iter | plain loop {s_plain:.3f} s/it = {gf_plain:.1f} GFLOP/s | "
+                f"engine {s_engine:.3f} s/it = {gf_engine:.1f} GFLOP/s = {100 * gf_engine / bare:.0f}% of bare conv, "
+                f"{100 * gf_engine / gf_plain:.0f}% of plain loop"
+            )
 
 
 if __name__ == "__main__":

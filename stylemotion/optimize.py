@@ -37,16 +37,22 @@ class StyleConfig:
     looking at the results (README, "How the defaults were chosen")."""
 
     # relu4_2 (Gatys) alone let the strong style below wash out the layout (edge structure 0.46);
-    # adding relu3_2 holds it (0.58-0.62) for the same style transfer
-    content_layers: tuple[str, ...] = ("relu3_2", "relu4_2")
+    # adding relu3_2 holds it (0.58-0.62) for the same style transfer, and relu2_2 holds thin lines
+    # on flat ground (the rocket's towers: structure 0.44 -> 0.56 with the Matisse, 0.43 -> 0.67
+    # with The Scream, on an H200 screen of 10 pairs; departs from Gatys' single content layer)
+    content_layers: tuple[str, ...] = ("relu2_2", "relu3_2", "relu4_2")
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # Gatys' five
     # Per style layer, rising with depth: the deep layers carry the painting's large strokes and
     # swirls (equal weights left them 5-10x further from the painting than the shallow ones); a
     # low weight on relu1_1 keeps the pixel-level grain down.
     style_layer_weights: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
     content_weight: float = 1.0  # relative content loss weight
-    style_weight: float = 15.0  # relative style loss weight (sum over layers, weights normalized)
-    tv_weight: float = 2.0  # total variation on [0,1] pixels; 10 flattened skies into a wash
+    # relative style loss weight (sum over layers, weights normalized); 20, up from 15, pays for
+    # the firmer content hold of relu2_2 (the cat + The Scream: style ratio 0.0228 -> 0.0181)
+    style_weight: float = 20.0
+    # total variation on [0,1] pixels; 10 flattened skies into a wash, 2 left a grain finer than
+    # the painting's own on The Scream (hf ratio 1.02-1.32); 4 keeps it under 1
+    tv_weight: float = 4.0
     style_scale: float = 1.0  # style image long side = style_scale * output long side
     # gram: Gatys' Gram matrices (fast everywhere); w2: Wasserstein-2 between Gaussians fitted to the
     # features (means + covariances, crowsonkb), needs eigendecompositions: meant for GPUs
@@ -100,10 +106,10 @@ class OptimConfig:
     original_colors: bool = False  # keep the content's colors, transfer luminance only
     # how far the photo is recoloured toward the painting's colour mean and covariance before the
     # transfer (0 = its own colours, 1 = the painting's), so the content loss stops holding the
-    # photo's palette against the style (chelsea + The Scream: style ratio 0.053 -> 0.017 at 0.5);
-    # 0.5, not 1: the full palette cost the rocket + Matisse edge structure (0.49 -> 0.40, at 0.5 0.47).
-    # Ignored with original_colors.
-    palette: float = 0.5
+    # photo's palette against the style (chelsea + The Scream: style ratio 0.053 -> 0.017 at 0.5,
+    # the cat + Shipwreck 0.0234 -> 0.0146 at 1). The full palette once cost the rocket's towers
+    # (structure 0.49 -> 0.40); the relu2_2 content layer now holds them. Ignored with original_colors.
+    palette: float = 1.0
 
     def check(self) -> None:
         if self.optimizer not in OPTIMIZERS:

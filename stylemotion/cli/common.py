@@ -167,7 +167,7 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--avg-decay", type=nonneg_float, help="return the moving average of the iterates (e.g. 0.9); 0 = off")
     g.add_argument("--original-colors", action="store_true", default=None, help="keep the content's colors")
     g.add_argument("--palette", type=unit_float,
-                   help="recolour the photo toward the painting's colours first: 0 = its own, 1 = the painting's (default 0.5)")
+                   help="recolour the photo toward the painting's colours first: 0 = its own, 1 = the painting's (default 1)")
     g = p.add_argument_group("backbone")
     g.add_argument("--backbone", choices=["vgg16-hed", "vgg19"], help="vgg16-hed is bundled; vgg19 needs its weights")
     g.add_argument("--weights", type=Path, help="weights file for the backbone (.pth or .safetensors)")
