@@ -77,8 +77,9 @@ def test_original_colors_keeps_content_chroma(backbone, cat64, scream96):
 def test_palette_style_starts_from_the_paintings_colours(backbone, cat64, scream96):
     engine = StyleEngine(backbone)
     cfg = replace(FAST, iterations=0)  # zero iterations: the start image itself
-    full = stylize(engine, cat64, [scream96], replace(cfg, palette=1.0))
-    half = stylize(engine, cat64, [scream96], cfg)  # the default, 0.5
+    full = stylize(engine, cat64, [scream96], cfg)  # the default, 1
+    assert OptimConfig().palette == 1.0
+    half = stylize(engine, cat64, [scream96], replace(cfg, palette=0.5))
     own = stylize(engine, cat64, [scream96], replace(cfg, palette=0.0))
     assert torch.equal(own, cat64.clamp(0, 1))
     gap = lambda x: float((color_stats(x)[0] - color_stats(scream96)[0]).abs().sum())  # noqa: E731
