@@ -84,6 +84,29 @@ def _sym_pow(a: torch.Tensor, p: float) -> torch.Tensor:
     return vecs @ torch.diag_embed(vals.clamp_min(1e-12) ** p) @ vecs.transpose(-2, -1)
 
 
+def palette_map(x: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
+    """The linear colour map that gives the pixels of ``x`` (B, 3, H, W) the colour ``mean`` (B, 3)
+    and covariance ``cov`` (B, 3, 3): x' = C_t^1/2 C_x^-1/2 (x - m_x) + m_t, as (B, 3, 4) = [A | b]
+    in float64 (x' = A x + b). Fitted once, it can be applied to other frames
+    (:func:`apply_palette_map`), so a whole clip gets one map and no flicker."""
+    m_x, c_x = color_stats(x)
+    if mean.shape != m_x.shape or cov.shape != c_x.shape:
+        raise ValueError(f"target statistics {tuple(mean.shape)}, {tuple(cov.shape)} do not fit images {tuple(x.shape)}")
+    eye = torch.eye(3, dtype=torch.float64, device=x.device)
+    a = _sym_pow(cov.double().to(x.device), 0.5) @ _sym_pow(c_x + PALETTE_RIDGE * eye, -0.5)  # (B, 3, 3)
+    b = mean.double().to(x.device) - (a @ m_x[..., None])[..., 0]
+    return torch.cat([a, b[..., None]], dim=-1)
+
+
+def apply_palette_map(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """``x`` (B, 3, H, W) through the colour map ``m`` (B, 3, 4) = [A | b], clamped to [0, 1]."""
+    if x.dim() != 4 or x.shape[1] != 3 or m.shape != (x.shape[0], 3, 4):
+        raise ValueError(f"apply_palette_map expects (B, 3, H, W) images and a (B, 3, 4) map, got {tuple(x.shape)}, {tuple(m.shape)}")
+    m = m.double().to(x.device)
+    out = m[..., :3] @ x.double().flatten(2) + m[..., 3:]
+    return out.reshape(x.shape).clamp(0, 1).to(x.dtype)
+
+
 def match_palette(x: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
     """Map the colours of ``x`` (B, 3, H, W) linearly so that their mean and covariance become
     ``mean`` (B, 3) and ``cov`` (B, 3, 3): x' = C_t^1/2 C_x^-1/2 (x - m_x) + m_t, clamped to [0, 1].
@@ -91,11 +114,4 @@ def match_palette(x: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> tor
     Pixels keep their order of brightness along every colour direction, so edges and layout stay;
     only the palette moves. (Gatys et al. 2017 use the same map from the painting to the photo.)
     """
-    m_x, c_x = color_stats(x)
-    if mean.shape != m_x.shape or cov.shape != c_x.shape:
-        raise ValueError(f"target statistics {tuple(mean.shape)}, {tuple(cov.shape)} do not fit images {tuple(x.shape)}")
-    eye = torch.eye(3, dtype=torch.float64, device=x.device)
-    a = _sym_pow(cov.double().to(x.device), 0.5) @ _sym_pow(c_x + PALETTE_RIDGE * eye, -0.5)  # (B, 3, 3)
-    f = x.double().flatten(2) - m_x[..., None]
-    out = a @ f + mean.double().to(x.device)[..., None]
-    return out.reshape(x.shape).clamp(0, 1).to(x.dtype)
+    return apply_palette_map(x, palette_map(x, mean, cov))

@@ -128,6 +128,10 @@ class VideoSection:
     flow: str = "dis"  # dis | farneback (OpenCV)
     flow_quality: str = "medium"  # DIS preset: ultrafast | fast | medium
     audio: bool = True  # copy the input's audio track (the used frame range) into the output
+    # recolour the input frames toward the playlist's colours (as `image --palette`): 0 = off (the
+    # benchmarks were measured so), 1 = the paintings' colour mean and covariance. One map for the
+    # whole clip, fitted on its first frame and kept in the resume state: no colour flicker.
+    palette: float = 0.0
 
 
 @dataclass
@@ -189,7 +193,7 @@ RANGES = {
     ("optim", "lr"): (1e-5, 1), ("optim", "tol"): (0, 0.5),
     ("output", "crf"): (0, 51), ("output", "montage_every"): (0, MAX_FRAMES),
     ("run", "cadence"): (1, 16), ("run", "loop_frames"): (1, MAX_FRAMES),
-    ("video", "start"): (0, 10_000_000), ("video", "end"): (0, 10_000_000), ("video", "every"): (1, 1000),
+    ("video", "palette"): (0, 1), ("video", "start"): (0, 10_000_000), ("video", "end"): (0, 10_000_000), ("video", "every"): (1, 1000),
     ("fx", "noise_octaves"): (1, 8), ("fx", "noise_persistence"): (0, 1), ("fx", "unsharp_fine_sigma"): (0, 5),
 }
 SCHEDULE_RANGES = {  # checked over every frame of the run

@@ -25,6 +25,7 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 from . import losses
+from .color import apply_palette_map, color_stats, mix_stats, palette_map
 from .flow import FlowConfig, FlowEstimator
 from .optimize import OptimConfig, Progress, StyleEngine, Targets
 from .playlist import label_at, weights_at
@@ -39,19 +40,25 @@ class ClipState:
     next_frame: int = 0  # index in the output sequence
     outputs: dict[int, torch.Tensor] = field(default_factory=dict)  # lag j -> output of frame t-j
     inputs: dict[int, torch.Tensor] = field(default_factory=dict)  # lag j -> input of frame t-j
+    palette: torch.Tensor | None = None  # (1, 3, 4) colour map of the clip (video.palette > 0), fitted on frame 0
 
     def tensors(self) -> dict[str, torch.Tensor]:
         out = {f"out.{j}": v.clone().contiguous() for j, v in self.outputs.items()}
         out.update({f"in.{j}": v.clone().contiguous() for j, v in self.inputs.items()})
+        if self.palette is not None:
+            out["palette"] = self.palette.clone().contiguous()
         return out
 
     @classmethod
     def from_tensors(cls, next_frame: int, t: dict[str, torch.Tensor]) -> "ClipState":
         outs = {int(k[4:]): v for k, v in t.items() if k.startswith("out.")}
         ins = {int(k[3:]): v for k, v in t.items() if k.startswith("in.")}
-        if set(t) - {f"out.{j}" for j in outs} - {f"in.{j}" for j in ins}:
+        if set(t) - {f"out.{j}" for j in outs} - {f"in.{j}" for j in ins} - {"palette"}:
             raise ValueError(f"unknown tensors in a clip state: {sorted(t)}")
-        return cls(next_frame, outs, ins)
+        pal = t.get("palette")
+        if pal is not None and tuple(pal.shape) != (1, 3, 4):
+            raise ValueError(f"a clip state's palette map is {tuple(pal.shape)}, expected (1, 3, 4)")
+        return cls(next_frame, outs, ins, pal)
 
 
 @dataclass
@@ -96,6 +103,9 @@ class ClipStylizer:
             if id(st) not in by_id:
                 by_id[id(st)] = engine.style_targets([st], None, hw)
         self.grams = [by_id[id(st)] for st in styles]
+        # the colour target of the palette: the pooled colours of every painting in the playlist
+        uniq = list({id(st): st for st in styles}.values())
+        self.palette_target = mix_stats([color_stats(st) for st in uniq], [1.0] * len(uniq)) if self.v.palette > 0 else None
         self.flow = FlowEstimator(FlowConfig(s.video.flow, s.video.flow_quality)) if self.need else None
 
     def style_targets(self, t: int) -> dict[str, torch.Tensor]:
@@ -148,6 +158,12 @@ class ClipStylizer:
                 if tuple(p.x.shape[-2:]) != tuple(self.hw):
                     raise ValueError(f"frame {p.source} is {tuple(p.x.shape)}, expected (1, 3, {self.hw[0]}, {self.hw[1]})")
                 t0 = time.perf_counter()
+                pal, raw = state.palette, p.x  # the state keeps raw inputs: the flow of the next frames reads them
+                if self.palette_target is not None:
+                    # one map for the clip, fitted on its first frame (or the first after a resume
+                    # from a state saved without one); every frame goes through the same map
+                    pal = pal if pal is not None else palette_map(p.x, *self.palette_target).float()
+                    p = replace(p, x=torch.lerp(p.x, apply_palette_map(p.x, pal), self.v.palette))
                 out, iters, loss, info = self._render(t, p, state, on_progress)
                 outputs: dict[int, torch.Tensor] = {}
                 inputs: dict[int, torch.Tensor] = {}
@@ -155,8 +171,8 @@ class ClipStylizer:
                     for j in range(self.need, 1, -1):
                         if j - 1 in state.outputs:
                             outputs[j], inputs[j] = state.outputs[j - 1], state.inputs[j - 1]
-                    outputs[1], inputs[1] = out, p.x
-                state = ClipState(t + 1, outputs, inputs)
+                    outputs[1], inputs[1] = out, raw
+                state = ClipState(t + 1, outputs, inputs, pal)
                 mix = weights_at(self.s.playlist, t)
                 params = {"frame": t, "source": p.source, "content_weight": self.cw(t), "style_weight": self.sw(t),
                           "temporal_weight": self.tw(t) if self.lags else 0.0,

@@ -379,6 +379,7 @@ CASES: dict[str, list[str]] = {
     "reconstruct-out-is-image": swap(REC, "{d}/rc.png", "{d}/cat.png"),
     # --- video
     "video-not-a-video": swap(VID, "{d}/clip.mp4", "{d}/text.mp4"),
+    "video-palette-2": VID + ["--palette", "2"],
     "video-audio-only": swap(VID, "{d}/clip.mp4", "{d}/audio_only.m4a"),
     "video-zero-frames": swap(VID, "{d}/clip.mp4", "{d}/zero_frames.mkv"),
     "video-huge": swap(VID, "{d}/clip.mp4", "{d}/huge.mp4"),

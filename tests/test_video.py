@@ -1,5 +1,6 @@
 """The clip loop and ``stylemotion video``: consistency, frame range, audio, resume."""
 
+import json
 import os
 import signal
 import subprocess
@@ -11,11 +12,13 @@ import numpy as np
 import pytest
 import torch
 
+from stylemotion.color import apply_palette_map, color_stats, match_palette
 from stylemotion.encode import decode_frames, probe_video
+from stylemotion.errors import UserError
 from stylemotion.flow import FlowEstimator
 from stylemotion.optimize import StyleEngine
 from stylemotion.playlist import Entry
-from stylemotion.presets import Settings, validate
+from stylemotion.presets import Settings, from_dict, validate
 from stylemotion.temporal import consistency, warping_error
 from stylemotion.video import ClipState, ClipStylizer
 
@@ -75,8 +78,10 @@ def test_video_command_keeps_rate_range_and_audio(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", pan_frames(8, 64), fps=12, audio=True)
     out = tmp_path / "out.mp4"
     code = main(["video", str(clip), "--style", str(SAMPLES / "the_scream.jpg"), "-o", str(out), "--size", "48",
-                 "--start", "2", "--end", "8", "--every", "2", "--set", "run.first_iterations=4", "--set", "run.iterations=2"])
+                 "--start", "2", "--end", "8", "--every", "2", "--set", "run.first_iterations=4", "--set", "run.iterations=2",
+                 "--palette", "1"])
     assert code == 0
+    assert json.loads((tmp_path / "out.json").read_text())["settings"]["video"]["palette"] == 1.0
     info = probe_video(out)
     assert info.frames == 3 and float(info.fps) == pytest.approx(6.0) and info.audio == "aac"
     assert info.width == 48
@@ -120,3 +125,41 @@ def test_killed_video_render_resumes_identically(tmp_path):
         assert (tmp_path / "full_frames" / name).read_bytes() == (tmp_path / "part_frames" / name).read_bytes(), name
     a, b = decode_frames(tmp_path / "full.mp4"), decode_frames(tmp_path / "part.mp4")
     assert len(a) == len(b) == 6 and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_palette_is_one_colour_map_for_the_whole_clip_and_survives_resume(backbone, starry96):
+    # frames with different colours: a per-frame map would give each the painting's mean colour
+    clip = pan_frames(4, 48)
+    clip[2] = (clip[2] * 0.5 + 0.4).clamp(0, 1)  # a brighter, flatter frame mid-clip
+    hw = tuple(clip[0].shape[-2:])
+    s = settings(4, init="content", palette=1.0)
+    s.run.first_iterations, s.run.iterations = 0, "0"  # zero iterations: the outputs are the recoloured inputs
+    frames = list(ClipStylizer(s, StyleEngine(backbone), [starry96], hw).frames(enumerate(clip)))
+    pal = frames[0].state.palette
+    assert pal is not None and pal.shape == (1, 3, 4)
+    assert all(torch.equal(f.state.palette, pal) for f in frames)
+    assert torch.allclose(frames[0].image, match_palette(clip[0], *color_stats(starry96)), atol=1e-5)
+    for f, x in zip(frames, clip):
+        assert torch.allclose(f.image, apply_palette_map(x, pal), atol=1e-6)
+    # the bright frame went through frame 0's map, so it keeps its own brightness offset
+    assert float(frames[2].image.mean()) > float(frames[0].image.mean()) + 0.05
+    # half strength: half way between the input and the map, per pixel
+    half = list(ClipStylizer(replace_video(s, palette=0.5), StyleEngine(backbone), [starry96], hw).frames(enumerate(clip[:2])))
+    assert torch.allclose(half[1].image, torch.lerp(clip[1], apply_palette_map(clip[1], pal), 0.5), atol=1e-5)
+    # resume: the map comes from the saved state, not from the first frame after the resume
+    state = ClipState.from_tensors(2, frames[1].state.tensors())
+    again = list(ClipStylizer(s, StyleEngine(backbone), [starry96], hw).frames(((i, clip[i]) for i in range(2, 4)), state))
+    for a, b in zip(again, frames[2:]):
+        assert torch.equal(a.image, b.image)
+    # off by default, and the range is checked
+    assert Settings().video.palette == 0.0
+    with pytest.raises(UserError, match=r"video.palette.*1.5"):
+        from_dict({"run": {"mode": "video"}, "video": {"palette": 1.5}}, "shared.toml")
+    with pytest.raises(ValueError, match="palette map"):
+        ClipState.from_tensors(1, {"palette": torch.zeros(3, 4)})
+
+
+def replace_video(s: Settings, **video) -> Settings:
+    out = replace(s, video=replace(s.video, **video))
+    validate(out)
+    return out

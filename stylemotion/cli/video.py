@@ -9,7 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..errors import UserError
-from .common import device_arg, nonneg_float, nonneg_int, positive_int
+from .common import device_arg, nonneg_float, nonneg_int, positive_int, unit_float
 from .render import (apply_playlist_flags, atomic_write_text, check_outputs, check_same_weights, load_state, load_styles, resume_threads, output_paths,
                      render_to_files, run_paths, settings_diff, srt_text, weights_id)
 
@@ -22,7 +22,7 @@ EXAMPLES_VIDEO = """examples:
 
 # flags that change what is rendered: with --resume each must agree with the stored settings
 SETTING_FLAGS = ("preset", "input", "style", "hold", "crossfade", "size", "device", "start", "end", "every", "temporal_weight",
-                 "long_term", "per_frame", "no_audio")
+                 "long_term", "per_frame", "no_audio", "palette")
 
 
 def lag_list(text: str) -> tuple[int, ...]:
@@ -58,6 +58,8 @@ def resolve_settings(args: argparse.Namespace, base=None):  # type: ignore[no-un
         sets.append(f'video.temporal_weight="{args.temporal_weight!r}"')
     if args.long_term is not None:
         sets.append(f"video.long_term={list(args.long_term)}")
+    if args.palette is not None:
+        sets.append(f"video.palette={args.palette!r}")
     if args.per_frame:
         sets.append('video.init="content"')
     if args.no_audio:
@@ -181,6 +183,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--every", type=positive_int, help="use every Nth input frame (video.every)")
     p.add_argument("--temporal-weight", type=nonneg_float, help="temporal loss weight (0 = warm start only)")
     p.add_argument("--long-term", type=lag_list, help="earlier frames held by the temporal loss, e.g. 1,2,4 (default 1)")
+    p.add_argument("--palette", type=unit_float,
+                   help="recolour the clip toward the paintings' colours first, one map for the whole clip: 0 = off (default), 1 = full")
     p.add_argument("--per-frame", action="store_true", help="stylize every frame on its own (no flow; flickers: for comparison)")
     p.add_argument("--no-audio", action="store_true", help="do not copy the input's audio")
     p.add_argument("--device", type=device_arg, help="auto, cpu, cuda, cuda:N, mps (overrides run.device)")
