@@ -35,9 +35,9 @@ from stylemotion.backbone import DEFAULT_POOLING, load_backbone  # noqa: E402
 from stylemotion.encode import VideoWriter  # noqa: E402
 from stylemotion.flow import FlowEstimator  # noqa: E402
 from stylemotion.images import load_image, montage, resize_long_side, save_image, to_tensor, to_uint8  # noqa: E402
-from stylemotion.optimize import StyleConfig, StyleEngine, fit_style  # noqa: E402
+from stylemotion.optimize import StyleEngine, fit_style  # noqa: E402
 from stylemotion.playlist import Entry  # noqa: E402
-from stylemotion.presets import Settings, validate  # noqa: E402
+from stylemotion.presets import Settings, style_config, validate  # noqa: E402
 from stylemotion.temporal import consistency, warping_error  # noqa: E402
 from stylemotion.video import ClipStylizer  # noqa: E402
 
@@ -70,6 +70,7 @@ def main() -> int:
     ap.add_argument("--temporal-weight", type=float, default=None)
     ap.add_argument("--long-term", default="1")
     ap.add_argument("--ways", default="perframe,warm,temporal")
+    ap.add_argument("--palette", type=float, default=0.0, help="video.palette for every way (0 = off, the default)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", default="bench_out/video")
     a = ap.parse_args()
@@ -83,7 +84,9 @@ def main() -> int:
     for f in clip:
         w_in.write(to_uint8(f))
     w_in.close()
-    engine = StyleEngine(load_backbone("vgg16-hed", DEFAULT_POOLING), StyleConfig())
+    # the engine a `stylemotion video` run builds: the [style] section's layers and TV (animation
+    # settings have their own defaults, apart from the image command's StyleConfig)
+    engine = StyleEngine(load_backbone("vgg16-hed", DEFAULT_POOLING), style_config(Settings()))
     style = fit_style(to_tensor(load_image(a.style)), max(hw))
     est = FlowEstimator()
     t0 = time.perf_counter()
@@ -103,7 +106,7 @@ def main() -> int:
             s.video = replace(s.video, temporal_weight="0")
         if a.temporal_weight is not None and way == "temporal":
             s.video = replace(s.video, temporal_weight=str(a.temporal_weight))
-        s.video = replace(s.video, long_term=tuple(int(x) for x in a.long_term.split(",")))
+        s.video = replace(s.video, long_term=tuple(int(x) for x in a.long_term.split(",")), palette=a.palette)
         validate(s)
         stz = ClipStylizer(s, engine, [style], hw)
         t0 = time.perf_counter()
