@@ -51,7 +51,7 @@ class StyleConfig:
     # the firmer content hold of relu2_2 (the cat + The Scream: style ratio 0.0228 -> 0.0181)
     style_weight: float = 20.0
     # total variation on [0,1] pixels; 10 flattened skies into a wash, 2 left a grain finer than
-    # the painting's own on The Scream (hf ratio 1.02-1.32); 4 keeps it under 1
+    # the painting's own on The Scream (hf ratio 1.02-1.43); 4 keeps it under 1
     tv_weight: float = 4.0
     style_scale: float = 1.0  # style image long side = style_scale * output long side
     # gram: Gatys' Gram matrices (fast everywhere); w2: Wasserstein-2 between Gaussians fitted to the
