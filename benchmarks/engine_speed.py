@@ -2,6 +2,7 @@
 
     python benchmarks/engine_speed.py [--sizes 256 512] [--iters 10] [--device cpu]
     python benchmarks/engine_speed.py --set content_layers=relu3_2,relu4_2 --set tv_weight=2   # beside the defaults
+    python benchmarks/engine_speed.py --device cuda --precision auto fp32   # bf16 autocast beside fp32
 
 FLOPs are counted from layer shapes: 2 per multiply-add for every conv up to the deepest layer
 used (relu5_1 with the default layers), forward plus the input-gradient backward (the same
@@ -21,7 +22,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from stylemotion.backbone import conv_flops, load_backbone, pick_device
+from stylemotion.backbone import DEFAULT_POOLING, PRECISIONS, conv_flops, load_backbone, pick_device
 from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine, Targets
 
 from quality import parse_sets  # benchmarks/ is on sys.path when this runs as a script
@@ -48,6 +49,8 @@ def main() -> None:
     ap.add_argument("--pooling", default=None, help="max or avg (default: the package default)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="also time an engine with this StyleConfig override, beside the defaults (repeatable)")
+    ap.add_argument("--precision", nargs="+", default=["auto"], choices=list(PRECISIONS),
+                    help="CUDA arithmetic; several are timed side by side (default auto = bf16)")
     args = ap.parse_args()
     dev = pick_device(args.device)
     print(f"device {dev}, torch {torch.__version__}, threads {torch.get_num_threads()}")
@@ -59,16 +62,20 @@ def main() -> None:
     bare = 2 * 256 * 256 * 9 * 64 * 64 / s / 1e9
     print(f"bare 3x3 conv 256->256 @64x64: {bare:.1f} GFLOP/s")
 
-    backbone = load_backbone("vgg16-hed", args.pooling, device=dev) if args.pooling else load_backbone("vgg16-hed", device=dev)
+    engines = {}
+    for precision in args.precision:
+        backbone = load_backbone("vgg16-hed", args.pooling or DEFAULT_POOLING, device=dev, precision=precision)
+        tag = f"{precision} " if len(args.precision) > 1 else ""
+        engines[f"{tag}defaults"] = StyleEngine(backbone)
+        if args.set:
+            so, _ = parse_sets(args.set)
+            engines[tag + ",".join(args.set)] = StyleEngine(backbone, dataclasses.replace(StyleConfig(), **so))
     print(f"pooling {backbone.pooling}, style loss {StyleEngine(backbone).style.style_loss}")
-    engines = {"defaults": StyleEngine(backbone)}
-    if args.set:
-        so, _ = parse_sets(args.set)
-        engines[",".join(args.set)] = StyleEngine(backbone, dataclasses.replace(StyleConfig(), **so))
     for size in args.sizes:
         img = torch.rand(1, 3, size, size, device=dev)
         style_img = torch.rand(1, 3, size, size)
         for label, engine in engines.items():
+            backbone = engine.backbone
             layers = engine.style.style_layers
             deepest = max(list(layers) + list(engine.style.content_layers), key=backbone.depth)
             flops = 2 * conv_flops(backbone, size, size, deepest)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from stylemotion.backbone import DEFAULT_POOLING, load_backbone, pick_device
+from stylemotion.backbone import DEFAULT_POOLING, PRECISIONS, load_backbone, pick_device
 from stylemotion.images import load_image, montage, resize_long_side, save_image, to_tensor
 from stylemotion.measure import high_freq_energy, top_band
 from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine, stylize
@@ -91,6 +91,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--pooling", default=DEFAULT_POOLING, choices=["max", "avg"])
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (renders only; metrics stay on the CPU)")
+    ap.add_argument("--precision", default="auto", choices=list(PRECISIONS), help="CUDA arithmetic (auto = bf16)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -105,7 +106,7 @@ def main() -> None:
     style_cfg = dataclasses.replace(StyleConfig(), **so)
     optim = dataclasses.replace(OptimConfig(), **oo)
     dev = pick_device(args.device)
-    engine = StyleEngine(load_backbone(pooling=args.pooling, device=dev), style_cfg)
+    engine = StyleEngine(load_backbone(pooling=args.pooling, device=dev, precision=args.precision), style_cfg)
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"overrides: {so | oo or 'none (defaults)'}; device {dev}")
     print(f"{'pair':<28} {'size':>4} {'style_ratio':>11} {'structure':>9} {'hf_ratio':>8} {'top_band':>8} {'seconds':>7}")

@@ -2,7 +2,7 @@
 
 Everything else asks for named layers (``relu4_2``, ``conv3_1``, ``pool2``, ...) and gets back
 a dict of activations. The network runs only up to the deepest layer asked for, its weights
-never require gradients, and on CUDA the convolutions run in bf16 autocast with channels_last
+never require gradients, and on CUDA the convolutions run in bf16 autocast (``precision``) with channels_last
 (callers compute Grams and losses in fp32; see :mod:`stylemotion.losses`).
 
 Backbones:
@@ -43,6 +43,10 @@ POOLINGS = ("max", "avg")
 # it transfers the painting's large-scale statistics (relu4/relu5) several times better
 # (README, "How the defaults were chosen").
 DEFAULT_POOLING = "avg"
+# The convolutions' arithmetic on CUDA (the CPU always computes in float32): auto = bf16 autocast,
+# which is the fast path on tensor cores; fp32 = float32 throughout (TF32 where torch allows it),
+# slower but closest to the CPU's pixels. The losses and the image stay float32 either way.
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 def layer_names(arch: str) -> list[str]:
@@ -93,12 +97,16 @@ class VGGFeatures(nn.Module):
     forward(x: (B, 3, H, W) in [0, 1], layers) -> {name: (B, C, H', W')}
     """
 
-    def __init__(self, arch: str, convention: InputConvention, pooling: str = DEFAULT_POOLING) -> None:
+    def __init__(self, arch: str, convention: InputConvention, pooling: str = DEFAULT_POOLING,
+                 precision: str = "auto") -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise UserError(f"pooling {pooling!r} is not one of {', '.join(POOLINGS)}")
+        if precision not in PRECISIONS:
+            raise UserError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
         self.arch = arch
         self.pooling = pooling
+        self.precision = precision  # see PRECISIONS; read at every forward, so it may be changed
         self.names = layer_names(arch)
         self.convs = nn.ModuleDict()
         cin = 3
@@ -142,8 +150,8 @@ class VGGFeatures(nn.Module):
         self.check_layers(wanted)
         last = max(self.depth(n) for n in wanted)
         out: dict[str, torch.Tensor] = {}
-        cuda = x.is_cuda
-        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
+        bf16 = x.is_cuda and self.precision in ("auto", "bf16")
+        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else nullcontext()
         with ctx:
             # channels_last (NHWC) is what cuDNN and oneDNN run fastest: measured 15% faster on a
             # 2-core CPU at 512 px, no reorders between layers (benchmarks/engine_speed.py)
@@ -240,16 +248,21 @@ def load_backbone(
     pooling: str = DEFAULT_POOLING,
     weights: str | os.PathLike | None = None,
     device: torch.device | str = "cpu",
+    precision: str = "auto",
 ) -> VGGFeatures:
-    """Build a backbone with loaded weights on ``device``. ``weights`` overrides the file."""
+    """Build a backbone with loaded weights on ``device``. ``weights`` overrides the file.
+
+    ``precision`` (PRECISIONS): the convolutions' arithmetic on CUDA."""
+    if precision not in PRECISIONS:
+        raise UserError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
     if name == "vgg16-hed":
         path = Path(weights) if weights is not None else VGG16_HED_FILE
-        model = _load_state(VGGFeatures("vgg16", CAFFE, pooling), _read_weights_file(path), str(path))
+        model = _load_state(VGGFeatures("vgg16", CAFFE, pooling, precision), _read_weights_file(path), str(path))
     elif name == "vgg19":
         state, source = _vgg19_state(weights)
         if any(k.startswith("features.") for k in state):
             state = convert_torchvision_state(state, "vgg19")
-        model = _load_state(VGGFeatures("vgg19", TORCHVISION, pooling), state, source)
+        model = _load_state(VGGFeatures("vgg19", TORCHVISION, pooling, precision), state, source)
     else:
         raise UserError(f"unknown backbone {name!r}; valid: {', '.join(BACKBONES)}")
     return model.to(device=device, memory_format=torch.channels_last)

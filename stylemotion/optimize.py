@@ -94,7 +94,7 @@ class OptimConfig:
     optimizer: str = "lbfgs"  # lbfgs: best quality per iteration; adam: cheaper steps, carries state across frames
     iterations: int = 200  # at the final pyramid level (coarser levels get more, they are cheap)
     lr: float = 0.02  # Adam step on [0,1] pixels; L-BFGS uses its own curvature scaling
-    tol: float = 1e-4  # early stop when the loss improves less than this fraction per iteration (over 10); 0 = never
+    tol: float = 1e-4  # early stop when the loss moves less than this fraction per iteration (over 10); 0 = never
     init: str = "content"  # content | noise | image (the image is passed to stylize)
     seed: int = 0  # noise init and anything random: same seed, same pixels on CPU
     pyramid_min: int = 128  # coarse-to-fine: start at this long side (halving from the target); 0 = off
@@ -386,10 +386,8 @@ class StyleEngine:
             history.append(loss_v)
             if callback is not None:
                 callback(Progress(level[0], level[1], it, n, loss_v, last_parts, x.detach()))
-            if optim.tol > 0 and len(history) > 10:
-                gain = (history[-11] - history[-1]) / max(abs(history[-1]), 1e-12)
-                if gain < optim.tol * 10:
-                    break
+            if should_stop(history, optim.tol):
+                break
         if ema is not None and done > 0:
             # the average of the iterates is the result (crowsonkb): it is smoother than any one
             # iterate, and the loss it reports is its own
@@ -409,6 +407,26 @@ class StyleEngine:
             s = opt.state[x]
             state = {k: (v.detach().clone() if torch.is_tensor(v) else torch.tensor(float(v))) for k, v in s.items()}
         return OptimResult(best, done, best_loss, state), ""
+
+
+STOP_WINDOW = 10  # the early stop looks at the loss over this many iterations
+
+
+def should_stop(history: Sequence[float], tol: float) -> bool:
+    """Early stop: the last STOP_WINDOW + 1 losses all lie within a band of ``tol`` x STOP_WINDOW
+    of their minimum, i.e. the loss moved by less than ``tol`` of itself per iteration. tol 0: never.
+
+    The band, not the net change, is the test: L-BFGS without a line search sometimes overshoots
+    and the loss jumps (4.3 -> 10.5 in the second step of a new pyramid level), and a window that
+    ends higher than it began has a negative "gain" that the net-change rule took for convergence.
+    On the CPU that stopped coffee + The Scream 30 iterations into its final level (a blurred,
+    unfinished image: style ratio 0.036 against 0.0020 when run on).
+    """
+    if tol <= 0 or len(history) <= STOP_WINDOW:
+        return False
+    window = history[-1 - STOP_WINDOW:]
+    low = min(window)
+    return (max(window) - low) / max(abs(low), 1e-12) < tol * STOP_WINDOW
 
 
 def pyramid_sizes(h: int, w: int, min_side: int, step: float = 2.0) -> list[tuple[int, int]]:

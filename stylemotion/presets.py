@@ -52,6 +52,7 @@ class RunSection:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     backbone: str = "vgg16-hed"  # vgg16-hed (bundled) | vgg19 (needs its weights)
     pooling: str = "avg"  # avg | max (avg transfers large-scale style better; README "Defaults")
+    precision: str = "auto"  # auto (bf16 on CUDA) | bf16 | fp32 (closest to the CPU's pixels); CUDA only
     cadence: int = 1  # optimize every Nth frame; the frames between are warped from both neighbours
     loop: bool = False  # pull the last frames back to frame 0 so the video repeats without a jump
     loop_frames: int = 12  # how many final frames the loop blends over
@@ -179,6 +180,7 @@ CHOICES = {
     ("run", "color_coherence"): ("none", "meanstd", "histogram"),
     ("run", "backbone"): ("vgg16-hed", "vgg19"),
     ("run", "pooling"): ("max", "avg"),
+    ("run", "precision"): ("auto", "bf16", "fp32"),
     ("style", "style_loss"): ("gram", "w2"),
     ("fx", "color_coherence"): ("none", "rgb", "lab", "hsv"),
     ("fx", "noise_type"): ("uniform", "perlin"),

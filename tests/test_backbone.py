@@ -146,3 +146,26 @@ def test_one_extra_pixel_row_and_column_barely_move_the_deep_gram(pooling):
     a = gram(bb(img, ["relu5_1"])["relu5_1"])
     b = gram(bb(even, ["relu5_1"])["relu5_1"])
     assert ((a - b).norm() / b.norm()).item() < 0.1
+
+
+def test_precision_is_checked_and_the_cpu_always_computes_in_float32(backbone, cat64):
+    with pytest.raises(UserError, match="precision 'fp16' is not one of auto, bf16, fp32"):
+        load_backbone(precision="fp16")
+    assert backbone.precision == "auto"
+    auto = backbone(cat64, ["relu3_1"])["relu3_1"]
+    backbone.precision = "fp32"
+    try:
+        fp32 = backbone(cat64, ["relu3_1"])["relu3_1"]
+    finally:
+        backbone.precision = "auto"
+    assert auto.dtype == fp32.dtype == torch.float32
+    assert torch.equal(auto, fp32)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_precision_picks_the_arithmetic(cat64):
+    bb = load_backbone(device="cuda")
+    x = cat64.cuda()
+    assert bb(x, ["relu3_1"])["relu3_1"].dtype == torch.bfloat16
+    bb.precision = "fp32"
+    assert bb(x, ["relu3_1"])["relu3_1"].dtype == torch.float32

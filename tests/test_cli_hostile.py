@@ -380,6 +380,9 @@ CASES: dict[str, list[str]] = {
     # --- video
     "video-not-a-video": swap(VID, "{d}/clip.mp4", "{d}/text.mp4"),
     "video-palette-2": VID + ["--palette", "2"],
+    "video-precision-fp16": VID + ["--precision", "fp16"],
+    "image-precision-fp16": IMG + ["--precision", "fp16"],
+    "zoom-precision-set": ZOOM + ["--set", 'run.precision="half"'],
     "video-audio-only": swap(VID, "{d}/clip.mp4", "{d}/audio_only.m4a"),
     "video-zero-frames": swap(VID, "{d}/clip.mp4", "{d}/zero_frames.mkv"),
     "video-huge": swap(VID, "{d}/clip.mp4", "{d}/huge.mp4"),

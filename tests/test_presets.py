@@ -52,6 +52,7 @@ def test_relative_paths_resolve_against_preset_folder(tmp_path):
         ("[run]\nloop = \"yes\"\n", "run.loop: expected true or false"),
         ("[run]\nloop = true\nloop_frames = 48\n", "run.loop_frames \\(48\\) must be smaller than run.frames"),
         ("[style]\nstyle_loss = \"kl\"\n", "style.style_loss: 'kl' is not one of gram, w2"),
+        ("[run]\nprecision = \"fp16\"\n", "run.precision: 'fp16' is not one of auto, bf16, fp32"),
         ("[motion]\nzoom = \"0:(1.0), 10:(5.0)\"\n", "motion.zoom is .* at frame .*allowed range is \\[0.5, 2\\]"),
         ("[motion]\nangle = \"__import__('os').system('x')\"\n", "call not allowed"),
         ("[style]\nstyle_layer_weights = [1.0]\n", "style_layer_weights has 1 values for 5"),

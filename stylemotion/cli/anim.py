@@ -35,6 +35,7 @@ def add_anim_args(p: argparse.ArgumentParser, default_preset: str, default_out: 
     p.add_argument("--frames", type=positive_int, help="number of frames (overrides run.frames)")
     p.add_argument("--size", type=positive_int, help="long side in pixels (overrides run.size)")
     p.add_argument("--device", type=device_arg, help="auto, cpu, cuda, cuda:N, mps (overrides run.device)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="CUDA arithmetic: auto = bf16; fp32 is closest to the CPU (overrides run.precision)")
     p.add_argument("--weights", type=Path, help="backbone weights file (for run.backbone = vgg19)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any preset value, e.g. --set motion.zoom=1.03 (repeatable)")
@@ -48,7 +49,7 @@ def add_anim_args(p: argparse.ArgumentParser, default_preset: str, default_out: 
 
 
 # flags that change what is rendered: with --resume each must agree with the stored settings
-SETTING_FLAGS = ("preset", "content", "style", "hold", "crossfade", "frames", "size", "device", "cadence", "loop")
+SETTING_FLAGS = ("preset", "content", "style", "hold", "crossfade", "frames", "size", "device", "precision", "cadence", "loop")
 
 
 def given_setting_flags(args: argparse.Namespace) -> list[str]:
@@ -72,6 +73,8 @@ def resolve_settings(args: argparse.Namespace, mode: str, base=None):  # type: i
         sets.append(f"run.size={args.size}")
     if args.device is not None:
         sets.append(f"run.device={json.dumps(args.device)}")
+    if args.precision is not None:
+        sets.append(f"run.precision={json.dumps(args.precision)}")
     if args.content is not None:
         sets.append(f"run.content={json.dumps(str(args.content))}")
     if args.cadence is not None:
@@ -143,7 +146,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
     content = to_tensor(load_image(s.run.content, "content image"))
     styles = load_styles(s)
     color_ref = to_tensor(load_image(s.fx.color_reference, "fx.color_reference image")) if s.fx.color_reference else None
-    backbone = load_backbone(s.run.backbone, s.run.pooling, args.weights, device)
+    backbone = load_backbone(s.run.backbone, s.run.pooling, args.weights, device, s.run.precision)
     style_cfg = style_config(s)
     style_cfg.check(backbone)
     engine = StyleEngine(backbone, style_cfg)

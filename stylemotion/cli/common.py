@@ -173,11 +173,12 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weights", type=Path, help="weights file for the backbone (.pth or .safetensors)")
     g.add_argument("--pooling", choices=["avg", "max"])
     g.add_argument("--device", type=device_arg, help="auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps")
+    g.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="CUDA arithmetic: auto = bf16 (fast); fp32 is closest to the CPU")
 
 
 STYLE_FLAGS = ("content_weight", "style_weight", "tv_weight", "style_scale", "content_layers", "style_layers", "style_layer_weights", "style_loss")
 OPTIM_FLAGS = ("iterations", "optimizer", "lr", "tol", "init", "seed", "pyramid_min", "pyramid_step", "avg_decay", "original_colors", "palette")
-BACKBONE_FLAGS = ("backbone", "weights", "pooling", "device")
+BACKBONE_FLAGS = ("backbone", "weights", "pooling", "device", "precision")
 
 
 def flag_overrides(args: argparse.Namespace, names: Sequence[str]) -> dict:

@@ -46,7 +46,7 @@ def cmd_image(args: argparse.Namespace) -> int:
     style_long = max(8, round(args.size * style_cfg.style_scale))
     styles = [fit_style(to_tensor(load_image(s, "style image")), style_long) for s in args.style]
     init_image = to_tensor(load_image(args.init_image, "init image")) if args.init_image else None
-    backbone = load_backbone(bo.get("backbone", "vgg16-hed"), bo.get("pooling", DEFAULT_POOLING), bo.get("weights"), device)
+    backbone = load_backbone(bo.get("backbone", "vgg16-hed"), bo.get("pooling", DEFAULT_POOLING), bo.get("weights"), device, bo.get("precision", "auto"))
     engine = StyleEngine(backbone, style_cfg)
     sizes = pyramid_sizes(content.shape[-2], content.shape[-1], optim.pyramid_min, optim.pyramid_step)
     total = sum(level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor))

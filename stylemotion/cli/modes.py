@@ -51,7 +51,7 @@ def _engine(args: argparse.Namespace, style_cfg: Any, pooling: str | None = None
 
     bo = flag_overrides(args, BACKBONE_FLAGS)
     device = pick_device(bo.get("device", "auto"))
-    backbone = load_backbone(bo.get("backbone", "vgg16-hed"), bo.get("pooling", pooling or DEFAULT_POOLING), bo.get("weights"), device)
+    backbone = load_backbone(bo.get("backbone", "vgg16-hed"), bo.get("pooling", pooling or DEFAULT_POOLING), bo.get("weights"), device, bo.get("precision", "auto"))
     return StyleEngine(backbone, style_cfg), device
 
 

@@ -21,7 +21,7 @@ EXAMPLES_VIDEO = """examples:
 """
 
 # flags that change what is rendered: with --resume each must agree with the stored settings
-SETTING_FLAGS = ("preset", "input", "style", "hold", "crossfade", "size", "device", "start", "end", "every", "temporal_weight",
+SETTING_FLAGS = ("preset", "input", "style", "hold", "crossfade", "size", "device", "precision", "start", "end", "every", "temporal_weight",
                  "long_term", "per_frame", "no_audio", "palette")
 
 
@@ -52,6 +52,8 @@ def resolve_settings(args: argparse.Namespace, base=None):  # type: ignore[no-un
             sets.append(f"{key}={getattr(args, flag)}")
     if args.device is not None:
         sets.append(f"run.device={json.dumps(args.device)}")
+    if args.precision is not None:
+        sets.append(f"run.precision={json.dumps(args.precision)}")
     if args.input is not None:
         sets.append(f"video.input={json.dumps(str(Path(args.input).resolve()))}")
     if args.temporal_weight is not None:
@@ -120,7 +122,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     settings = s.to_dict()
     device = pick_device(s.run.device)
     styles = load_styles(s)
-    backbone = load_backbone(s.run.backbone, s.run.pooling, args.weights, device)
+    backbone = load_backbone(s.run.backbone, s.run.pooling, args.weights, device, s.run.precision)
     style_cfg = style_config(s)
     style_cfg.check(backbone)
     engine = StyleEngine(backbone, style_cfg)
@@ -188,6 +190,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-frame", action="store_true", help="stylize every frame on its own (no flow; flickers: for comparison)")
     p.add_argument("--no-audio", action="store_true", help="do not copy the input's audio")
     p.add_argument("--device", type=device_arg, help="auto, cpu, cuda, cuda:N, mps (overrides run.device)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="CUDA arithmetic: auto = bf16; fp32 is closest to the CPU (overrides run.precision)")
     p.add_argument("--weights", type=Path, help="backbone weights file (for run.backbone = vgg19)")
     p.add_argument("-o", "--output", type=Path, default=Path("video_styled.mp4"), help="output .mp4, .webm or .gif (default video_styled.mp4)")
     p.add_argument("--srt", action="store_true", help="also write OUT.srt: each frame's parameters as subtitles")
