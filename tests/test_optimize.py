@@ -7,10 +7,12 @@ from stylemotion import losses
 from stylemotion.color import color_stats, rgb_to_yiq
 from stylemotion.errors import UserError
 from stylemotion.optimize import (
+    MAX_STEP,
     OptimConfig,
     StyleConfig,
     StyleEngine,
     Targets,
+    cap_lbfgs_step,
     level_iterations,
     pyramid_sizes,
     should_stop,
@@ -140,6 +142,34 @@ def test_early_stop_waits_out_a_jump_in_the_loss():
     assert not should_stop(spike, 0.4)
     # once the jump has left the window and the loss has settled, it stops
     assert should_stop(spike + [0.61] * 11, 1e-4)
+
+
+def test_a_long_lbfgs_step_is_shortened_and_lbfgs_is_told():
+    x = torch.zeros(1, 3, 4, 4, requires_grad=True)
+    opt = torch.optim.LBFGS([x], lr=1, max_iter=1)
+    target = torch.full_like(x, 5.0)  # far outside the image range: the quasi-Newton step jumps there
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = ((x - target) ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)  # the first step is a short gradient step
+    before = x.detach().clone()
+    with torch.no_grad():
+        assert cap_lbfgs_step(opt, x, before) == 1.0  # nothing moved since: untouched
+    opt.step(closure)  # the second one goes (nearly) all the way: about 5 per pixel
+    assert (x.detach() - before).abs().max() > 4
+    t = opt.state[x]["t"]
+    with torch.no_grad():
+        factor = cap_lbfgs_step(opt, x, before)
+    assert 0 < factor < 0.1
+    assert float((x.detach() - before).abs().max()) == pytest.approx(MAX_STEP)
+    assert opt.state[x]["t"] == pytest.approx(t * factor)  # the next curvature pair is the step taken
+    loss_after = closure().item()
+    opt.step(closure)  # and L-BFGS goes on from there, downhill
+    assert closure().item() < loss_after
 
 
 def test_adam_runs_and_returns_moments(backbone, cat64, starry96):
