@@ -252,9 +252,7 @@ def load_backbone(
 ) -> VGGFeatures:
     """Build a backbone with loaded weights on ``device``. ``weights`` overrides the file.
 
-    ``precision`` (PRECISIONS): the convolutions' arithmetic on CUDA."""
-    if precision not in PRECISIONS:
-        raise UserError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    ``precision`` (PRECISIONS): the convolutions' arithmetic on CUDA; VGGFeatures checks it."""
     if name == "vgg16-hed":
         path = Path(weights) if weights is not None else VGG16_HED_FILE
         model = _load_state(VGGFeatures("vgg16", CAFFE, pooling, precision), _read_weights_file(path), str(path))

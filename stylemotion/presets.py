@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .backbone import check_device_name
+from .backbone import PRECISIONS, check_device_name
 from .errors import UserError
 from .paths import check_input_file, parse_json, parse_toml, read_text
 from .playlist import Entry
@@ -180,7 +180,7 @@ CHOICES = {
     ("run", "color_coherence"): ("none", "meanstd", "histogram"),
     ("run", "backbone"): ("vgg16-hed", "vgg19"),
     ("run", "pooling"): ("max", "avg"),
-    ("run", "precision"): ("auto", "bf16", "fp32"),
+    ("run", "precision"): PRECISIONS,
     ("style", "style_loss"): ("gram", "w2"),
     ("fx", "color_coherence"): ("none", "rgb", "lab", "hsv"),
     ("fx", "noise_type"): ("uniform", "perlin"),
