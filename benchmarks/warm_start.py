@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 
 import torch
 
@@ -64,8 +63,8 @@ def main() -> None:
         t = frame.index
         theta = seq.theta(t)
         content_t = warp_image(state.prev, theta, s.motion.border)
-        engine.style = replace(seq.base_style, content_weight=seq.cw(t), style_weight=seq.sw(t))
-        targets = Targets(engine.content_targets(content_t), seq.style_targets(t))
+        targets = engine.frame_objective(None, Targets(engine.content_targets(content_t), seq.style_targets(t)),
+                                         {"content": seq.cw(t), "style": seq.sw(t)})
         adam = dict(state.adam)
         adam["exp_avg"] = warp(adam["exp_avg"], theta, "replicate", "bilinear")
         adam["exp_avg_sq"] = warp(adam["exp_avg_sq"], theta, "replicate", "bilinear").clamp_min(0)
@@ -85,7 +84,6 @@ def main() -> None:
         cold_it.append(n_cold)
         cold_s.append((time.perf_counter() - t0) * n_cold / max(1, cold.iterations))
         state = frame.state
-    engine.style = seq.base_style
     mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
     print(f"warm vs cold, {args.size}px, {args.frames - 1} frames, Adam lr 0.02, same final loss:")
     print(f"  warm start (carried, warped moments): {mean(warm_it):.1f} iterations, {mean(warm_s):.2f} s per frame")

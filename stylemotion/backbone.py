@@ -2,7 +2,7 @@
 
 Everything else asks for named layers (``relu4_2``, ``conv3_1``, ``pool2``, ...) and gets back
 a dict of activations. The network runs only up to the deepest layer asked for, its weights
-never require gradients, and on CUDA the convolutions run in bf16 autocast (``precision``) with channels_last
+never require gradients, and the convolutions run in channels_last, on CUDA in bf16 autocast (``precision``; on the CPU bf16 on request)
 (callers compute Grams and losses in fp32; see :mod:`stylemotion.losses`).
 
 Backbones:
@@ -43,10 +43,30 @@ POOLINGS = ("max", "avg")
 # it transfers the painting's large-scale statistics (relu4/relu5) several times better
 # (README, "How the defaults were chosen").
 DEFAULT_POOLING = "avg"
-# The convolutions' arithmetic on CUDA (the CPU always computes in float32): auto = bf16 autocast,
-# which is the fast path on tensor cores; fp32 = float32 throughout (TF32 where torch allows it),
-# slower but closest to the CPU's pixels. The losses and the image stay float32 either way.
+# The convolutions' arithmetic. On CUDA, auto = bf16 autocast (the fast path on tensor cores); on
+# the CPU, auto = float32: bf16 runs at native speed only on CPUs with avx512_bf16 or AMX, and on
+# one without (AVX2) a 3x3 conv ran 10x slower under bf16 autocast than in fp32; on one with it,
+# bf16 is an opt-in (--precision bf16) until the quality benchmark has been run there.
+# fp32 = float32 throughout (TF32 where torch allows it). Losses and the image stay float32.
 PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (avx512_bf16 or AMX); False where it cannot tell."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+
+
+def autocast_dtype(device_type: str, precision: str) -> torch.dtype | None:
+    """bf16 where ``precision`` asks for it on this device type (see PRECISIONS), else None (fp32)."""
+    if precision == "bf16" and device_type in ("cuda", "cpu"):
+        return torch.bfloat16
+    if precision == "auto" and device_type == "cuda":
+        return torch.bfloat16
+    return None
 
 
 def layer_names(arch: str) -> list[str]:
@@ -150,8 +170,8 @@ class VGGFeatures(nn.Module):
         self.check_layers(wanted)
         last = max(self.depth(n) for n in wanted)
         out: dict[str, torch.Tensor] = {}
-        bf16 = x.is_cuda and self.precision in ("auto", "bf16")
-        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else nullcontext()
+        dtype = autocast_dtype(x.device.type, self.precision)
+        ctx = torch.autocast(x.device.type, dtype=dtype) if dtype is not None else nullcontext()
         with ctx:
             # channels_last (NHWC) is what cuDNN and oneDNN run fastest: measured 15% faster on a
             # 2-core CPU at 512 px, no reorders between layers (benchmarks/engine_speed.py)

@@ -5,8 +5,11 @@ Pieces, composed in one loop:
 * :class:`StyleConfig` — which layers, which weights (the loss).
 * :class:`OptimConfig` — which optimizer, how long, early stop, init, seed.
 * :class:`StyleEngine` — holds the backbone; turns images into targets (content activations,
-  blended Gram matrices) once, then runs :meth:`StyleEngine.optimize` as often as needed.
-  Callers that animate keep one engine and its targets for a whole run.
+  blended Gram matrices) and targets into an :class:`~stylemotion.terms.Objective` (a list of
+  loss-term modules), then runs :meth:`StyleEngine.optimize` as often as needed. Callers that
+  animate keep one engine and its targets for a whole run.
+* The iteration loop keeps the loss on the device and reads it back every ``report_every``
+  iterations (:data:`REPORT_EVERY`); L-BFGS is :mod:`stylemotion.lbfgs`, which never asks the host.
 * :func:`stylize` — the single-image entry point: pyramid, init, original colors.
 
 Images are (1, 3, H, W) float32 RGB in [0, 1]. Nothing here prints; progress goes to a callback.
@@ -25,6 +28,8 @@ from . import losses
 from .backbone import VGGFeatures, layer_names
 from .color import color_stats, match_palette, mix_stats, original_colors
 from .errors import Diverged, UserError
+from .lbfgs import MAX_STEP, LBFGS, LBFGSConfig
+from .terms import ContentTerm, GramStyleTerm, Objective, Term, TVTerm, W2StyleTerm
 
 OPTIMIZERS = ("lbfgs", "adam")
 STYLE_LOSSES = ("gram", "w2")
@@ -136,15 +141,16 @@ class OptimConfig:
 
 @dataclass
 class Progress:
-    """Reported to the callback after every iteration."""
+    """Reported to the callback every ``report_every`` iterations (and after the first)."""
 
     level: int  # pyramid level, 0-based
     levels: int
     iteration: int  # 1-based within the level
     iterations: int
     loss: float
-    parts: dict[str, float]  # content, style, tv, extra
+    parts: dict[str, float]  # each term's unweighted value: content, style, tv, ...
     image: torch.Tensor  # current (1, 3, H, W); do not modify
+    advanced: int = 1  # iterations since the previous report (see REPORT_EVERY)
 
 
 Callback = Callable[[Progress], None]
@@ -169,11 +175,20 @@ class OptimResult:
 
 
 DIVERGE_FACTOR = 1e6  # a loss this many times the first one is an explosion, not a bad step
-# L-BFGS steps larger than this on any pixel ([0, 1] range) are shortened to it (cap_lbfgs_step).
-# In three runs at 64-192 px, the median step moved the largest pixel by 0.013-0.019. A level's
-# second step moved it by 0.07-1.6: it is the step that overshoots.
-MAX_STEP = 0.25
 RETRY_STEP_SCALES = (0.25, 0.0625)  # step sizes tried after a divergence, relative to the first
+# Iterations between reads of the loss on the host (progress, early stop, divergence checks). On
+# CUDA every read waits for the device to catch up, so the engine reads once per K iterations and
+# the GPU runs ahead in between; elsewhere a read costs nothing and every iteration is reported.
+REPORT_EVERY = {"cuda": 10}
+
+
+def report_interval(device: torch.device, every: int | None = None) -> int:
+    """Iterations between host reads: ``every`` if given, else the device's default."""
+    if every is not None:
+        if every < 1:
+            raise ValueError(f"report_every must be >= 1, got {every}")
+        return every
+    return REPORT_EVERY.get(device.type, 1)
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -206,14 +221,19 @@ def fit_style(style: torch.Tensor, long_side: int) -> torch.Tensor:
 
 
 class StyleEngine:
-    """Backbone + loss definition. Build targets once, optimize many times."""
+    """Backbone + loss definition. Build targets once, optimize many times.
+
+    The loss is an :class:`~stylemotion.terms.Objective`: a list of term modules built from the
+    :class:`StyleConfig` and a :class:`Targets` (:meth:`objective`). A frame loop keeps one
+    objective and changes its terms' weights and targets in place between frames; the engine's
+    settings are never replaced, so an interrupted run leaves nothing changed behind.
+    """
 
     def __init__(self, backbone: VGGFeatures, style: StyleConfig | None = None) -> None:
         self.backbone = backbone
         self.style = style or StyleConfig()
         self.style.check(backbone)
         self.device = next(backbone.parameters()).device
-        self._sqrt_cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # w2: target cov^1/2
 
     def with_style(self, style: StyleConfig) -> "StyleEngine":
         """Same backbone (not copied), other loss settings."""
@@ -231,18 +251,6 @@ class StyleEngine:
         stat = losses.mean_gram if self.style.style_loss == "w2" else losses.gram
         return {k: stat(v) for k, v in feats.items()}
 
-    def _style_term(self, feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if self.style.style_loss == "gram":
-            return losses.style_loss(feat, target)
-        # cov_t^1/2 depends on the target only: cache it (keyed by the tensor itself) across iterations
-        hit = self._sqrt_cache.get(id(target))
-        if hit is None or hit[0] is not target:
-            if len(self._sqrt_cache) > 256:
-                self._sqrt_cache.clear()
-            hit = (target, losses.w2_target_sqrt(target))
-            self._sqrt_cache[id(target)] = hit
-        return losses.w2_loss(feat, target, hit[1])
-
     def style_targets(
         self, styles: Sequence[torch.Tensor], weights: Sequence[float] | None, out_hw: tuple[int, int]
     ) -> dict[str, torch.Tensor]:
@@ -258,63 +266,80 @@ class StyleEngine:
         grams = [self.style_grams(resize(s, scaled_size(s.shape[-2], s.shape[-1], long_side))) for s in styles]
         return {k: losses.blend_grams([g[k] for g in grams], weights) for k in grams[0]}
 
-    def loss(
-        self,
-        x: torch.Tensor,
-        targets: Targets,
-        extra: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Total loss of image x (1, 3, H, W) and its parts as floats."""
+    def objective(self, targets: Targets, extra: Sequence[Term] = (), scheduled: bool = False) -> Objective:
+        """The loss of ``targets`` under this engine's settings, plus ``extra`` terms.
+
+        A content or style term is there when it has targets and a weight above 0 (``scheduled``:
+        whenever it has targets, since a schedule may raise its weight later), and TV when its
+        weight is above 0; their weights start at the settings' values.
+        """
         sc = self.style
-        layers = list(targets.content) + [k for k in targets.style if k not in targets.content]
-        feats = self.backbone(x, layers) if layers else {}
-        total = x.new_zeros((), dtype=torch.float32)
-        parts: dict[str, float] = {}
-        if targets.content and sc.content_weight > 0:
-            c = sum(losses.content_loss(feats[k], t) for k, t in targets.content.items()) / len(targets.content)
-            total = total + sc.content_weight * c
-            parts["content"] = float(c.detach())
-        if targets.style and sc.style_weight > 0:
-            w = dict(zip(sc.style_layers, sc.style_layer_weights))
-            wsum = sum(w[k] for k in targets.style) or 1.0
-            s = sum(w[k] / wsum * self._style_term(feats[k], t) for k, t in targets.style.items())
-            total = total + sc.style_weight * s
-            parts["style"] = float(s.detach())
+        terms: list[Term] = []
+        if targets.content and (scheduled or sc.content_weight > 0):
+            terms.append(ContentTerm(targets.content, sc.content_weight))
+        if targets.style and (scheduled or sc.style_weight > 0):
+            cls = W2StyleTerm if sc.style_loss == "w2" else GramStyleTerm
+            terms.append(cls(targets.style, dict(zip(sc.style_layers, sc.style_layer_weights)), sc.style_weight))
         if sc.tv_weight > 0:
-            tv = losses.tv_loss(x)
-            # TV is scaled by pixel count so its weight means the same at every size
-            total = total + sc.tv_weight * tv * (x.shape[-1] * x.shape[-2]) / 65536.0
-            parts["tv"] = float(tv.detach())
-        if extra is not None:
-            e = extra(x)
-            total = total + e
-            parts["extra"] = float(e.detach())
-        return total, parts
+            terms.append(TVTerm(sc.tv_weight))
+        terms += list(extra)
+        if not terms:
+            raise UserError("nothing to optimize: no content or style targets and no TV; give a style image or a content weight")
+        return Objective(self.backbone, terms).to(self.device)
+
+    def frame_objective(self, obj: Objective | None, targets: Targets, weights: Mapping[str, float],
+                        extra: Sequence[Term] = ()) -> Objective:
+        """A frame loop's objective: built on the first frame (with ``extra``), then updated in
+        place: new content and style targets, and per-frame ``weights`` by term name. Targets must
+        keep their layers from frame to frame (they do: the settings fix them)."""
+        if obj is None:
+            obj = self.objective(targets, extra, scheduled=True)
+        else:
+            for name, new in (("content", targets.content), ("style", targets.style)):
+                term = obj.term(name)
+                if term is not None:
+                    term.set_targets(new)  # type: ignore[operator]
+        for name, w in weights.items():
+            obj.set_weight(name, w)
+        return obj
+
+    def loss(self, x: torch.Tensor, targets: Targets | Objective, extra: Sequence[Term] = ()) -> tuple[torch.Tensor, dict[str, float]]:
+        """Total loss of image x (1, 3, H, W) and its parts as floats (reads back: for checks, not loops)."""
+        obj = targets if isinstance(targets, Objective) else self.objective(targets, extra)
+        total, parts = obj(x.to(self.device))
+        return total, dict(zip(obj.names, parts.tolist()))
 
     def optimize(
         self,
         init: torch.Tensor,
-        targets: Targets,
+        targets: Targets | Objective,
         optim: OptimConfig,
         iterations: int | None = None,
         callback: Callback | None = None,
         level: tuple[int, int] = (0, 1),
-        extra: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        extra: Sequence[Term] = (),
         adam_state: Mapping[str, torch.Tensor] | None = None,
+        report_every: int | None = None,
     ) -> OptimResult:
         """Optimize pixels starting from ``init`` (1, 3, H, W). Returns the best image seen.
 
-        ``adam_state`` warm-starts Adam's moments (same shape as the image); the result carries
-        the final moments so that a frame sequencer can pass them on. If the loss goes non-finite
-        or explodes, the run restarts from ``init`` with smaller steps (RETRY_STEP_SCALES; L-BFGS
-        also switches to a strong-Wolfe line search); if that fails too, :class:`Diverged`.
+        ``targets`` is a :class:`Targets` (the engine builds the objective, with ``extra`` terms)
+        or a ready :class:`Objective`. ``adam_state`` warm-starts Adam's moments (same shape as
+        the image); the result carries the final moments so that a frame sequencer can pass them
+        on. The host reads the loss every ``report_every`` iterations (default: REPORT_EVERY),
+        which is when the callback, the early stop and the divergence checks run. If the loss goes
+        non-finite or explodes, the run restarts from ``init`` with smaller steps
+        (RETRY_STEP_SCALES); if that fails too, :class:`Diverged`.
         """
         if init.dim() != 4 or init.shape[:2] != (1, 3):
             raise ValueError(f"init must be (1, 3, H, W), got {tuple(init.shape)}")
+        objective = targets if isinstance(targets, Objective) else self.objective(targets, extra)
+        every = report_interval(self.device, report_every)
         reason = ""
         for attempt, scale in enumerate((1.0, *RETRY_STEP_SCALES)):
-            result, reason = self._optimize_once(init, targets, optim, iterations, callback, level, extra,
-                                                 adam_state if attempt == 0 else None, scale)
+            run = _Run(objective, optim, self.device, every, callback, level)
+            result, reason = run.go(init, optim.iterations if iterations is None else iterations,
+                                    adam_state if attempt == 0 else None, scale)
             if not reason:
                 result.retries = attempt
                 return result
@@ -323,123 +348,123 @@ class StyleEngine:
         raise Diverged(f"the optimization diverged ({reason}) and did not recover with smaller steps; "
                        "lower the style/content weights or --lr, or check the weights file")
 
-    def _optimize_once(
-        self,
-        init: torch.Tensor,
-        targets: Targets,
-        optim: OptimConfig,
-        iterations: int | None,
-        callback: Callback | None,
-        level: tuple[int, int],
-        extra: Callable[[torch.Tensor], torch.Tensor] | None,
-        adam_state: Mapping[str, torch.Tensor] | None,
-        step_scale: float,
-    ) -> tuple[OptimResult, str]:
-        """One attempt; returns (result, "") or (partial result, why it diverged)."""
-        n = optim.iterations if iterations is None else iterations
-        x = init.detach().to(self.device, torch.float32).clone(memory_format=torch.contiguous_format).requires_grad_(True)
-        if optim.optimizer == "adam":
-            opt: torch.optim.Optimizer = torch.optim.Adam([x], lr=optim.lr * step_scale)
+
+class _Run:
+    """One attempt at one level: the iteration loop, with the loss kept on the device between reads."""
+
+    def __init__(self, objective: Objective, optim: OptimConfig, device: torch.device, every: int,
+                 callback: Callback | None, level: tuple[int, int]) -> None:
+        self.obj, self.optim, self.device, self.every = objective, optim, device, every
+        self.callback, self.level = callback, level
+
+    def _stepper(self, x: torch.Tensor, adam_state: Mapping[str, torch.Tensor] | None,
+                 scale: float) -> tuple[Callable[[torch.Tensor], None], torch.optim.Adam | None]:
+        """A function that takes the gradient at x and moves x in place."""
+        if self.optim.optimizer == "adam":
+            # capturable keeps Adam's step count on the device (no host read per step on CUDA)
+            opt = torch.optim.Adam([x], lr=self.optim.lr * scale, capturable=x.is_cuda)
             if adam_state is not None:
+                step = adam_state["step"].detach().float().clone()
                 opt.state[x] = {
-                    "step": adam_state["step"].clone().cpu().float(),
+                    "step": step.to(x.device) if x.is_cuda else step.cpu(),
                     "exp_avg": adam_state["exp_avg"].to(x).clone(),
                     "exp_avg_sq": adam_state["exp_avg_sq"].to(x).clone(),
                 }
-        else:
-            # max_iter=1: one closure evaluation per step; the curvature history persists across steps.
-            # a retry after a divergence adds a line search: slower per step, but it cannot overshoot
-            # (max_eval bounds the line search's evaluations too: torch's default for max_iter=1 is 1,
-            # which leaves it no search: on a test quadratic its first step gained 1/70 of the loss)
-            opt = torch.optim.LBFGS([x], lr=step_scale, max_iter=1, history_size=50,
-                                    line_search_fn=None if step_scale == 1.0 else "strong_wolfe",
-                                    max_eval=1 if step_scale == 1.0 else 20)
+
+            def adam_step(g: torch.Tensor) -> None:
+                x.grad = g
+                opt.step()
+
+            return adam_step, opt
+        # a retry after a divergence shortens both the step and its cap
+        lb = LBFGS(x.detach(), LBFGSConfig(lr=scale, max_step=MAX_STEP * scale))
+        return (lambda g: lb.step(x.detach(), g)), None
+
+    def go(self, init: torch.Tensor, n: int, adam_state: Mapping[str, torch.Tensor] | None,
+           scale: float) -> tuple[OptimResult, str]:
+        """Returns (result, "") or (partial result, why it diverged)."""
+        optim, dev = self.optim, self.device
+        x = init.detach().to(dev, torch.float32).clone(memory_format=torch.contiguous_format).requires_grad_(True)
+        step, opt = self._stepper(x, adam_state, scale)
+        names = self.obj.names
+        loss_buf = torch.zeros(max(n, 1), device=dev)
+        parts_buf = torch.zeros(max(n, 1), len(names), device=dev)
+        xbad_buf = torch.zeros(max(n, 1), dtype=torch.bool, device=dev)
         best = x.detach().clone()
-        best_loss = math.inf
+        best_loss = torch.full((), math.inf, device=dev)
+        before = torch.empty_like(best)
         ema = torch.zeros_like(best) if optim.avg_decay > 0 else None
         ema_weight = 0.0  # 1 - decay^k: the bias correction of Adam's moments, here for the average
         history: list[float] = []
-        last_parts: dict[str, float] = {}
-        done = 0
-        for it in range(1, n + 1):
-            holder: dict = {}
-
-            def closure() -> torch.Tensor:
-                opt.zero_grad(set_to_none=True)
-                loss, parts = self.loss(x, targets, extra)
-                loss.backward()
-                holder["loss"], holder["parts"] = float(loss.detach()), parts
-                return loss
-
-            before = x.detach().clone()  # the closure's loss belongs to this image
-            opt.step(closure)
+        read = 0  # iterations read back to the host so far
+        for it in range(n):
+            before.copy_(x.detach())  # the loss computed below belongs to this image
+            loss, parts = self.obj(x)
+            (grad,) = torch.autograd.grad(loss, x)
+            loss = loss.detach()
             with torch.no_grad():
-                if optim.optimizer == "lbfgs":
-                    cap_lbfgs_step(opt, x, before)
-                x.clamp_(0, 1)
+                loss_buf[it] = loss
+                parts_buf[it] = parts
+                better = loss < best_loss  # False for NaN
+                best_loss = torch.where(better, loss, best_loss)
+                torch.where(better, before, best, out=best)
+                step(grad)
+                x.clamp_(0, 1)  # NaN stays NaN: the sum below sees it
+                xbad_buf[it] = ~torch.isfinite(x.sum())
                 if ema is not None:
                     ema.mul_(optim.avg_decay).add_(x.detach(), alpha=1 - optim.avg_decay)
                     ema_weight = 1 - (1 - ema_weight) * optim.avg_decay
-            loss_v = holder["loss"]
-            if not math.isfinite(loss_v):
-                where = "at the start image" if it == 1 else f"at iteration {it}"
-                return OptimResult(best, done, best_loss), f"the loss is not finite {where}"
-            if history and loss_v > DIVERGE_FACTOR * max(history[0], 1e-30):
-                return OptimResult(best, done, best_loss), f"the loss grew {loss_v / max(history[0], 1e-30):.3g}x by iteration {it}"
-            if not bool(torch.isfinite(x).all()):
-                return OptimResult(best, done, best_loss), f"the image went non-finite at iteration {it}"
-            if loss_v < best_loss:
-                best_loss, best = loss_v, before
-            done = it
-            last_parts = holder["parts"]
-            history.append(loss_v)
-            if callback is not None:
-                callback(Progress(level[0], level[1], it, n, loss_v, last_parts, x.detach()))
-            if should_stop(history, optim.tol):
-                break
-        if ema is not None and done > 0:
-            # the average of the iterates is the result (crowsonkb): it is smoother than any one
-            # iterate, and the loss it reports is its own
-            best = (ema / ema_weight).clamp(0, 1)
-            with torch.no_grad():
-                best_loss = float(self.loss(best, targets, extra)[0])
-        elif n > 0 and done > 0:
-            # final evaluation of the current x, so that the last step counts too
-            with torch.no_grad():
-                final_loss, _ = self.loss(x.detach(), targets, extra)
-            if float(final_loss) <= best_loss:
-                best_loss, best = float(final_loss), x.detach().clone()
-        elif n == 0:
-            best = x.detach().clone()
+            k = it + 1
+            if k == 1 or k % self.every == 0 or k == n:
+                reason = self._check(*self._read(loss_buf, xbad_buf, read, k), read, history)
+                if reason:
+                    return OptimResult(best, len(history), float(best_loss)), reason
+                if self.callback is not None:
+                    parts_now = dict(zip(names, parts_buf[it].tolist()))
+                    self.callback(Progress(self.level[0], self.level[1], k, n, history[-1], parts_now, x.detach(), k - read))
+                read = k
+                if should_stop(history, optim.tol):
+                    break
+        done = len(history)
+        with torch.no_grad():
+            if ema is not None and done > 0:
+                # the average of the iterates is the result (crowsonkb): it is smoother than any one
+                # iterate, and the loss it reports is its own
+                best = (ema / ema_weight).clamp(0, 1)
+                best_loss = self.obj(best)[0]
+            elif done > 0:
+                # final evaluation of the current x, so that the last step counts too
+                final = self.obj(x.detach())[0]
+                if bool(final <= best_loss):
+                    best_loss, best = final, x.detach().clone()
+            else:
+                best = x.detach().clone()
         state = None
-        if optim.optimizer == "adam" and x in opt.state and "exp_avg" in opt.state[x]:
+        if opt is not None and "exp_avg" in opt.state.get(x, {}):
             s = opt.state[x]
-            state = {k: (v.detach().clone() if torch.is_tensor(v) else torch.tensor(float(v))) for k, v in s.items()}
-        return OptimResult(best, done, best_loss, state), ""
+            state = {k: v.detach().clone() if torch.is_tensor(v) else torch.tensor(float(v)) for k, v in s.items()}
+            state["step"] = state["step"].cpu()
+        return OptimResult(best, done, float(best_loss), state), ""
 
+    @staticmethod
+    def _read(loss_buf: torch.Tensor, xbad_buf: torch.Tensor, lo: int, hi: int) -> tuple[list[float], list[bool]]:
+        """The losses and image checks of iterations lo..hi-1, on the host: the one place a run waits."""
+        return loss_buf[lo:hi].tolist(), xbad_buf[lo:hi].tolist()
 
-def cap_lbfgs_step(opt: torch.optim.LBFGS, x: torch.Tensor, before: torch.Tensor) -> float:
-    """Shorten the step L-BFGS just took from ``before`` to ``x`` so that no pixel moved more than
-    MAX_STEP, and tell L-BFGS (its step length ``t``), so that its next curvature pair is the step
-    actually taken. Returns the factor applied (1 = untouched).
-
-    Departure from plain L-BFGS, which trusts its step without a line search here (max_iter=1,
-    one gradient per step): at the start of a pyramid level the curvature estimate from the first,
-    tiny step can be far off, and the second step then lands far outside the image range. Once,
-    on one CPU thread, coffee + The Scream's loss went 4.4 -> 9038 at the 384 px level. It came
-    back, but to a different image: structure 0.20 against the photo, where the run without the
-    jump scored 0.77.
-    """
-    step = x.detach() - before
-    big = float(step.abs().max())
-    if not big > MAX_STEP:  # also False for NaN: the divergence checks deal with that
-        return 1.0
-    factor = MAX_STEP / big
-    x.copy_(before + step * factor)
-    state = opt.state[x]
-    if "t" in state:
-        state["t"] = state["t"] * factor
-    return factor
+    @staticmethod
+    def _check(losses_: list[float], xbad: list[bool], offset: int, history: list[float]) -> str:
+        """Append the losses read back to ``history``; the first sign of divergence, or ""."""
+        for j, (v, bad) in enumerate(zip(losses_, xbad)):
+            it = offset + j + 1
+            if not math.isfinite(v):
+                where = "at the start image" if it == 1 else f"at iteration {it}"
+                return f"the loss is not finite {where}"
+            if history and v > DIVERGE_FACTOR * max(history[0], 1e-30):
+                return f"the loss grew {v / max(history[0], 1e-30):.3g}x by iteration {it}"
+            if bad:
+                return f"the image went non-finite at iteration {it}"
+            history.append(v)
+        return ""
 
 
 STOP_WINDOW = 10  # the early stop looks at the loss over this many iterations
@@ -518,6 +543,7 @@ def stylize(
     init_image: torch.Tensor | None = None,
     callback: Callback | None = None,
     style_targets: Callable[[tuple[int, int]], dict[str, torch.Tensor]] | None = None,
+    report_every: int | None = None,
 ) -> torch.Tensor:
     """Single-image style transfer with the coarse-to-fine pyramid. Returns (1, 3, H, W) on CPU.
 
@@ -546,7 +572,7 @@ def stylize(
         st = style_targets(hw) if style_targets is not None else engine.style_targets(styles, blend, hw)
         targets = Targets(engine.content_targets(c) if c is not None else {}, st)
         start = make_init(optim.init, c, hw, optim.seed, init_image) if x is None else resize(x, hw)
-        x = engine.optimize(start.to(engine.device), targets, optim, n, callback, (i, len(sizes))).image
+        x = engine.optimize(start.to(engine.device), targets, optim, n, callback, (i, len(sizes)), report_every=report_every).image
     assert x is not None
     if optim.original_colors and original is not None:
         x = original_colors(x, original.to(x.device))

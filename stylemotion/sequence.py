@@ -19,6 +19,7 @@ import torch
 from . import fx, losses
 from .color import match_color
 from .optimize import OptimConfig, Progress, StyleEngine, Targets, resize, scaled_size
+from .terms import Objective
 from .playlist import Entry, label_at, weights_at
 from .presets import Settings
 from .warp import compose, dither_offset, dithered_shift, identity, invert, motion_matrix, valid_mask, warp, warp_image
@@ -97,8 +98,8 @@ class Sequencer:
         self.hw = frame_size((content.shape[-2], content.shape[-1]), s.run.size)
         self.content = resize(content, self.hw)
         self.color_reference = resize(color_reference, self.hw) if color_reference is not None else None
-        self.base_style = engine.style if engine is not None else None
         self.engine = engine
+        self._objective: Objective | None = None  # built on the first key frame, then updated in place
         self.zoom, self.angle = s.schedule("motion", "zoom"), s.schedule("motion", "angle")
         self.tx, self.ty = s.schedule("motion", "tx"), s.schedule("motion", "ty")
         self.iters = s.schedule("run", "iterations")
@@ -224,8 +225,6 @@ class Sequencer:
             p.update(iterations=iters, loss=loss, seconds=round(secs, 3))
             state = key_state
             yield Frame(k1, out, label_at(self.playlist, k1), iters, loss, state, p, True)
-        if self.engine is not None:
-            self.engine.style = self.base_style
 
     def _render_key(
         self,
@@ -266,10 +265,10 @@ class Sequencer:
         if not optimize or self.engine is None:
             return init.cpu(), 0, float("nan"), None
         dev = self.engine.device
-        self.engine.style = replace(self.base_style, content_weight=self.cw(t), style_weight=self.sw(t))
         targets = Targets(self.engine.content_targets(content.to(dev)), self.style_targets(t))
+        self._objective = self.engine.frame_objective(self._objective, targets, {"content": self.cw(t), "style": self.sw(t)})
         cb = (lambda p: on_progress(t, p)) if on_progress else None
-        res = self.engine.optimize(init.to(dev), targets, optim, n, cb, adam_state=adam)
+        res = self.engine.optimize(init.to(dev), self._objective, optim, n, cb, adam_state=adam)
         out = res.image.cpu()
         if state.prev is not None and s.run.color_coherence != "none":
             out = match_color(out, state.color_ref, s.run.color_coherence)

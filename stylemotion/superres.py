@@ -18,9 +18,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from . import losses
 from .errors import UserError
 from .optimize import Callback, OptimConfig, StyleConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize
+from .terms import Features, Term, TVL1Term
 
 
 def downsample(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
@@ -31,6 +31,19 @@ def downsample(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
 def consistency_loss(x: torch.Tensor, lowres: torch.Tensor) -> torch.Tensor:
     """Mean squared error between downsample(x) and the low-res image, in [0,1]^2 units."""
     return (downsample(x, tuple(lowres.shape[-2:])) - lowres).pow(2).mean()
+
+
+class LowResTerm(Term):
+    """:func:`consistency_loss` to the low-res input (1, 3, h, w) as a loss term."""
+
+    name = "consistency"
+
+    def __init__(self, lowres: torch.Tensor, weight: float = 1.0) -> None:
+        super().__init__(weight)
+        self.lowres = lowres.detach().float()
+
+    def forward(self, x: torch.Tensor, feats: Features) -> torch.Tensor:
+        return consistency_loss(x, self.lowres)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -89,8 +102,7 @@ def upscale(
     eng = engine.with_style(sc)
     dev = eng.device
     targets = Targets(eng.content_targets(bicubic.to(dev)), eng.style_targets([style], None, hw))
-    low = lowres.to(dev)
-    extra = lambda x: cfg.consistency_weight * consistency_loss(x, low)  # noqa: E731
+    extra = [LowResTerm(lowres.to(dev), cfg.consistency_weight)]
     res = eng.optimize(bicubic.to(dev), targets, optim, optim.iterations, callback, extra=extra)
     return res.image.cpu(), bicubic
 
@@ -123,6 +135,7 @@ def reconstruct(
     callback: Callback | None = None,
     cfg: ReconstructConfig | None = None,
     on_restart: Callable[[int, int], None] | None = None,
+    report_every: int | None = None,
 ) -> ReconstructResult:
     """Rebuild ``image`` (1, 3, H, W) from one layer's activations alone.
 
@@ -148,7 +161,7 @@ def reconstruct(
     sc = StyleConfig(content_layers=(layer,), style_layers=(), style_layer_weights=(), content_weight=1.0,
                      style_weight=0.0, tv_weight=0.0)
     tv = engine.style.tv_weight / 20.0
-    prior = (lambda x: tv * losses.tv_l1_loss(x)) if tv > 0 else None  # noqa: E731
+    prior = [TVL1Term(tv)] if tv > 0 else []
     eng = engine.with_style(sc)
     hw = (int(image.shape[-2]), int(image.shape[-1]))
     sizes = pyramid_sizes(*hw, optim.pyramid_min, optim.pyramid_step)
@@ -164,7 +177,8 @@ def reconstruct(
         x = 0.5 + 0.05 * (torch.rand((1, 3, *sizes[0]), generator=g) - 0.5)
         loss = math.inf
         for i, (size, n) in enumerate(zip(sizes, iters)):
-            res = eng.optimize(resize(x, size).to(eng.device), targets[i], optim, n, callback, (i, len(sizes)), extra=prior)
+            res = eng.optimize(resize(x, size).to(eng.device), targets[i], optim, n, callback, (i, len(sizes)), extra=prior,
+                               report_every=report_every)
             x, loss = res.image, res.loss
         finals.append(loss)
         if kept < 0 or loss < finals[kept]:  # ties keep the earlier run

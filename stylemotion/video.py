@@ -28,9 +28,10 @@ from . import losses
 from .color import apply_palette_map, color_stats, mix_stats, palette_map
 from .flow import FlowConfig, FlowEstimator
 from .optimize import OptimConfig, Progress, StyleEngine, Targets
+from .terms import Objective, TemporalTerm
 from .playlist import label_at, weights_at
 from .presets import Settings
-from .temporal import consistency, long_term_weights, temporal_loss, warp_flow
+from .temporal import consistency, long_term_weights, warp_flow
 
 
 @dataclass
@@ -90,7 +91,7 @@ class ClipStylizer:
         if len(styles) != len(s.playlist):
             raise ValueError(f"{len(styles)} style images for {len(s.playlist)} playlist entries")
         self.s, self.engine, self.hw = s, engine, hw
-        self.base_style = engine.style
+        self._objective: Objective | None = None  # built on the first frame, then updated in place
         self.v = s.video
         self.iters = s.schedule("run", "iterations")
         self.cw, self.sw = s.schedule("style", "content_weight"), s.schedule("style", "style_weight")
@@ -153,43 +154,39 @@ class ClipStylizer:
         """Stylize ``source`` ((input frame number, (1, 3, H, W) at ``hw``), ...) from ``state``."""
         state = state or ClipState()
         t = state.next_frame
-        try:
-            for p in self._prepare(source, state):
-                if tuple(p.x.shape[-2:]) != tuple(self.hw):
-                    raise ValueError(f"frame {p.source} is {tuple(p.x.shape)}, expected (1, 3, {self.hw[0]}, {self.hw[1]})")
-                t0 = time.perf_counter()
-                pal, raw = state.palette, p.x  # the state keeps raw inputs: the flow of the next frames reads them
-                if self.palette_target is not None:
-                    # one map for the clip, fitted on its first frame (or the first after a resume
-                    # from a state saved without one); every frame goes through the same map
-                    pal = pal if pal is not None else palette_map(p.x, *self.palette_target).float()
-                    p = replace(p, x=torch.lerp(p.x, apply_palette_map(p.x, pal), self.v.palette))
-                out, iters, loss, info = self._render(t, p, state, on_progress)
-                outputs: dict[int, torch.Tensor] = {}
-                inputs: dict[int, torch.Tensor] = {}
-                if self.need:
-                    for j in range(self.need, 1, -1):
-                        if j - 1 in state.outputs:
-                            outputs[j], inputs[j] = state.outputs[j - 1], state.inputs[j - 1]
-                    outputs[1], inputs[1] = out, raw
-                state = ClipState(t + 1, outputs, inputs, pal)
-                mix = weights_at(self.s.playlist, t)
-                params = {"frame": t, "source": p.source, "content_weight": self.cw(t), "style_weight": self.sw(t),
-                          "temporal_weight": self.tw(t) if self.lags else 0.0,
-                          "styles": {Path(self.s.playlist[i].style).stem: round(w, 4) for i, w in mix},
-                          "iterations": iters, "loss": loss, "seconds": round(time.perf_counter() - t0, 3),
-                          "flow_seconds": round(p.flow_seconds, 4), **info}
-                yield ClipFrame(t, p.source, out, label_at(self.s.playlist, t), iters, loss, state, params)
-                t += 1
-        finally:
-            self.engine.style = self.base_style
+        for p in self._prepare(source, state):
+            if tuple(p.x.shape[-2:]) != tuple(self.hw):
+                raise ValueError(f"frame {p.source} is {tuple(p.x.shape)}, expected (1, 3, {self.hw[0]}, {self.hw[1]})")
+            t0 = time.perf_counter()
+            pal, raw = state.palette, p.x  # the state keeps raw inputs: the flow of the next frames reads them
+            if self.palette_target is not None:
+                # one map for the clip, fitted on its first frame (or the first after a resume
+                # from a state saved without one); every frame goes through the same map
+                pal = pal if pal is not None else palette_map(p.x, *self.palette_target).float()
+                p = replace(p, x=torch.lerp(p.x, apply_palette_map(p.x, pal), self.v.palette))
+            out, iters, loss, info = self._render(t, p, state, on_progress)
+            outputs: dict[int, torch.Tensor] = {}
+            inputs: dict[int, torch.Tensor] = {}
+            if self.need:
+                for j in range(self.need, 1, -1):
+                    if j - 1 in state.outputs:
+                        outputs[j], inputs[j] = state.outputs[j - 1], state.inputs[j - 1]
+                outputs[1], inputs[1] = out, raw
+            state = ClipState(t + 1, outputs, inputs, pal)
+            mix = weights_at(self.s.playlist, t)
+            params = {"frame": t, "source": p.source, "content_weight": self.cw(t), "style_weight": self.sw(t),
+                      "temporal_weight": self.tw(t) if self.lags else 0.0,
+                      "styles": {Path(self.s.playlist[i].style).stem: round(w, 4) for i, w in mix},
+                      "iterations": iters, "loss": loss, "seconds": round(time.perf_counter() - t0, 3),
+                      "flow_seconds": round(p.flow_seconds, 4), **info}
+            yield ClipFrame(t, p.source, out, label_at(self.s.playlist, t), iters, loss, state, params)
+            t += 1
 
     def _render(self, t: int, p: _Prepared, state: ClipState, on_progress) -> tuple[torch.Tensor, int, float, dict]:  # type: ignore[no-untyped-def]
         s, dev = self.s, self.engine.device
         optim = OptimConfig(optimizer=s.optim.optimizer, lr=s.optim.lr, tol=s.optim.tol, seed=s.run.seed, pyramid_min=0)
-        self.engine.style = replace(self.base_style, content_weight=self.cw(t), style_weight=self.sw(t))
         info: dict = {}
-        extra = None
+        temporal: list[tuple[torch.Tensor, torch.Tensor]] = []
         if 1 in p.flows and 1 in state.outputs:
             masks, warped = [], []
             for j in sorted(p.flows):
@@ -200,16 +197,18 @@ class ClipStylizer:
             init = warped[0]
             info["reliable"] = round(float(masks[0].mean()), 4)
             if self.lags:
-                weights = long_term_weights(masks)
-                tw = self.tw(t)
-                targets = [(w.to(dev), (c * tw).to(dev)) for w, c in zip(warped, weights)]
-                extra = lambda x: temporal_loss(x, targets)  # noqa: E731
+                temporal = [(w.to(dev), c.to(dev)) for w, c in zip(warped, long_term_weights(masks))]
         else:
             init = p.x
         n = self.iterations_at(t)
-        targets_ = Targets(self.engine.content_targets(p.x.to(dev)), self.style_targets(t))
+        targets = Targets(self.engine.content_targets(p.x.to(dev)), self.style_targets(t))
+        weights = {"content": self.cw(t), "style": self.sw(t), "temporal": self.tw(t) if temporal else 0.0}
+        extra = [TemporalTerm([])] if self.lags else []
+        self._objective = obj = self.engine.frame_objective(self._objective, targets, weights, extra)
+        if self.lags:
+            obj.term("temporal").set_targets(temporal)  # type: ignore[union-attr]
         cb = (lambda q: on_progress(t, q)) if on_progress else None
-        res = self.engine.optimize(init.to(dev), targets_, optim, n, cb, extra=extra)
+        res = self.engine.optimize(init.to(dev), obj, optim, n, cb)
         if res.retries:
             info["retries"] = res.retries
         return res.image.cpu(), res.iterations, res.loss, info

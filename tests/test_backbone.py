@@ -3,6 +3,7 @@ import torch
 
 from stylemotion.backbone import (
     VGG16_HED_FILE,
+    autocast_dtype,
     conv_flops,
     convert_torchvision_state,
     layer_names,
@@ -148,18 +149,26 @@ def test_one_extra_pixel_row_and_column_barely_move_the_deep_gram(pooling):
     assert ((a - b).norm() / b.norm()).item() < 0.1
 
 
-def test_precision_is_checked_and_the_cpu_always_computes_in_float32(backbone, cat64):
+def test_precision_is_checked_and_the_cpu_computes_in_float32_unless_asked(backbone, cat64):
     with pytest.raises(UserError, match="precision 'fp16' is not one of auto, bf16, fp32"):
         load_backbone(precision="fp16")
     assert backbone.precision == "auto"
     auto = backbone(cat64, ["relu3_1"])["relu3_1"]
-    backbone.precision = "fp32"
     try:
+        backbone.precision = "fp32"
         fp32 = backbone(cat64, ["relu3_1"])["relu3_1"]
+        backbone.precision = "bf16"  # an explicit request runs bf16 autocast on the CPU too
+        bf16 = backbone(cat64, ["relu3_1"])["relu3_1"]
     finally:
         backbone.precision = "auto"
     assert auto.dtype == fp32.dtype == torch.float32
     assert torch.equal(auto, fp32)
+    assert bf16.dtype == torch.bfloat16
+    # bf16 keeps about 3 significant digits: close to fp32, not equal
+    rel = ((bf16.float() - fp32).norm() / fp32.norm()).item()
+    assert 0 < rel < 0.05, rel
+    assert autocast_dtype("cpu", "auto") is None and autocast_dtype("cuda", "auto") == torch.bfloat16
+    assert autocast_dtype("mps", "bf16") is None  # MPS stays float32
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -6,13 +6,13 @@ import torch
 from stylemotion import losses
 from stylemotion.color import color_stats, rgb_to_yiq
 from stylemotion.errors import UserError
+from stylemotion.lbfgs import MAX_STEP, LBFGS, LBFGSConfig
+from stylemotion.terms import FnTerm
 from stylemotion.optimize import (
-    MAX_STEP,
     OptimConfig,
     StyleConfig,
     StyleEngine,
     Targets,
-    cap_lbfgs_step,
     level_iterations,
     pyramid_sizes,
     should_stop,
@@ -144,32 +144,63 @@ def test_early_stop_waits_out_a_jump_in_the_loss():
     assert should_stop(spike + [0.61] * 11, 1e-4)
 
 
-def test_a_long_lbfgs_step_is_shortened_and_lbfgs_is_told():
-    x = torch.zeros(1, 3, 4, 4, requires_grad=True)
-    opt = torch.optim.LBFGS([x], lr=1, max_iter=1)
+def test_a_long_lbfgs_step_is_shortened_and_the_pair_is_the_step_taken():
+    x = torch.zeros(1, 3, 4, 4)
     target = torch.full_like(x, 5.0)  # far outside the image range: the quasi-Newton step jumps there
+    grad = lambda: 2 * (x - target)  # noqa: E731 - of ((x - target) ** 2).sum()
+    loss = lambda: ((x - target) ** 2).sum().item()  # noqa: E731
+    opt = LBFGS(x)
+    before = x.clone()
+    opt.step(x, grad())  # the first step is a short gradient step (torch's LBFGS scaling)
+    assert 0 < (x - before).abs().max() < MAX_STEP
+    for _ in range(3):
+        before, was = x.clone(), loss()
+        opt.step(x, grad())
+        # the exact Newton step would be about 5 per pixel: capped, direction kept, still downhill
+        assert (x - before).abs().max().item() == pytest.approx(MAX_STEP)
+        assert loss() < was
+    # the history holds the capped step (the step taken), with its curvature 1 / y.s (y = 2 s here)
+    s_last = opt.S[opt.steps - 2]
+    assert s_last.abs().max().item() == pytest.approx(MAX_STEP)
+    assert opt.rho[opt.steps - 2].item() == pytest.approx(1 / (2 * s_last.pow(2).sum().item()), rel=1e-4)
+
+
+def test_lbfgs_matches_torch_on_a_quadratic_without_the_cap():
+    """With the cap out of the way our L-BFGS takes torch's LBFGS(max_iter=1) steps: same first
+    step, same two-loop recursion, so the iterates agree."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(20, 20, generator=g)
+    h = a @ a.T + 0.5 * torch.eye(20)
+    b = torch.rand(20, generator=g)
+    f = lambda v: 0.5 * v @ h @ v - b @ v  # noqa: E731
+    ours = torch.zeros(20)
+    opt = LBFGS(ours, LBFGSConfig(history=5, max_step=1e9))
+    theirs = torch.zeros(20, requires_grad=True)
+    ref = torch.optim.LBFGS([theirs], lr=1, max_iter=1, history_size=5, tolerance_grad=0, tolerance_change=0)
 
     def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = ((x - target) ** 2).sum()
+        ref.zero_grad()
+        loss = f(theirs)
         loss.backward()
         return loss
 
-    opt.step(closure)  # the first step is a short gradient step
-    before = x.detach().clone()
-    with torch.no_grad():
-        assert cap_lbfgs_step(opt, x, before) == 1.0  # nothing moved since: untouched
-    opt.step(closure)  # the second one goes (nearly) all the way: about 5 per pixel
-    assert (x.detach() - before).abs().max() > 4
-    t = opt.state[x]["t"]
-    with torch.no_grad():
-        factor = cap_lbfgs_step(opt, x, before)
-    assert 0 < factor < 0.1
-    assert float((x.detach() - before).abs().max()) == pytest.approx(MAX_STEP)
-    assert opt.state[x]["t"] == pytest.approx(t * factor)  # the next curvature pair is the step taken
-    loss_after = closure().item()
-    opt.step(closure)  # and L-BFGS goes on from there, downhill
-    assert closure().item() < loss_after
+    for _ in range(12):
+        opt.step(ours, h @ ours - b)
+        ref.step(closure)
+        assert torch.allclose(ours, theirs.detach(), atol=1e-4, rtol=1e-4)
+    best = f(torch.linalg.solve(h, b))
+    assert f(ours) - best < 0.5 * (f(torch.zeros(20)) - best)  # and it went more than half way
+
+
+def test_lbfgs_guards_a_pair_without_curvature():
+    """A gradient change with y.s <= 0 (no curvature) gets rho 0: a no-op in the recursion, and
+    no host read decides it."""
+    x = torch.zeros(8)
+    opt = LBFGS(x)
+    opt.step(x, torch.ones(8))
+    opt.step(x, torch.ones(8))  # same gradient after a step: y = 0, y.s = 0
+    assert opt.rho[0].item() == 0.0
+    assert torch.isfinite(x).all() and (x < 0).all()  # still moves against the gradient
 
 
 def test_adam_runs_and_returns_moments(backbone, cat64, starry96):
@@ -247,7 +278,7 @@ def test_divergence_retries_with_smaller_steps(backbone, cat64, starry96, optimi
         return x.sum() * (float("nan") if calls["n"] == 4 else 0.0)
 
     cfg = OptimConfig(optimizer=optimizer, iterations=8, tol=0, pyramid_min=0)
-    res = engine.optimize(cat64, targets, cfg, extra=flaky)
+    res = engine.optimize(cat64, targets, cfg, extra=[FnTerm(flaky)])
     assert res.retries == 1 and res.iterations == 8
     assert res.loss < engine.loss(cat64, targets)[0].item()
     assert not torch.equal(res.image, cat64)
@@ -265,7 +296,7 @@ def test_divergence_that_never_recovers_raises(backbone, cat64, starry96):
         return x.sum() * (0.0 if calls["n"] < 3 else float("inf"))
 
     with pytest.raises(Diverged, match="diverged"):
-        engine.optimize(cat64, targets, OptimConfig(iterations=6, tol=0, pyramid_min=0), extra=explode)
+        engine.optimize(cat64, targets, OptimConfig(iterations=6, tol=0, pyramid_min=0), extra=[FnTerm(explode)])
 
 
 def test_style_config_checks_without_a_backbone():
@@ -276,3 +307,87 @@ def test_style_config_checks_without_a_backbone():
     with pytest.raises(UserError, match="relu5_4"):
         StyleConfig(style_layers=("relu5_4",), style_layer_weights=(1.0,)).check(arch="vgg16")
     StyleConfig(style_layers=("relu5_4",), style_layer_weights=(1.0,)).check(arch="vgg19")
+
+
+def test_reading_the_loss_every_k_iterations_changes_nothing_but_when(backbone, cat64, starry96):
+    """report_every K: the callback runs after the first iteration and then every K (and at the
+    end), sees how many iterations passed, and the pixels are those of a run read every iteration."""
+    engine = StyleEngine(backbone)
+    targets = Targets(engine.content_targets(cat64), engine.style_targets([starry96], None, tuple(cat64.shape[-2:])))
+    cfg = OptimConfig(iterations=12, tol=0, pyramid_min=0)
+    seen: list[tuple[int, int, float]] = []
+    every = engine.optimize(cat64, targets, cfg, callback=lambda p: seen.append((p.iteration, p.advanced, p.loss)))
+    chunked: list[tuple[int, int, float]] = []
+    res = engine.optimize(cat64, targets, cfg, callback=lambda p: chunked.append((p.iteration, p.advanced, p.loss)),
+                          report_every=5)
+    assert [i for i, _, _ in seen] == list(range(1, 13))
+    assert [(i, a) for i, a, _ in chunked] == [(1, 1), (5, 4), (10, 5), (12, 2)]
+    assert [v for _, _, v in chunked] == [seen[i - 1][2] for i, _, _ in chunked]
+    assert torch.equal(res.image, every.image) and res.loss == every.loss and res.iterations == 12
+
+
+def test_divergence_is_caught_between_reads(backbone, cat64, starry96):
+    """A loss that goes non-finite between two reads is found at the next read, named by its
+    iteration, and the level is retried with smaller steps."""
+    engine = StyleEngine(backbone)
+    targets = Targets(engine.content_targets(cat64), engine.style_targets([starry96], None, tuple(cat64.shape[-2:])))
+    calls = {"n": 0}
+
+    def flaky(x):  # the 7th evaluation of the first attempt is NaN
+        calls["n"] += 1
+        return x.sum() * (float("nan") if calls["n"] == 7 else 0.0)
+
+    res = engine.optimize(cat64, targets, OptimConfig(iterations=10, tol=0, pyramid_min=0), extra=[FnTerm(flaky)], report_every=4)
+    assert res.retries == 1 and res.iterations == 10
+
+
+def test_a_frame_objective_is_updated_in_place(backbone, cat64, starry96, scream96):
+    """Per-frame weights and targets go into the same objective (same buffers), and the engine's
+    settings are never replaced."""
+    engine = StyleEngine(backbone)
+    style_before = engine.style
+    hw = tuple(cat64.shape[-2:])
+    t1 = Targets(engine.content_targets(cat64), engine.style_targets([starry96], None, hw))
+    obj = engine.frame_objective(None, t1, {"content": 2.0, "style": 0.0})
+    weight_buf = obj.term("style").weight
+    gram_buf = obj.term("style").targets["relu5_1"]
+    assert obj.names == ["content", "style", "tv"] and weight_buf.item() == 0.0  # weight 0: still there
+    t2 = Targets(engine.content_targets(cat64.flip(-1)), engine.style_targets([scream96], None, hw))
+    again = engine.frame_objective(obj, t2, {"content": 1.0, "style": 7.0})
+    assert again is obj and obj.term("style").weight is weight_buf and weight_buf.item() == 7.0
+    assert obj.term("style").targets["relu5_1"] is gram_buf and torch.equal(gram_buf, t2.style["relu5_1"])
+    fresh = engine.objective(Targets(t2.content, t2.style))
+    fresh.set_weight("content", 1.0)
+    fresh.set_weight("style", 7.0)
+    assert obj.evaluate(cat64)[0] == pytest.approx(fresh.evaluate(cat64)[0], rel=1e-6)
+    assert engine.style is style_before
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_no_host_sync_between_two_reads_on_cuda(cat64, starry96, monkeypatch):
+    """20 iterations between two reads of the loss run with torch's sync debugger set to raise:
+    the only waits are the engine's reads (and the level's end)."""
+    from stylemotion.backbone import load_backbone
+    from stylemotion.optimize import _Run
+
+    engine = StyleEngine(load_backbone(device="cuda"))
+    x = cat64.cuda()
+    targets = Targets(engine.content_targets(x), engine.style_targets([starry96.cuda()], None, tuple(x.shape[-2:])))
+    read = _Run._read
+    reads: list[int] = []
+
+    def guarded_read(loss_buf, xbad_buf, lo, hi):  # type: ignore[no-untyped-def]
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("default")
+        out = read(loss_buf, xbad_buf, lo, hi)
+        reads.append(hi)
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error" if hi < 21 else "default")  # iterations 2..21: no sync allowed
+        return out
+
+    monkeypatch.setattr(_Run, "_read", staticmethod(guarded_read))
+    try:
+        engine.optimize(x, targets, OptimConfig(iterations=21, tol=0, pyramid_min=0), report_every=20)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert reads == [1, 21]

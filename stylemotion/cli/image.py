@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ EXAMPLES_IMAGE = """examples:
 def cmd_image(args: argparse.Namespace) -> int:
     from ..backbone import DEFAULT_POOLING, load_backbone, pick_device
     from ..images import check_output_path, load_image, resize_long_side, save_image, to_tensor
-    from ..optimize import OptimConfig, StyleConfig, StyleEngine, fit_style, level_iterations, pyramid_sizes, stylize
+    from ..optimize import OptimConfig, StyleConfig, StyleEngine, fit_style, level_iterations, pyramid_sizes, report_interval, stylize
 
     # every value and every path is checked before anything is read, loaded or written
     out = check_output_path(args.output, [args.content, *args.style, args.init_image])
@@ -58,13 +59,16 @@ def cmd_image(args: argparse.Namespace) -> int:
             budgets = level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)
             bar.update(sum(budgets[: p.level]) - seen["done"])
             seen["level"], seen["done"] = p.level, sum(budgets[: p.level])
-        seen["done"] += 1
-        bar.update(1, level=f"{p.level + 1}/{p.levels}", loss=f"{p.loss:.4g}")
+        seen["done"] += p.advanced
+        bar.update(p.advanced, level=f"{p.level + 1}/{p.levels}", loss=f"{p.loss:.4g}")
         if args.save_every and p.iteration % args.save_every == 0:
             save_image(p.image, out.with_name(f"{out.stem}_l{p.level}_{p.iteration:05d}{out.suffix}"))
 
     try:
-        result = stylize(engine, content, styles, optim, blend=args.style_blend, init_image=init_image, callback=on_progress)
+        # --save-every needs the image at its iterations: report at least that often
+        report = math.gcd(args.save_every, report_interval(device)) if args.save_every else None
+        result = stylize(engine, content, styles, optim, blend=args.style_blend, init_image=init_image, callback=on_progress,
+                         report_every=report)
     finally:
         bar.close()
     save_image(result, out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ def cmd_hires(args: argparse.Namespace) -> int:
     try:
         # optim.iterations drives the whole-image base stylization; each patch runs pc.iterations
         renderer = PatchRenderer(engine, content, style, pc, optim,
-                                 base_callback=(lambda p: base_bar.update(1, loss=f"{p.loss:.4g}")) if base_bar else None)
+                                 base_callback=(lambda p: base_bar.update(p.advanced, loss=f"{p.loss:.4g}")) if base_bar else None)
     finally:
         if base_bar:
             base_bar.close()
@@ -162,7 +163,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     optim = cfg["optim"]
     bar = Bar(optim.iterations, f"upscale x{uc.scale} on {device.type}")
     try:
-        result, bicubic = upscale(engine, low, style, uc, optim, lambda p: bar.update(1, loss=f"{p.loss:.4g}"))
+        result, bicubic = upscale(engine, low, style, uc, optim, lambda p: bar.update(p.advanced, loss=f"{p.loss:.4g}"))
     finally:
         bar.close()
     save_image(result, out)
@@ -182,7 +183,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from ..encode import VideoWriter, check_video_path
     from ..images import check_output_path, load_image, resize_long_side, save_image, to_tensor, to_uint8
     from ..backbone import layer_names
-    from ..optimize import OptimConfig, level_iterations, pyramid_sizes, resize
+    from ..optimize import OptimConfig, level_iterations, pyramid_sizes, report_interval, resize
     from ..superres import ReconstructConfig, reconstruct
 
     cfg = _configs(args, "reconstruct", {"reconstruct": ReconstructConfig()})
@@ -229,9 +230,9 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
     def on_progress(p) -> None:  # type: ignore[no-untyped-def]
         if rc.restarts > 1:
-            bar.update(1, run=f"{max(films) + 1}/{rc.restarts}", loss=f"{p.loss:.4g}")
+            bar.update(p.advanced, run=f"{max(films) + 1}/{rc.restarts}", loss=f"{p.loss:.4g}")
         else:
-            bar.update(1, loss=f"{p.loss:.4g}")
+            bar.update(p.advanced, loss=f"{p.loss:.4g}")
         if writer is not None and (p.iteration == 1 or p.iteration % args.every == 0):
             # coarse pyramid levels are shown upsampled to the final size: the film zooms into focus
             frame = to_uint8(resize(p.image, (image.shape[-2], image.shape[-1])).clamp(0, 1))
@@ -241,7 +242,9 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
                 films[max(films)].append(frame)
 
     try:
-        result = reconstruct(engine, image, layer, optim, on_progress, rc, on_restart)
+        # the film needs the image at iteration 1 and every --every iterations: report that often
+        report = math.gcd(args.every, report_interval(device)) if writer is not None else None
+        result = reconstruct(engine, image, layer, optim, on_progress, rc, on_restart, report)
         if writer is not None and rc.restarts > 1:
             for frame in films[result.restart]:
                 writer.write(frame)

@@ -299,7 +299,7 @@ def render_to_files(
         bar = Bar(total_iterations, desc)
 
         def on_progress(t: int, p: Any) -> None:
-            bar.update(1, frame=f"{t + 1}/{frames}", loss=f"{p.loss:.4g}")
+            bar.update(p.advanced, frame=f"{t + 1}/{frames}", loss=f"{p.loss:.4g}")
 
         try:
             for frame in make_frames(on_progress):
