@@ -34,7 +34,8 @@ figcaption { font-size: 12px; color: #aaa; }
 
 def page(title: str, row_labels: Sequence[str], col_labels: Sequence[str], cells: dict[tuple[int, int], dict[str, Any]], meta: str = "") -> str:
     """The gallery HTML. ``cells[(r, c)]`` has ``src`` (image or .mp4, relative), ``thumb``,
-    ``caption``, ``settings`` (a dict) and ``command``; a missing cell shows as pending."""
+    ``caption``, ``settings`` (a dict), ``command`` and optionally ``report`` (a zoom cell's report
+    page, linked under it); a missing cell shows as pending."""
     e = html.escape
     out = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">', f"<title>{e(title)}</title>",
@@ -53,7 +54,8 @@ def page(title: str, row_labels: Sequence[str], col_labels: Sequence[str], cells
             else:
                 media = f'<a href="{src}"><img src="{src}" alt="{e(cell.get("caption", ""))}" loading="lazy"></a>'
             settings = e(json.dumps(cell.get("settings", {}), indent=1, sort_keys=True))
-            out.append(f'<td><figure>{media}<figcaption>{e(cell.get("caption", ""))}</figcaption>'
+            report = f' · <a href="{e(cell["report"])}">report</a>' if cell.get("report") else ""
+            out.append(f'<td><figure>{media}<figcaption>{e(cell.get("caption", ""))}{report}</figcaption>'
                        f'<details><summary>reproduce</summary><code class="cmd">{e(cell.get("command", ""))}</code></details>'
                        f"<details><summary>settings</summary><pre>{settings}</pre></details></figure></td>")
         out.append("</tr>")

@@ -5,8 +5,9 @@ Tensor convention for the whole package: images are ``(B, 3, H, W)`` float32 RGB
 
 from __future__ import annotations
 
+import base64
+import io
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -16,7 +17,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import UserError
-from .paths import check_input_file, check_output_file
+from .paths import check_input_file, check_output_file, unique_temp
 
 MAX_PIXELS = 64_000_000  # larger inputs are refused as possible decompression bombs (~8000x8000)
 MAX_ASPECT = 20.0  # wider or taller than 20:1 is refused: the network sees a 1-pixel strip
@@ -121,6 +122,17 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return np.asarray(to_pil(x))
 
 
+def data_uri(x: torch.Tensor, long_side: int, quality: int = 82) -> str:
+    """(1, 3, H, W) in [0, 1] as a JPEG ``data:`` URI scaled to ``long_side`` (never up): for pages
+    that must stand alone (the render report)."""
+    im = to_pil(x)
+    if max(im.size) > long_side:
+        im = resize_long_side(im, long_side)
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 def check_output_path(path: str | os.PathLike, inputs: Sequence[str | os.PathLike | None] = (), what: str = "output") -> Path:
     """Validate an image output before any work starts: known extension, existing writable
     folder, not a folder, not one of ``inputs`` (the run's own files are never overwritten)."""
@@ -144,9 +156,9 @@ def save_image(x: torch.Tensor | Image.Image, path: str | os.PathLike, pnginfo: 
         kwargs["pnginfo"] = info
     if fmt == "JPEG":
         kwargs["quality"] = 95
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent if str(p.parent) else ".")
+    tmp = unique_temp(p)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             im.save(f, format=fmt, **kwargs)
         os.replace(tmp, p)
     except BaseException:

@@ -153,7 +153,17 @@ def check_writable_folder(folder: Path, what: str = "output") -> Path:
 
 
 def unique_temp(final: Path) -> Path:
-    """A fresh temporary name beside ``final`` (two renders never share one); the file exists, empty."""
+    """A fresh temporary name beside ``final`` (two renders never share one); the file exists, empty,
+    with the mode a new file gets under the user's umask (mkstemp makes it 0600, and the rename
+    would keep that: a video meant for a web server or a shared folder would be private)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent if str(final.parent) else ".")
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~current_umask())
     return Path(tmp)
+
+
+def current_umask() -> int:
+    """The process's umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

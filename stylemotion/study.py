@@ -427,9 +427,10 @@ def _render_image(cell: Cell, targets: dict[int, dict] | None, device: str) -> t
 
 def _render_zoom(cell: Cell, path: Path, device: str) -> torch.Tensor:
     from .encode import VideoWriter
-    from .images import load_image, to_tensor, to_uint8
+    from .images import data_uri, load_image, to_tensor, to_uint8
     from .optimize import StyleEngine, fit_style
     from .presets import style_config
+    from .report import page
     from .sequence import Sequencer
 
     s = _zoom_settings(cell)
@@ -439,24 +440,43 @@ def _render_zoom(cell: Cell, path: Path, device: str) -> torch.Tensor:
     seq = Sequencer(s, engine, content, [style])
     writer = VideoWriter(path, s.run.fps, s.output.crf, metadata=s.to_dict())
     last = None
+    records: list[dict] = []
+    thumbs: list[tuple[int, str]] = []
+    step = max(1, s.run.frames // 12)  # about a dozen thumbnails in the report's strip
     try:
         for frame in seq.frames():
             writer.write(to_uint8(frame.image))
             last = frame.image
+            records.append(frame.params)
+            if frame.index % step == 0 or frame.index == s.run.frames - 1:
+                thumbs.append((frame.index, data_uri(frame.image, 96)))
     except BaseException:
         writer.abort()
         raise
     writer.close()
     assert last is not None
+    # the cell's report page (the gallery links it): its schedules, loss and seconds per frame
+    report = page(f"study cell {cell.key}", records, total_frames=s.run.frames, running=False,
+                  latest=data_uri(last, 480), thumbs=thumbs, meta=cell.command(cell.key))
+    _atomic_text(report_path(path), report)
     return last
 
 
+def report_path(clip: Path) -> Path:
+    """A zoom cell's report page, beside its clip."""
+    return clip.with_name(clip.stem + "_report.html")
+
+
 def _atomic_json(path: Path, data: dict) -> None:
+    _atomic_text(path, json.dumps(data, indent=2, sort_keys=True))
+
+
+def _atomic_text(path: Path, text: str) -> None:
     from .paths import unique_temp
 
     tmp = unique_temp(path)
     try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -101,6 +101,18 @@ def test_zoom_cell_writes_a_clip_and_its_last_frame(tmp_path):
     r = render_cell(cell, tmp_path)
     assert r.path.endswith(".mp4") and (tmp_path / r.path).is_file() and (tmp_path / r.thumb).is_file()
     assert cell.command("z").startswith("stylemotion zoom --preset gentle")
+    # its report page: the per-frame values, finished (no reload)
+    report = (tmp_path / r.path).with_name(Path(r.path).stem + "_report.html").read_text()
+    assert 'data-key="loss"' in report and 'http-equiv="refresh"' not in report
+
+
+def test_gallery_links_a_cell_report():
+    from stylemotion.gallery import page
+
+    cell = {"src": "cells/a.mp4", "thumb": "cells/a_last.png", "caption": "x", "report": "cells/a_report.html"}
+    html = page("t", ["r"], ["c"], {(0, 0): cell})
+    assert '<a href="cells/a_report.html">report</a>' in html
+    assert "report</a>" not in page("t", ["r"], ["c"], {(0, 0): {**cell, "report": ""}})
 
 
 def study_cli(out: Path, *extra: str) -> subprocess.Popen:

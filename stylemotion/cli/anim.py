@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .common import device_arg, nonneg_int, positive_int
-from .render import (apply_playlist_flags, atomic_write_text, check_outputs, check_same_weights, load_state, load_styles, resume_threads, output_paths,
+from .render import (Report, apply_playlist_flags, atomic_write_text, check_outputs, jsonable, check_same_weights, load_state, load_styles, resume_threads, output_paths,
                      render_to_files, run_paths, settings_diff, srt_text, weights_id)
 
 EXAMPLES_ZOOM = """examples:
@@ -202,15 +202,20 @@ def preview_motion(s, out: Path) -> int:  # type: ignore[no-untyped-def]
     # no style and no network are needed to move pixels: the playlist's images are not even read
     seq = Sequencer(s, None, content, [], color_ref, styles_needed=False)
     writer = VideoWriter(prev, s.run.fps, s.output.crf, metadata=s.to_dict())
+    h, w = seq.hw
+    # the same page a render writes, with the schedules alone: see a ramp before spending hours on it
+    report = Report(output_paths(out)["report"], f"motion preview: {out.name}", s.run.frames, f"{w}x{h}, no style")
     try:
         for frame in seq.frames(optimize=False):
             writer.write(to_uint8(frame.image))
+            report.add(frame.index, frame.image, jsonable({k: v for k, v in frame.params.items() if k not in ("loss", "iterations")}))
     except BaseException:
         writer.abort()
         raise
     final = writer.close()
-    h, w = seq.hw
-    print(f"wrote {final} (motion preview, {s.run.frames} frames, {w}x{h}, no style) in {time.perf_counter() - t0:.1f} s")
+    report.write(running=False)
+    note = f", schedules in {report.path}" if report.ok else ""
+    print(f"wrote {final} (motion preview, {s.run.frames} frames, {w}x{h}, no style){note} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 

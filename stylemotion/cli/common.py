@@ -204,6 +204,10 @@ class Bar:
             self.bar.set_postfix(postfix, refresh=False)
         self.bar.update(n)
 
+    def write(self, line: str) -> None:
+        """A message on its own line above the bar."""
+        self.bar.write(line, file=sys.stderr)
+
     def close(self) -> None:
         self.bar.close()
 

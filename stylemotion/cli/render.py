@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 import torch
 
 from ..errors import UserError
-from .common import Bar, os_error_message
+from .common import Bar, one_line, os_error_message
 
 
 def run_paths(out: Path) -> tuple[Path, Path, Path]:
@@ -163,7 +163,8 @@ def output_paths(out: Path) -> dict[str, Path]:
     frames, json_path, state = run_paths(out)
     return {"video": out, "settings": json_path, "state": state, "frames": frames,
             "log": out.with_name(out.stem + "_params.jsonl"), "srt": out.with_suffix(".srt"),
-            "montage": out.with_name(out.stem + "_montage.png"), "preview": out.with_name(out.stem + "_preview" + out.suffix)}
+            "montage": out.with_name(out.stem + "_montage.png"), "preview": out.with_name(out.stem + "_preview" + out.suffix),
+            "report": out.with_name(out.stem + "_report.html")}
 
 
 def check_outputs(out: Path, s, preset: str | None) -> None:  # type: ignore[no-untyped-def]
@@ -182,7 +183,7 @@ def check_outputs(out: Path, s, preset: str | None) -> None:  # type: ignore[no-
         for src in inputs:
             if src and _same(p, Path(src)):
                 raise UserError(f"this render would overwrite {p} (its {role} file), which is one of its inputs; choose another -o")
-        if p.is_dir():
+        if p.is_dir() and role != "report":  # the report is optional: Report warns and the render goes on
             raise UserError(f"{p} is a directory, but the render writes its {role} file there; choose another -o")
     frames = paths["frames"]
     if frames.exists() and not frames.is_dir():
@@ -249,6 +250,50 @@ def srt_text(records: list[dict], fps: float) -> str:
 
 
 
+class Report:
+    """The render's report page (``OUT_report.html``, :mod:`stylemotion.report`), rewritten as frames
+    finish. It is optional: if the page cannot be written, one warning line, and the render goes on."""
+
+    STRIP = 24  # thumbnails in the strip, evenly spaced over the frames so far
+    THUMB, LATEST = 96, 480  # long sides of the strip's thumbnails and of the latest frame
+
+    def __init__(self, path: Path, title: str, total_frames: int, meta: str = "") -> None:
+        self.path, self.title, self.total, self.meta = path, title, total_frames, meta
+        self.records: list[dict] = []
+        self.thumbs: dict[int, str] = {}
+        self.latest: str | None = None
+        self.ok = True
+        self.say: Callable[[str], None] = lambda line: print(line, file=sys.stderr)  # a progress bar's write, once there is one
+
+    def add(self, index: int, image: torch.Tensor | None, record: dict | None) -> None:
+        """A finished frame (its image, its log record; either may be None)."""
+        from ..images import data_uri
+
+        if record is not None:
+            self.records.append(record)
+        if image is not None:
+            self.thumbs[index] = data_uri(image, self.THUMB)
+            self.latest = data_uri(image, self.LATEST)
+
+    def write(self, running: bool, stopped: str = "") -> None:
+        from ..report import page
+
+        if not self.ok:
+            return
+        keys = sorted(self.thumbs)
+        step = max(1, -(-len(keys) // self.STRIP))
+        chosen = keys[::step]
+        if keys and chosen[-1] != keys[-1]:
+            chosen.append(keys[-1])
+        text = page(self.title, self.records, total_frames=self.total, running=running, latest=self.latest,
+                    thumbs=[(k, self.thumbs[k]) for k in chosen], meta=self.meta, stopped=stopped)
+        try:
+            atomic_write_text(self.path, text)
+        except OSError as e:
+            self.ok = False
+            self.say(f"warning: cannot write the report page {self.path} ({os_error_message(e)}); the render goes on without it")
+
+
 def render_to_files(
     make_frames: Callable[[Callable[[int, Any], None]], Iterator[Any]],
     *,
@@ -293,10 +338,17 @@ def render_to_files(
     except OSError as e:
         raise UserError(f"cannot start writing {out}: {os_error_message(e)}") from None
     resume = f"stylemotion {mode} --resume -o {out}"
+    report = Report(output_paths(out)["report"], f"{mode}: {out.name}", frames, desc)
+    for line in log_lines:
+        report.add(0, None, json.loads(line))
     try:
         for t in range(start):  # frames rendered before the interruption: re-encode from PNG
-            writer.write(to_uint8(to_tensor(load_image(frames_dir / f"frame_{t:05d}.png", "rendered frame"))))
+            img = to_tensor(load_image(frames_dir / f"frame_{t:05d}.png", "rendered frame"))
+            writer.write(to_uint8(img))
+            report.add(t, img, None)
+        report.write(running=True)  # a page to open at once (and the warning, if it cannot be written, before the bar)
         bar = Bar(total_iterations, desc)
+        report.say = bar.write
 
         def on_progress(t: int, p: Any) -> None:
             bar.update(p.advanced, frame=f"{t + 1}/{frames}", loss=f"{p.loss:.4g}")
@@ -311,17 +363,23 @@ def render_to_files(
                     f.write(log_lines[-1] + "\n")
                 save_state(state_path, frame.state, settings, weights)
                 writer.write(to_uint8(frame.image))
+                report.add(frame.index, frame.image, json.loads(log_lines[-1]))
+                report.write(running=True)
         finally:
             bar.close()
         final = writer.close()
+        report.write(running=False)
     except KeyboardInterrupt:
         writer.abort()
+        report.write(running=False, stopped=f"interrupted; continue with: {resume}")
         print(f"\ninterrupted: finished frames are in {frames_dir}; continue with: {resume}", file=sys.stderr)
         raise
     except OSError as e:  # disk full or a vanished folder: the frames and the state so far stay
         writer.abort()
+        report.write(running=False, stopped=f"{os_error_message(e)}; continue with: {resume}")
         raise UserError(f"{os_error_message(e)}; the render stopped, its finished frames are kept: free space, then continue with: {resume}") from None
-    except BaseException:
+    except BaseException as e:
         writer.abort()
+        report.write(running=False, stopped=one_line(e) or type(e).__name__)
         raise
     return final, log_lines, writer.audio_note

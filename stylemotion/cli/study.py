@@ -73,6 +73,8 @@ def run_study(cells, out: Path, executor) -> int:  # type: ignore[no-untyped-def
         caption = cell.label(g.row_keys + g.col_keys) + (f" ({seconds:.0f} s)" if seconds else "")
         info[rc] = {"src": f"cells/{cell.key}{cell.suffix}", "thumb": thumb, "caption": caption,
                     "settings": cell.settings(), "command": cell.command(cell.key)}
+        if cell.mode != "image" and (out / "cells" / f"{cell.key}_report.html").is_file():
+            info[rc]["report"] = f"cells/{cell.key}_report.html"
 
     def publish() -> None:  # the sheet and the page, rewritten as cells finish
         save_image(grid_sheet(thumbs, g.rows if g.row_keys else [""], g.cols, tile=192), out / "sheet.png")  # type: ignore[arg-type]
