@@ -41,7 +41,7 @@ BACKBONES = ("vgg16-hed", "vgg19")
 POOLINGS = ("max", "avg")
 # Average pooling, as Gatys et al. recommend: measured against max pooling on the quality benchmark
 # it transfers the painting's large-scale statistics (relu4/relu5) several times better
-# (README, "How the defaults were chosen").
+# (docs/defaults.md).
 DEFAULT_POOLING = "avg"
 # The convolutions' arithmetic. On CUDA, auto = bf16 autocast (the fast path on tensor cores); on
 # the CPU, auto = float32: bf16 runs at native speed only on CPUs with avx512_bf16 or AMX, and on
@@ -102,7 +102,7 @@ def pool(h: torch.Tensor, kind: str) -> torch.Tensor:
     maps are 10-24 cells wide, that one column or row weighs a tenth of the Gram. The optimizer
     then matched the painting's *edge artifact* instead of its big strokes: on rocket + Matisse
     at 384 px the engine reported a relu5_1 style loss of 0.012 where the same network in floor
-    mode measured 0.137 (README, "How the defaults were chosen"). Ceil only where floor would
+    mode measured 0.137 (docs/defaults.md). Ceil only where floor would
     leave nothing (a map 1 cell high or wide), so tiny inputs still reach relu5_1.
     """
     ceil = h.shape[-1] < 2 or h.shape[-2] < 2

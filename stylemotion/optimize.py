@@ -39,7 +39,7 @@ INITS = ("content", "noise", "image")
 @dataclass
 class StyleConfig:
     """The loss: layers and weights. Defaults chosen with benchmarks/quality.py at 384 px and by
-    looking at the results (README, "How the defaults were chosen")."""
+    looking at the results (docs/defaults.md)."""
 
     # relu4_2 (Gatys) alone let the strong style below wash out the layout (edge structure 0.46);
     # adding relu3_2 holds it (0.58-0.62) for the same style transfer, and relu2_2 holds thin lines

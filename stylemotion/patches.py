@@ -145,6 +145,23 @@ def base_iterations(cfg: PatchConfig, optim: OptimConfig, hw: tuple[int, int], h
     return sum(level_iterations(optim.iterations, len(pyramid_sizes(h, w, optim.pyramid_min, optim.pyramid_step)), optim.pyramid_iter_factor))
 
 
+def grid_cells(cfg: PatchConfig, hw: tuple[int, int], scale: int) -> list[tuple[int, int]]:
+    """Cell origins covering a canvas (H, W) with patches of this scale, overlapping by the feather."""
+    H, W = hw
+    side = cfg.patch * scale
+    stride = max(1, int(side * (1 - cfg.feather)))
+    ys = list(range(0, max(1, H - side + stride), stride))
+    xs = list(range(0, max(1, W - side + stride), stride))
+    return [(y, x) for y in ys for x in xs]
+
+
+def total_steps(cfg: PatchConfig, hw: tuple[int, int]) -> int:
+    """Patches a render of canvas (H, W) optimizes: ``cfg.steps``, or ``passes`` over every scale's grid."""
+    if cfg.steps:
+        return cfg.steps
+    return cfg.passes * sum(len(grid_cells(cfg, hw, s)) for s in cfg.scales)
+
+
 class PatchRenderer:
     """Owns the canvas and the per-scale targets; :meth:`steps` yields after every patch."""
 
@@ -193,13 +210,7 @@ class PatchRenderer:
                 self.global_grams[sc] = tiled_grams(engine, resize(style, (max(16, round(sh * k)), max(16, round(sw * k)))), 512)
 
     def _grid(self, scale: int) -> list[tuple[int, int]]:
-        """Cell origins covering the canvas with patches of this scale, overlapping by the feather."""
-        H, W = self.hw
-        side = self.cfg.patch * scale
-        stride = max(1, int(side * (1 - self.cfg.feather)))
-        ys = list(range(0, max(1, H - side + stride), stride))
-        xs = list(range(0, max(1, W - side + stride), stride))
-        return [(y, x) for y in ys for x in xs]
+        return grid_cells(self.cfg, self.hw, scale)
 
     def _box(self, scale: int) -> tuple[int, int, int, int]:
         """Next position for this scale: stratified (a shuffled grid, refilled when used up) plus
@@ -220,9 +231,7 @@ class PatchRenderer:
 
     @property
     def total_steps(self) -> int:
-        if self.cfg.steps:
-            return self.cfg.steps
-        return self.cfg.passes * sum(len(self._grid(s)) for s in self.cfg.scales)
+        return total_steps(self.cfg, self.hw)
 
     def targets(self, box: tuple[int, int, int, int], scale: int, patch_hw: tuple[int, int]) -> Targets:
         top, left, ph, pw = box

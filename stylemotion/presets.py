@@ -51,7 +51,7 @@ class RunSection:
     color_coherence: str = "meanstd"  # none | meanstd | histogram: hold frame 0's colors
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     backbone: str = "vgg16-hed"  # vgg16-hed (bundled) | vgg19 (needs its weights)
-    pooling: str = "avg"  # avg | max (avg transfers large-scale style better; README "Defaults")
+    pooling: str = "avg"  # avg | max (avg transfers large-scale style better; docs/defaults.md)
     precision: str = "auto"  # auto (bf16 on CUDA) | bf16 | fp32 (closest to the CPU's pixels); CUDA only
     cadence: int = 1  # optimize every Nth frame; the frames between are warped from both neighbours
     loop: bool = False  # pull the last frames back to frame 0 so the video repeats without a jump
@@ -85,7 +85,7 @@ class MotionSection:
     center_x: float = 0.0  # zoom/rotation center, -1 (left) .. 1 (right)
     center_y: float = 0.0  # -1 (top) .. 1 (bottom)
     border: str = "reflect"  # reflect | replicate: how the edges fill when zooming out or turning
-    dither: float = 0.0  # px: sub-pixel wobble of the content (<= this) that varies the resampling phase per frame (README)
+    dither: float = 0.0  # px: sub-pixel wobble of the content (<= this) that varies the resampling phase per frame (docs/commands.md)
 
 
 @dataclass

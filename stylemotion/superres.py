@@ -111,7 +111,7 @@ def upscale(
 class ReconstructConfig:
     # full runs from different starting noise (seeds seed, seed+1, ...); the one with the lowest
     # final loss is kept. Over seeds the final loss ranked the results almost in order of edge
-    # structure against the photo (README), so N restarts buy a more recognizable result for N x time
+    # structure against the photo (docs/measurements.md), so N restarts buy a more recognizable result for N x time
     restarts: int = 1
 
     def check(self) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .common import device_arg, nonneg_int, positive_int
+from .estimate import check_fits, estimate_frame_loop, probe_settings
 from .render import (Report, apply_playlist_flags, atomic_write_text, check_outputs, jsonable, check_same_weights, load_state, load_styles, resume_threads, output_paths,
                      render_to_files, run_paths, settings_diff, srt_text, weights_id)
 
@@ -36,6 +37,7 @@ def add_anim_args(p: argparse.ArgumentParser, default_preset: str, default_out: 
     p.add_argument("--size", type=positive_int, help="long side in pixels (overrides run.size)")
     p.add_argument("--device", type=device_arg, help="auto, cpu, cuda, cuda:N, mps (overrides run.device)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="CUDA arithmetic: auto = bf16; fp32 is closest to the CPU (overrides run.precision)")
+    p.add_argument("--estimate", action="store_true", help="time a few frames, print the expected time and peak memory, write nothing")
     p.add_argument("--weights", type=Path, help="backbone weights file (for run.backbone = vgg19)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any preset value, e.g. --set motion.zoom=1.03 (repeatable)")
@@ -135,6 +137,8 @@ def cmd_animate(args: argparse.Namespace) -> int:
     else:
         s = resolve_settings(args, mode)
         if args.preview_motion:
+            if args.estimate:
+                raise UserError("--estimate and --preview-motion: choose one (the preview needs no estimate: it runs in seconds)")
             check_outputs(out, s, args.preset)
             return preview_motion(s, out)
         if state_path.exists() and not args.overwrite:
@@ -155,6 +159,13 @@ def cmd_animate(args: argparse.Namespace) -> int:
         check_state(state, s, seq.hw, state_path)
     start = state.next_frame if state else 0
     h, w = seq.hw
+    probe = lambda: Sequencer(probe_settings(s), engine, content, styles, color_ref).frames()  # noqa: E731
+    if args.estimate:
+        keys = [t for t in seq.key_frames() if t >= start]
+        estimate_frame_loop(probe, [seq.iterations_at(t) for t in keys], s.run.frames - start - len(keys), seq.hw, device,
+                            f"{out.name}: {s.run.frames - start} frames at {w}x{h}")
+        return 0
+    check_fits(device, s.run.size, lambda: next(iter(probe())), "this render")
     try:
         final, log_lines, _ = render_to_files(
             lambda on_progress: seq.frames(state, on_progress), out=out, mode=mode, start=start, frames=s.run.frames,

@@ -147,7 +147,7 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
     """Flags for every engine option; defaults None mean "the dataclass default"."""
     g = p.add_argument_group("style loss")
     g.add_argument("--content-weight", type=nonneg_float, help="content loss weight (default 1)")
-    g.add_argument("--style-weight", type=nonneg_float, help="style loss weight (default: see README)")
+    g.add_argument("--style-weight", type=nonneg_float, help="style loss weight (default 20)")
     g.add_argument("--tv-weight", type=nonneg_float, help="total-variation weight, smooths fine noise")
     g.add_argument("--style-scale", type=positive_float, help="style image size relative to the output (default 1)")
     g.add_argument("--content-layers", type=name_list, help="comma-separated, e.g. relu4_2")

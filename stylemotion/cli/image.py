@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import UserError
+from .estimate import check_fits, frame_io_seconds, print_estimate, setup_seconds
 from .common import (BACKBONE_FLAGS, OPTIM_FLAGS, STYLE_FLAGS, Bar, add_engine_args, arch_of, flag_overrides,
                      float_list, positive_int, size_arg)
 
@@ -18,10 +19,28 @@ EXAMPLES_IMAGE = """examples:
 """
 
 
+def estimate_image(engine, content, styles, blend, optim, sizes, device, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """--estimate: time each pyramid level's iterations, count them, print, write nothing."""
+    from ..estimate import Meter, image_estimate, probe_level
+    from ..optimize import Targets, level_iterations, resize
+
+    meter = Meter(device)
+    setup = setup_seconds()
+    costs = []
+    for hw in sizes:
+        c = resize(content, hw).to(device)
+        targets = Targets(engine.content_targets(c), engine.style_targets(styles, blend, hw))
+        costs.append(probe_level(lambda n: engine.optimize(c, targets, replace(optim, tol=0.0), n), device))
+    iters = level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)
+    h, w = sizes[-1]
+    est = image_estimate(list(zip(sizes, iters)), costs, setup, meter, tail=frame_io_seconds(sizes[-1], report=False))
+    print_estimate(est, f"{out.name} at {w}x{h}", device)
+
+
 def cmd_image(args: argparse.Namespace) -> int:
     from ..backbone import DEFAULT_POOLING, load_backbone, pick_device
     from ..images import check_output_path, load_image, resize_long_side, save_image, to_tensor
-    from ..optimize import OptimConfig, StyleConfig, StyleEngine, fit_style, level_iterations, pyramid_sizes, report_interval, stylize
+    from ..optimize import OptimConfig, StyleConfig, StyleEngine, Targets, fit_style, level_iterations, pyramid_sizes, report_interval, stylize
 
     # every value and every path is checked before anything is read, loaded or written
     out = check_output_path(args.output, [args.content, *args.style, args.init_image])
@@ -50,6 +69,12 @@ def cmd_image(args: argparse.Namespace) -> int:
     backbone = load_backbone(bo.get("backbone", "vgg16-hed"), bo.get("pooling", DEFAULT_POOLING), bo.get("weights"), device, bo.get("precision", "auto"))
     engine = StyleEngine(backbone, style_cfg)
     sizes = pyramid_sizes(content.shape[-2], content.shape[-1], optim.pyramid_min, optim.pyramid_step)
+    if args.estimate:
+        estimate_image(engine, content, styles, args.style_blend, optim, sizes, device, out)
+        return 0
+    check_fits(device, args.size, lambda: engine.optimize(
+        content.to(device), Targets(engine.content_targets(content), engine.style_targets(styles, args.style_blend, sizes[-1])),
+        replace(optim, tol=0.0), 1), "this image")
     total = sum(level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor))
     bar = Bar(total, f"{out.name} {content.shape[-1]}x{content.shape[-2]} on {device.type}")
     seen = {"level": 0, "done": 0}  # early stop ends a level before its budget: skip ahead for a true ETA
@@ -85,4 +110,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=size_arg, default=512, help="long side of the output in pixels (default 512)")
     p.add_argument("--save-every", type=positive_int, help="also save the image every N iterations")
     add_engine_args(p)
+    p.add_argument("--estimate", action="store_true", help="time a few iterations, print the expected time and peak memory, write nothing")
     p.set_defaults(func=cmd_image)

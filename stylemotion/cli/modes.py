@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from ..errors import UserError
+from .estimate import frame_io_seconds, print_estimate, setup_seconds
 from .common import (BACKBONE_FLAGS, OPTIM_FLAGS, STYLE_FLAGS, Bar, add_engine_args, arch_of, finite_float, flag_overrides, fps_arg,
                      nonneg_float, positive_int, size_arg)
 
@@ -82,6 +83,45 @@ def _input(args_value: Path | None, cfg: dict[str, Any], key: str, what: str) ->
     raise UserError(f"no {what}: give it on the command line or in the preset's [inputs] {key}")
 
 
+def estimate_hires(engine, content, style, pc, optim, hw, device, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """--estimate for hires and remix: the base stylization's levels, then the patches, each timed."""
+    import time
+
+    from ..estimate import Cost, Meter, image_estimate, probe_level, sync
+    from ..optimize import Targets, level_iterations, pyramid_sizes, resize, scaled_size
+    from ..patches import PatchRenderer, base_iterations, total_steps
+
+    meter = Meter(device)
+    setup = setup_seconds()
+    levels: list = []
+    costs: list = []
+    if base_iterations(pc, optim, hw, content is not None):
+        bh, bw = scaled_size(*hw, min(pc.base, max(hw)))
+        sizes = pyramid_sizes(bh, bw, optim.pyramid_min, optim.pyramid_step)
+        for size, n in zip(sizes, level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)):
+            c = resize(content, size).to(device)
+            targets = Targets(engine.content_targets(c), engine.style_targets([style], None, size))
+            costs.append(probe_level(lambda k: engine.optimize(c, targets, replace(optim, tol=0.0), k), device))
+            levels.append((size, n))
+    # the patches: a renderer of 3 steps from noise (no base), the first step a warm-up
+    sync(device)
+    t0 = time.perf_counter()
+    probe = PatchRenderer(engine, content, style, replace(pc, init="noise", steps=3), optim)
+    grams = time.perf_counter() - t0
+    stamps = []
+    for _ in probe.steps():
+        sync(device)
+        stamps.append(time.perf_counter())
+    steps = total_steps(pc, probe.hw)
+    levels.append(((pc.patch, pc.patch), steps))
+    costs.append(Cost(0.0, (stamps[2] - stamps[0]) / 2))  # one patch of pc.iterations iterations
+    est = image_estimate(levels, costs, setup + grams, meter, tail=frame_io_seconds(hw, report=False))
+    est.iterations = est.iterations - steps + steps * pc.iterations
+    est.lines[-2] = f"{steps} patches of {pc.patch}px x {pc.iterations} iterations: {costs[-1].per_iteration:.2f} s each"
+    h, w = hw
+    print_estimate(est, f"{out.name}: a {w}x{h} canvas", device)
+
+
 def cmd_hires(args: argparse.Namespace) -> int:
     from ..images import check_output_path, load_image, save_image, to_tensor
     from ..patches import PatchConfig, PatchRenderer, base_iterations, canvas_hw
@@ -115,6 +155,9 @@ def cmd_hires(args: argparse.Namespace) -> int:
     optim = cfg["optim"]
     hw = canvas_hw(pc, tuple((content if content is not None else style).shape[-2:]))
     n_base = base_iterations(pc, optim, hw, content is not None)
+    if args.estimate:
+        estimate_hires(engine, content, style, pc, optim, hw, device, out)
+        return 0
     base_bar = Bar(n_base, "base: whole image stylized first") if n_base else None
     try:
         # optim.iterations drives the whole-image base stylization; each patch runs pc.iterations
@@ -202,7 +245,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     if not args.preset:
         # coarse to fine from 48 px in sqrt(2) steps. Most iterations go to the final level: over
         # seeds, a lower final loss gave a more recognizable result, and 500 final iterations
-        # raised the edge structure of every seed tried (README); coarser levels get 0.75x each
+        # raised the edge structure of every seed tried (docs/measurements.md); coarser levels get 0.75x each
         optim = replace(optim, iterations=500 if args.iterations is None else optim.iterations,
                         pyramid_min=48 if args.pyramid_min is None else optim.pyramid_min,
                         pyramid_step=2**0.5 if args.pyramid_step is None else optim.pyramid_step,
@@ -286,12 +329,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--style-mode", choices=["global", "localized"], help="global: whole-style statistics; localized: the co-located style region")
     patch_args(p)
     add_engine_args(p)
+    p.add_argument("--estimate", action="store_true", help="time the base and a few patches, print the expected time and peak memory, write nothing")
     p.set_defaults(func=cmd_hires)
 
     p = sub.add_parser("remix", help="no content: rebuild a photo's layout from its own local styles", description=EXAMPLES_REMIX, formatter_class=fmt)
     p.add_argument("photo", type=Path, nargs="?", help="the photo to remix (or from --preset)")
     patch_args(p)
     add_engine_args(p)
+    p.add_argument("--estimate", action="store_true", help="time a few patches, print the expected time and peak memory, write nothing")
     p.set_defaults(func=cmd_hires, style_mode=None, content=None, style=None)
 
     p = sub.add_parser("upscale", help="style super-resolution from a similar high-res image", epilog=EXAMPLES_UPSCALE, formatter_class=fmt)

@@ -46,8 +46,67 @@ def cmd_study(args: argparse.Namespace) -> int:
         load_image(check_input_file(path, "study input"), "study input")  # decodes: a broken file fails now, not in cell 37
     seen: dict[str, object] = {}
     cells = [seen.setdefault(c.key, c) for c in cells if c.key not in seen]  # type: ignore[misc]
+    if args.estimate:
+        estimate_study(cells, out, args)
+        return 0
     out.mkdir(exist_ok=True)
     return run_study(cells, out, make_executor(device=args.device or "cpu", workers=args.workers, ray_address=args.ray))
+
+
+def estimate_study(cells, out: Path, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+    """--estimate: each cell's cost from probes shared by the cells that cost the same (same mode,
+    size, layers, loss and pooling), cells already done cost nothing; summed, and divided among
+    parallel workers when there are several."""
+    import dataclasses
+
+    from ..backbone import pick_device
+    from ..estimate import Estimate, Meter, probe_frames, probe_level
+    from ..images import load_image, resize_long_side, to_tensor
+    from ..optimize import StyleEngine, Targets, level_iterations, pyramid_sizes, resize
+    from ..presets import style_config
+    from ..sequence import Sequencer
+    from ..study import _backbone, _image_configs, _zoom_settings, is_done, torch_threads
+    from .estimate import frame_io_seconds, print_estimate, probe_settings, setup_seconds
+
+    device = pick_device(args.device or "cpu")
+    meter = Meter(device)
+    setup = setup_seconds()
+    probes: dict[tuple, object] = {}
+    seconds, iterations, todo = 0.0, 0, [c for c in cells if not is_done(c, out)]
+    for cell in todo:
+        with torch_threads(cell.threads):
+            content = to_tensor(resize_long_side(load_image(cell.content, "content image"), cell.size))
+            style = to_tensor(resize_long_side(load_image(cell.style, "style image"), cell.size))
+            if cell.mode == "image":
+                style_cfg, optim, run = _image_configs(cell)
+                engine = StyleEngine(_backbone(run["pooling"], str(device)), style_cfg)
+                sizes = pyramid_sizes(*content.shape[-2:], optim.pyramid_min, optim.pyramid_step)
+                iters = level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)
+                for hw, n in zip(sizes, iters):
+                    key = ("image", hw, run["pooling"], style_cfg.content_layers, style_cfg.style_layers, style_cfg.style_loss, optim.optimizer)
+                    if key not in probes:
+                        c = resize(content, hw).to(device)
+                        targets = Targets(engine.content_targets(c), engine.style_targets([style], None, hw))
+                        probes[key] = probe_level(lambda k: engine.optimize(c, targets, dataclasses.replace(optim, tol=0.0), k), device)
+                    seconds += probes[key](n)  # type: ignore[operator]
+                    iterations += n
+                seconds += frame_io_seconds(sizes[-1], report=False)
+            else:
+                st = _zoom_settings(cell)
+                engine = StyleEngine(_backbone(st.run.pooling, str(device)), style_config(st))
+                seq = Sequencer(st, engine, content, [style])
+                key = ("zoom", seq.hw, st.run.pooling, tuple(st.style.content_layers), tuple(st.style.style_layers), st.optim.optimizer)
+                if key not in probes:
+                    probes[key] = probe_frames(iter(Sequencer(probe_settings(st), engine, content, [style]).frames()), device)
+                n = [seq.iterations_at(t) for t in seq.key_frames()]
+                seconds += sum(probes[key](k) for k in n) + st.run.frames * frame_io_seconds(seq.hw)  # type: ignore[operator]
+                iterations += sum(n)
+    workers = max(1, args.workers or 1) if not args.ray else 1
+    est = Estimate(setup + seconds / workers, meter.peak(), meter.kind, iterations,
+                   [f"{len(todo)} cells to render ({len(cells) - len(todo)} already done), {len(probes)} probed sizes",
+                    f"{seconds:.0f} s of cell work" + (f" over {workers} workers" if workers > 1 else "") +
+                    ("; on Ray the cluster's size divides it" if args.ray else "")])
+    print_estimate(est, f"study {out.name}", device)
 
 
 def run_study(cells, out: Path, executor) -> int:  # type: ignore[no-untyped-def]
@@ -128,4 +187,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cell-threads", type=positive_int, default=max(1, min(4, os.cpu_count() or 1)),
                    help="CPU threads per cell (the same in every executor, so results are identical)")
     p.add_argument("-o", "--output", default="study", help="the study folder (default study/)")
+    p.add_argument("--estimate", action="store_true", help="time each kind of cell briefly, print the expected time and peak memory, write nothing")
     p.set_defaults(func=cmd_study)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
 from ..errors import UserError
 from .common import device_arg, nonneg_float, nonneg_int, positive_int, unit_float
+from .estimate import check_fits, estimate_frame_loop, probe_settings
 from .render import (apply_playlist_flags, atomic_write_text, check_outputs, check_same_weights, load_state, load_styles, resume_threads, output_paths,
                      render_to_files, run_paths, settings_diff, srt_text, weights_id)
 
@@ -138,16 +140,26 @@ def cmd_video(args: argparse.Namespace) -> int:
     first_src = v.start + start * v.every
     end = v.start + s.run.frames * v.every
 
-    def source():  # type: ignore[no-untyped-def]
+    def source(a: int = first_src, b: int = end):  # type: ignore[no-untyped-def]
         import torch
 
-        for i, arr in read_video(v.input, first_src, end, v.every):
+        for i, arr in read_video(v.input, a, b, v.every):
             x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).float().div(255.0)
             yield i, resize(x, hw).clamp(0, 1).contiguous()
 
+    h, w = hw
+    probe_s = probe_settings(s)
+    if v.init == "content":  # per-frame mode gives every frame first_iterations: probe it as a warm-started clip
+        probe_s = replace(probe_s, video=replace(probe_s.video, init="warped"))
+    probe = lambda: ClipStylizer(probe_s, engine, styles, hw).frames(source(first_src, first_src + 3 * v.every))  # noqa: E731
+    if args.estimate:
+        estimate_frame_loop(probe, [stylizer.iterations_at(t) for t in range(start, s.run.frames)], 0, hw, device,
+                            f"{out.name}: {s.run.frames - start} frames at {w}x{h}")
+        return 0
+    check_fits(device, s.run.size, lambda: next(iter(probe())), "this render")
+
     fps = Fraction(info.fps) / v.every
     audio = AudioSource(Path(v.input), v.start / float(info.fps), end / float(info.fps)) if (v.audio and info.audio) else None
-    h, w = hw
     try:
         final, log_lines, audio_note = render_to_files(
             lambda on_progress: stylizer.frames(source(), state, on_progress), out=out, mode="video", start=start, frames=s.run.frames,
@@ -191,6 +203,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-audio", action="store_true", help="do not copy the input's audio")
     p.add_argument("--device", type=device_arg, help="auto, cpu, cuda, cuda:N, mps (overrides run.device)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="CUDA arithmetic: auto = bf16; fp32 is closest to the CPU (overrides run.precision)")
+    p.add_argument("--estimate", action="store_true", help="time a few frames, print the expected time and peak memory, write nothing")
     p.add_argument("--weights", type=Path, help="backbone weights file (for run.backbone = vgg19)")
     p.add_argument("-o", "--output", type=Path, default=Path("video_styled.mp4"), help="output .mp4, .webm or .gif (default video_styled.mp4)")
     p.add_argument("--srt", action="store_true", help="also write OUT.srt: each frame's parameters as subtitles")
