@@ -62,6 +62,16 @@ def load_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
     return rgb
 
 
+def image_size(path: str | os.PathLike, what: str = "image") -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding it; UserError for a bad file."""
+    p = check_input_file(path, what)
+    try:
+        with Image.open(p) as im:
+            return im.size
+    except Exception as e:  # noqa: BLE001 - any reason PIL cannot read the header means "bad file"
+        raise UserError(f"{what} {p} is not an image PIL can read ({type(e).__name__}: {_one_line(e)})") from None
+
+
 def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split())[:200]
 

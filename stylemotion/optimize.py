@@ -175,6 +175,9 @@ class OptimResult:
 
 
 DIVERGE_FACTOR = 1e6  # a loss this many times the first one is an explosion, not a bad step
+# a run whose every later loss is above the first by more than this fraction made no progress at
+# all (a start already at the optimum shows later losses equal to the first, not above it)
+NO_PROGRESS = 1e-4
 RETRY_STEP_SCALES = (0.25, 0.0625)  # step sizes tried after a divergence, relative to the first
 # Iterations between reads of the loss on the host (progress, early stop, divergence checks). On
 # CUDA every read waits for the device to catch up, so the engine reads once per K iterations and
@@ -437,6 +440,12 @@ class _Run:
                 final = self.obj(x.detach())[0]
                 if bool(final <= best_loss):
                     best_loss, best = final, x.detach().clone()
+                # every step made the loss worse: the start image is all this run would return.
+                # That is a failure of the step size (Adam at lr 1 under a huge style weight), not
+                # a result: the caller retries with smaller steps instead of passing it off as one
+                later = history[1:] + [float(final)]
+                if math.isfinite(later[-1]) and min(later) > history[0] * (1 + NO_PROGRESS) + 1e-12:
+                    return OptimResult(best, done, float(best_loss)), "no step lowered the loss below the start image's"
             else:
                 best = x.detach().clone()
         state = None

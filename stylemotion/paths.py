@@ -110,13 +110,21 @@ def parse_toml(text: str, where: str, max_bytes: int = MAX_DOC_BYTES) -> dict[st
     return check_depth(data, where)
 
 
+def resolved(path: str | os.PathLike) -> Path:
+    """``path`` made absolute with its links followed; UserError naming it for a link loop."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):  # RuntimeError: Python < 3.13's "Symlink loop from ..."
+        raise UserError(f"{path}: cannot follow its symbolic links (a link loop?)") from None
+
+
 def _same(a: Path, b: Path) -> bool:
     try:
         if a.exists() and b.exists():
             return os.path.samefile(a, b)
     except OSError:
         pass
-    return a.resolve() == b.resolve()
+    return resolved(a) == resolved(b)
 
 
 def check_output_file(path: str | os.PathLike, what: str, extensions: Iterable[str], inputs: Iterable[str | os.PathLike | None] = ()) -> Path:

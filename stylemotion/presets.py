@@ -27,7 +27,7 @@ from typing import Any
 
 from .backbone import PRECISIONS, check_device_name
 from .errors import UserError
-from .paths import check_input_file, parse_json, parse_toml, read_text
+from .paths import check_input_file, parse_json, parse_toml, read_text, resolved
 from .playlist import Entry
 from .schedule import Schedule
 
@@ -340,10 +340,10 @@ def load_preset(name_or_path: str) -> Settings:
     p = Path(name_or_path)
     if p.suffix == ".json":  # settings saved beside a render: also data
         data = parse_json(read_text(p, "preset", MAX_PRESET_BYTES), f"preset {p}")
-        return from_dict(data.get("settings", data) if isinstance(data, dict) else data, str(p), p.resolve().parent)
+        return from_dict(data.get("settings", data) if isinstance(data, dict) else data, str(p), resolved(p).parent)
     p = find_preset(name_or_path)
     data = read_toml(p)
-    base = p.resolve().parent
+    base = resolved(p).parent
     s = from_dict(data, str(p), base)
     if p.parent.resolve() == PRESET_DIR.resolve():
         _point_shipped_paths_at_samples(s)
@@ -380,7 +380,7 @@ def load_mode_preset(name_or_path: str, command: str, sections: dict[str, Any]) 
         raise UserError(f"{src} is a preset for 'stylemotion {got or 'zoom'}', not for {command}")
     out: dict[str, Any] = {name: dataclasses.replace(obj) for name, obj in sections.items()}
     inputs: dict[str, str] = {}
-    base = p.resolve().parent
+    base = resolved(p).parent
     for name, body in data.items():
         valid = list(sections) + ["inputs"]
         if name not in valid:

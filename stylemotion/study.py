@@ -30,7 +30,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import torch
 
 from .errors import UserError
-from .paths import parse_toml, read_text
+from .paths import parse_toml, read_text, resolved, unique_temp
 
 MODES = ("image", "zoom")
 MAX_CELLS = 10_000  # a study bigger than this is a typo in a sweep
@@ -263,7 +263,7 @@ def load_jobs(path: str | os.PathLike, threads: int = 1) -> list[Cell]:
     jobs = data.get("job")
     if set(data) - {"job"} or not isinstance(jobs, list) or not jobs:
         raise UserError(f"jobs file {p}: expected one or more [[job]] tables and nothing else")
-    base = p.resolve().parent
+    base = resolved(p).parent
     cells: list[Cell] = []
     for i, job in enumerate(jobs):
         where = f"jobs file {p}: job {i + 1}"
@@ -472,8 +472,6 @@ def _atomic_json(path: Path, data: dict) -> None:
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    from .paths import unique_temp
-
     tmp = unique_temp(path)
     try:
         tmp.write_text(text, encoding="utf-8")

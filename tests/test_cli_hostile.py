@@ -130,6 +130,14 @@ def d(tmp_path_factory) -> Path:
     (d / "s_ok_frames").mkdir()
     Image.new("RGB", (32, 21)).save(d / "s_ok_frames" / "frame_00000.png")
     _state(d / "s_ok_frames" / "state.safetensors", "1", sj, torch.rand(1, 3, 21, 32))
+    # the same, but its finished frame was replaced by an image of another size
+    (d / "s_resized_frames").mkdir()
+    Image.new("RGB", (40, 30)).save(d / "s_resized_frames" / "frame_00000.png")
+    _state(d / "s_resized_frames" / "state.safetensors", "1", sj, torch.rand(1, 3, 20, 32))  # the frames are 32x20
+    # a symbolic link loop, a one-pixel photo
+    (d / "loop_a.png").symlink_to(d / "loop_b.png")
+    (d / "loop_b.png").symlink_to(d / "loop_a.png")
+    Image.new("RGB", (1, 1)).save(d / "dot.png")
     # an unfinished render that a new start must not clobber
     (d / "busy_frames").mkdir()
     Image.new("RGB", (32, 21)).save(d / "busy_frames" / "frame_00000.png")
@@ -442,6 +450,16 @@ CASES: dict[str, list[str]] = {
     "inspect-list-json": ["inspect", "{d}/list.json"],
     "no-command": [],
     "unknown-command": ["paint"],
+    # --- symbolic link loops, a replaced frame, a photo too small to remix
+    "image-content-link-loop": ["image", "{d}/loop_a.png", "--style", "{d}/art.png", "-o", "{d}/o.png"],
+    "image-style-link-loop": ["image", "{d}/cat.png", "--style", "{d}/loop_a.png", "-o", "{d}/o.png"],
+    "zoom-content-link-loop": ["zoom", "--content", "{d}/loop_a.png", "--style", "{d}/art.png", "-o", "{d}/z.mp4"],
+    "video-link-loop": ["video", "{d}/loop_a.png", "--style", "{d}/art.png", "-o", "{d}/v.mp4"],
+    "study-link-loop": ["study", "--content", "{d}/loop_a.png", "--style", "{d}/art.png", "-o", "{d}/st"],
+    "resume-replaced-frame": ["zoom", "--resume", "-o", "{d}/s_resized.mp4"],
+    "remix-one-pixel": ["remix", "{d}/dot.png", "-o", "{d}/o.png"],
+    "hires-one-pixel-style": ["hires", "{d}/cat.png", "--style", "{d}/dot.png", "-o", "{d}/o.png"],
+    "estimate-with-preview": ZOOM + ["--estimate", "--preview-motion"],
 }
 
 
@@ -482,6 +500,62 @@ def test_messages_name_the_thing(d, capsys):
     assert "--size" in check_promise(CASES["resume-other-size"], d, capsys) and "run.size" in check_promise(CASES["resume-other-size"], d, capsys)
     assert "cat.png" in check_promise(CASES["image-out-is-content"], d, capsys)
     assert "next_frame" in check_promise(CASES["resume-negative"], d, capsys)
+
+
+def test_terminal_escapes_in_names_are_shown_not_obeyed(d, capsys):
+    """A file name holding an escape sequence (it could retitle or clear the terminal) or a bidi
+    override is printed escaped; a name that is not UTF-8 shows its bytes."""
+    line = check_promise(["image", "{d}/\x1b]0;pwned\x07\u202e.png", "--style", "{d}/art.png", "-o", "{d}/o.png"], d, capsys)
+    assert "\x1b" not in line and "\x07" not in line and "\u202e" not in line
+    assert "\\x1b]0;pwned\\x07\\u202e.png" in line
+    raw = os.fsdecode(b"caf\xe9.png")  # a Latin-1 file name on a UTF-8 system
+    assert "caf\\xe9.png" in check_promise(["image", "{d}/" + raw, "--style", "{d}/art.png", "-o", "{d}/o.png"], d, capsys)
+
+
+def test_messages_for_the_new_cases(d, capsys):
+    assert "link loop" in check_promise(CASES["image-content-link-loop"], d, capsys)
+    line = check_promise(CASES["resume-replaced-frame"], d, capsys)
+    assert "frame_00000.png is 40x30" in line and "--overwrite" in line
+    assert "too small" in check_promise(CASES["remix-one-pixel"], d, capsys)
+
+
+def test_a_preset_reading_stdin_while_it_is_an_open_pipe(d, tmp_path):
+    """run.content = /dev/stdin with stdin an open pipe: one line, exit 2, and the process ends
+    (the pipe is never read)."""
+    import subprocess
+    import sys
+
+    preset = tmp_path / "stdin.toml"
+    preset.write_text(f'[run]\ncontent = "/dev/stdin"\n[[playlist]]\nstyle = "{d / "art.png"}"\nhold = 4\n')
+    p = subprocess.Popen([sys.executable, "-m", "stylemotion", "zoom", "--preset", str(preset), "-o", str(tmp_path / "z.mp4")],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        code = p.wait(timeout=120)  # stdin stays open: a read of it would block forever
+    finally:
+        p.kill()
+    err = [ln for ln in p.stderr.read().splitlines() if ln.strip()]
+    p.stdin.close()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: content image /dev/stdin is not a regular file"), err
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["stdin.toml"]
+
+
+def test_a_full_disk_before_the_first_state_leaves_nothing(d, tmp_path, capsys, monkeypatch):
+    """The disk fills after frame 0's PNG and log line but before its state: nothing can be resumed,
+    so nothing is left (no frames folder, no log, no report), and the line says so."""
+    import errno
+
+    import stylemotion.cli.render as render
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "z_frames" / "state.safetensors"))
+
+    monkeypatch.setattr(render, "save_state", full)
+    capsys.readouterr()
+    code = main(["zoom", "--content", str(d / "cat.png"), "--style", str(d / "art.png"), "--size", "32", "--frames", "2",
+                 "--set", 'run.iterations="1"', "--set", "run.first_iterations=1", "-o", str(tmp_path / "z.mp4")])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error")]
+    assert code == 2 and len(err) == 1 and "no space left" in err[0] and "nothing was kept" in err[0], err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_divergence_is_reported_not_hidden(d, capsys):

@@ -391,3 +391,21 @@ def test_no_host_sync_between_two_reads_on_cuda(cat64, starry96, monkeypatch):
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert reads == [1, 21]
+
+
+def test_a_run_where_every_step_makes_it_worse_is_not_a_result(backbone, cat64):
+    """Adam at a step far too large for a steep loss: every step raises the loss, and the best image
+    is the start image. That is retried with smaller steps, and if none helps it is a divergence,
+    never a silent copy of the start."""
+    from stylemotion.errors import Diverged
+
+    engine = StyleEngine(backbone, StyleConfig(tv_weight=0.0))
+    start = cat64.clone()
+    # the optimum is 0.01 from the start in every pixel, and Adam's first steps are about lr long
+    steep = FnTerm(lambda x: ((x - (start + 0.01).clamp(0, 1)) ** 2).sum())
+    with pytest.raises(Diverged, match="no step lowered the loss"):
+        engine.optimize(cat64, Targets(), OptimConfig(optimizer="adam", lr=1.0, iterations=3, tol=0), extra=[steep])
+    # a start that is already the optimum is not a failure: later losses equal the first
+    flat = FnTerm(lambda x: ((x - start) ** 2).sum())
+    res = engine.optimize(cat64, Targets(), OptimConfig(optimizer="adam", lr=0.5, iterations=3, tol=0), extra=[flat])
+    assert torch.equal(res.image, cat64) and res.retries == 0

@@ -171,7 +171,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
             lambda on_progress: seq.frames(state, on_progress), out=out, mode=mode, start=start, frames=s.run.frames,
             settings=settings, weights=weights, fps=s.run.fps, crf=s.output.crf,
             total_iterations=sum(seq.iterations_at(t) for t in range(start, s.run.frames)), iterations_at=seq.iterations_at,
-            desc=f"{mode} {w}x{h} {s.run.frames} frames on {device.type}")
+            desc=f"{mode} {w}x{h} {s.run.frames} frames on {device.type}", hw=seq.hw)
     except KeyboardInterrupt:
         return 130
     log_path = output_paths(out)["log"]

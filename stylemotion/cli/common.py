@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import traceback
+import unicodedata
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence
 
@@ -235,8 +236,19 @@ EXIT_INTERRUPTED = 130
 
 
 def one_line(text: object) -> str:
-    """Collapse whitespace and newlines: every message the CLI prints is a single line."""
-    return " ".join(str(text).split())
+    """Collapse whitespace and newlines, and escape what a terminal would act on: every message
+    the CLI prints is a single line, and a file name or preset value holding an escape sequence
+    (which can retitle or clear the terminal) or a bidi override is shown, not obeyed."""
+    return "".join(_visible(c) for c in " ".join(str(text).split()))
+
+
+def _visible(c: str) -> str:
+    o = ord(c)
+    if 0xDC80 <= o <= 0xDCFF:  # a byte of a file name that is not UTF-8 (Python's surrogateescape)
+        return f"\\x{o - 0xDC00:02x}"
+    if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co"):
+        return c.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return c
 
 
 def fail(message: str) -> None:

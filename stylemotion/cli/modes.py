@@ -151,6 +151,9 @@ def cmd_hires(args: argparse.Namespace) -> int:
     out = check_output_path(args.output, [style_path, content_path])
     content = to_tensor(load_image(content_path, "content image")) if content_path is not None else None
     style = to_tensor(load_image(style_path, "style image" if not remix else "photo"))
+    for img, path, what in ((content, content_path, "content image"), (style, style_path, "style image" if not remix else "photo")):
+        if img is not None and min(img.shape[-2:]) < 16:
+            raise UserError(f"{what} {path} is {img.shape[-1]}x{img.shape[-2]}: too small; the shorter side must be at least 16 pixels")
     engine, device = _engine(args, style_cfg)
     optim = cfg["optim"]
     hw = canvas_hw(pc, tuple((content if content is not None else style).shape[-2:]))

@@ -13,6 +13,8 @@ from typing import Any, Callable, Iterator
 import torch
 
 from ..errors import UserError
+from ..images import data_uri, image_size, load_image, save_image, to_tensor, to_uint8
+from ..paths import _same, check_input_file, check_writable_folder, parse_json, resolved, unique_temp
 from .common import Bar, one_line, os_error_message
 
 
@@ -23,8 +25,6 @@ def run_paths(out: Path) -> tuple[Path, Path, Path]:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    from ..paths import unique_temp
-
     tmp = unique_temp(path)
     try:
         tmp.write_text(text, encoding="utf-8")
@@ -38,8 +38,6 @@ def save_state(path: Path, state, settings_dict: dict, weights: str = "bundled")
     """Atomically replace the render state: serialized in memory, written to a fresh temporary
     file with ordinary file I/O (a full disk is an OSError naming the file), then renamed."""
     from safetensors.torch import save
-
-    from ..paths import unique_temp
 
     # the CPU thread count changes how float sums are split, so the last bits of every frame depend
     # on it: a resumed render runs with the same count to stay byte-identical
@@ -65,7 +63,6 @@ def load_state(path: Path, state_cls=None):  # type: ignore[no-untyped-def]
     ``state_cls`` (default :class:`~stylemotion.sequence.SeqState`) rebuilds the state."""
     from safetensors import safe_open
 
-    from ..paths import check_input_file, parse_json
     from ..sequence import SeqState
 
     check_input_file(path, "render state")
@@ -116,7 +113,7 @@ def apply_playlist_flags(s, args) -> None:  # type: ignore[no-untyped-def]
 
     if args.style:
         hold = args.hold if args.hold is not None else (s.playlist[0].hold if s.playlist else 24)
-        s.playlist = [Entry(str(Path(p).resolve()), hold, args.crossfade or 0) for p in args.style]
+        s.playlist = [Entry(str(resolved(p)), hold, args.crossfade or 0) for p in args.style]
     elif args.hold is not None or args.crossfade is not None:
         raise UserError("--hold and --crossfade apply to --style entries; give --style, or set them in the preset's [[playlist]]")
     if not s.playlist:
@@ -133,8 +130,6 @@ def weights_id(weights: Path | None) -> str:
     if weights is None:
         return "bundled"
     import hashlib
-
-    from ..paths import check_input_file
 
     h = hashlib.sha256()
     with open(check_input_file(weights, "weights"), "rb") as f:
@@ -170,7 +165,6 @@ def output_paths(out: Path) -> dict[str, Path]:
 def check_outputs(out: Path, s, preset: str | None) -> None:  # type: ignore[no-untyped-def]
     """Before any work: the outputs can be written and none of them is one of the run's inputs."""
     from ..encode import check_video_path
-    from ..paths import _same, check_writable_folder
 
     inputs = [s.run.content, s.fx.color_reference, s.video.input, *(e.style for e in s.playlist)]
     if preset and Path(preset).suffix in (".toml", ".json"):
@@ -191,13 +185,12 @@ def check_outputs(out: Path, s, preset: str | None) -> None:  # type: ignore[no-
     if frames.is_dir():
         check_writable_folder(frames, "frames")
         for src in inputs:
-            if src and Path(src).resolve().parent == frames.resolve():
+            if src and resolved(src).parent == resolved(frames):
                 raise UserError(f"input {src} is inside {frames}, which this render clears; copy it elsewhere or choose another -o")
 
 
 def load_styles(s) -> list:  # type: ignore[no-untyped-def]
     """One tensor per playlist entry, each file read once and kept only at the size the run needs."""
-    from ..images import load_image, to_tensor
     from ..optimize import fit_style
 
     long_side = max(8, round(s.style.style_scale * s.run.size))
@@ -267,8 +260,6 @@ class Report:
 
     def add(self, index: int, image: torch.Tensor | None, record: dict | None) -> None:
         """A finished frame (its image, its log record; either may be None)."""
-        from ..images import data_uri
-
         if record is not None:
             self.records.append(record)
         if image is not None:
@@ -291,7 +282,7 @@ class Report:
             atomic_write_text(self.path, text)
         except OSError as e:
             self.ok = False
-            self.say(f"warning: cannot write the report page {self.path} ({os_error_message(e)}); the render goes on without it")
+            self.say(one_line(f"warning: cannot write the report page {self.path} ({os_error_message(e)}); the render goes on without it"))
 
 
 def render_to_files(
@@ -308,10 +299,12 @@ def render_to_files(
     total_iterations: int,
     iterations_at: Callable[[int], int],
     desc: str,
+    hw: tuple[int, int],
     audio: Any = None,
 ) -> tuple[Path, list[str], Any]:
     """Run a frame generator and keep every result on disk, resumably.
 
+    ``hw`` is the frames' (H, W): finished frames that a resume re-encodes must have it.
     ``make_frames(on_progress)`` yields objects with ``index``, ``image``, ``params``, ``state``,
     ``iterations`` and ``key``. Per frame, in this order: its PNG, its log line, then the state
     that points past it (a failure between leaves a state that re-renders the frame), then the
@@ -319,14 +312,18 @@ def render_to_files(
     command and re-raises (the caller returns 130); a full disk is one error line with the same.
     """
     from ..encode import VideoWriter
-    from ..images import load_image, save_image, to_tensor, to_uint8
 
     frames_dir, _, state_path = run_paths(out)
     log_path = output_paths(out)["log"]
     if start:
         for t in range(start):
-            if not (frames_dir / f"frame_{t:05d}.png").is_file():
-                raise UserError(f"cannot resume: {frames_dir / f'frame_{t:05d}.png'} is missing; start over with --overwrite")
+            png = frames_dir / f"frame_{t:05d}.png"
+            if not png.is_file():
+                raise UserError(f"cannot resume: {png} is missing; start over with --overwrite")
+            if image_size(png, "rendered frame") != (hw[1], hw[0]):
+                w, h = image_size(png, "rendered frame")
+                raise UserError(f"cannot resume: {png} is {w}x{h}, the render's frames are {hw[1]}x{hw[0]} "
+                                "(was it replaced?); start over with --overwrite")
     else:
         frames_dir.mkdir(parents=True, exist_ok=True)
         for old in frames_dir.glob("frame_*.png"):
@@ -338,6 +335,7 @@ def render_to_files(
     except OSError as e:
         raise UserError(f"cannot start writing {out}: {os_error_message(e)}") from None
     resume = f"stylemotion {mode} --resume -o {out}"
+    kept = start > 0  # a state to resume from exists: from here on, a failure keeps what is done
     report = Report(output_paths(out)["report"], f"{mode}: {out.name}", frames, desc)
     for line in log_lines:
         report.add(0, None, json.loads(line))
@@ -362,6 +360,7 @@ def render_to_files(
                 with open(log_path, "a", encoding="utf-8") as f:  # one line per frame, not the whole log again
                     f.write(log_lines[-1] + "\n")
                 save_state(state_path, frame.state, settings, weights)
+                kept = True
                 writer.write(to_uint8(frame.image))
                 report.add(frame.index, frame.image, json.loads(log_lines[-1]))
                 report.write(running=True)
@@ -369,17 +368,41 @@ def render_to_files(
             bar.close()
         final = writer.close()
         report.write(running=False)
-    except KeyboardInterrupt:
-        writer.abort()
-        report.write(running=False, stopped=f"interrupted; continue with: {resume}")
-        print(f"\ninterrupted: finished frames are in {frames_dir}; continue with: {resume}", file=sys.stderr)
-        raise
-    except OSError as e:  # disk full or a vanished folder: the frames and the state so far stay
-        writer.abort()
-        report.write(running=False, stopped=f"{os_error_message(e)}; continue with: {resume}")
-        raise UserError(f"{os_error_message(e)}; the render stopped, its finished frames are kept: free space, then continue with: {resume}") from None
     except BaseException as e:
         writer.abort()
-        report.write(running=False, stopped=one_line(e) or type(e).__name__)
+        if not kept:
+            # stopped before the first state was saved: nothing can be resumed, so nothing is
+            # left behind (a frame or a log line without a state would be known to no later run)
+            _remove_unresumable(frames_dir, [log_path, report.path])
+        if isinstance(e, KeyboardInterrupt):
+            if kept:
+                report.write(running=False, stopped=f"interrupted; continue with: {resume}")
+                print(f"\ninterrupted: finished frames are in {frames_dir}; continue with: {resume}", file=sys.stderr)
+            else:
+                print("\ninterrupted before the first frame was finished; nothing was kept", file=sys.stderr)
+            raise
+        if isinstance(e, OSError):  # disk full or a vanished folder: the frames and the state so far stay
+            if not kept:
+                raise UserError(f"{os_error_message(e)}; the render stopped before its first frame was finished, "
+                                "nothing was kept: free space, then start it again") from None
+            report.write(running=False, stopped=f"{os_error_message(e)}; continue with: {resume}")
+            raise UserError(f"{os_error_message(e)}; the render stopped, its finished frames are kept: free space, "
+                            f"then continue with: {resume}") from None
+        if kept:
+            report.write(running=False, stopped=one_line(e) or type(e).__name__)
         raise
     return final, log_lines, writer.audio_note
+
+
+def _remove_unresumable(frames_dir: Path, files: list[Path]) -> None:
+    """Remove what a render wrote before its first state: its frames (the folder, if then empty)
+    and ``files``. Best effort: a file that cannot be removed stays."""
+    for p in [*frames_dir.glob("frame_*.png"), *files]:
+        try:
+            p.unlink(missing_ok=True)
+        except OSError:
+            pass
+    try:
+        frames_dir.rmdir()
+    except OSError:
+        pass

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
+from ..paths import check_input_file, check_writable_folder, resolved
 from .common import Bar, device_arg, positive_int, size_arg
 
 EXAMPLES_STUDY = """examples:
@@ -22,7 +23,6 @@ Stopped? Run the same command again: finished cells are skipped.
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from ..paths import check_input_file, check_writable_folder
     from ..study import load_jobs, make_executor, parse_sweep, plan
 
     out = Path(args.output)
@@ -34,7 +34,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         cells += load_jobs(args.jobs, args.cell_threads)
     if args.content or args.style:
         sweeps = [parse_sweep(t) for t in args.overrides]
-        cells += plan([str(Path(c).resolve()) for c in args.content or []], [str(Path(s).resolve()) for s in args.style or []],
+        cells += plan([str(resolved(c)) for c in args.content or []], [str(resolved(s)) for s in args.style or []],
                       sweeps, args.mode, args.preset, args.size, args.cell_threads)
     elif args.overrides:
         raise UserError("--set sweeps apply to --content/--style; in a jobs file put them in [job.set]")

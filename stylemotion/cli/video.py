@@ -10,6 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..errors import UserError
+from ..paths import resolved
 from .common import device_arg, nonneg_float, nonneg_int, positive_int, unit_float
 from .estimate import check_fits, estimate_frame_loop, probe_settings
 from .render import (apply_playlist_flags, atomic_write_text, check_outputs, check_same_weights, load_state, load_styles, resume_threads, output_paths,
@@ -57,7 +58,7 @@ def resolve_settings(args: argparse.Namespace, base=None):  # type: ignore[no-un
     if args.precision is not None:
         sets.append(f"run.precision={json.dumps(args.precision)}")
     if args.input is not None:
-        sets.append(f"video.input={json.dumps(str(Path(args.input).resolve()))}")
+        sets.append(f"video.input={json.dumps(str(resolved(args.input)))}")
     if args.temporal_weight is not None:
         sets.append(f'video.temporal_weight="{args.temporal_weight!r}"')
     if args.long_term is not None:
@@ -165,7 +166,7 @@ def cmd_video(args: argparse.Namespace) -> int:
             lambda on_progress: stylizer.frames(source(), state, on_progress), out=out, mode="video", start=start, frames=s.run.frames,
             settings=settings, weights=weights, fps=fps, crf=s.output.crf,
             total_iterations=sum(stylizer.iterations_at(t) for t in range(start, s.run.frames)), iterations_at=stylizer.iterations_at,
-            desc=f"video {w}x{h} {s.run.frames} frames on {device.type}", audio=audio)
+            desc=f"video {w}x{h} {s.run.frames} frames on {device.type}", hw=hw, audio=audio)
     except KeyboardInterrupt:
         return 130
     atomic_write_text(json_path, json.dumps({"stylemotion": 1, "settings": settings}, indent=2, sort_keys=True))
