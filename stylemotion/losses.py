@@ -14,13 +14,36 @@ import torch
 EPS = 1e-8
 
 
+class _Gram(torch.autograd.Function):
+    """G = X^T X / n for X the (B, n, C) positions-by-channels view of (B, C, H, W) features.
+
+    Two departures from ``bmm(F, F^T)`` on a (B, C, n) reshape, both for speed (the Grams of
+    relu1_1 at 384 px cost a fifth of an iteration on a CPU): the backbone's features are
+    channels_last, where (B, n, C) is a view and (B, C, n) a copy; and the backward is one product,
+    X (dG + dG^T) / n, where autograd's bmm backward makes two (one per operand, both X).
+    """
+
+    @staticmethod
+    def forward(ctx, feat: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        b, c, h, w = feat.shape
+        x = feat.permute(0, 2, 3, 1).reshape(b, h * w, c)
+        ctx.save_for_backward(x)
+        ctx.shape = (b, c, h, w)
+        return torch.bmm(x.transpose(1, 2), x) / (h * w)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        b, c, h, w = ctx.shape
+        dx = torch.bmm(x, grad + grad.transpose(1, 2)) / (h * w)
+        return dx.reshape(b, h, w, c).permute(0, 3, 1, 2)
+
+
 def gram(feat: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) activations -> (B, C, C) Gram matrix / (H*W), in fp32."""
     if feat.dim() != 4:
         raise ValueError(f"gram expects (B, C, H, W), got {tuple(feat.shape)}")
-    b, c, h, w = feat.shape
-    f = feat.float().reshape(b, c, h * w)
-    return torch.bmm(f, f.transpose(1, 2)) / (h * w)
+    return _Gram.apply(feat.float())
 
 
 def mean_gram(feat: torch.Tensor) -> torch.Tensor:
