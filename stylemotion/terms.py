@@ -45,14 +45,20 @@ class Term(nn.Module):
         raise NotImplementedError
 
 
-def _copy_into(old: dict[str, torch.Tensor], new: Mapping[str, torch.Tensor], what: str) -> dict[str, torch.Tensor]:
+def _copy_into(old: dict[str, torch.Tensor], new: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``new`` copied into ``old``'s tensors where the keys and shapes match (a captured graph keeps
-    reading the same memory); otherwise ``new`` itself."""
+    reading the same memory); otherwise fresh copies of ``new``."""
     if set(old) == set(new) and all(old[k].shape == new[k].shape for k in new):
         for k, v in new.items():
             old[k].copy_(v)
         return old
-    return {k: v.detach().float() for k, v in new.items()}
+    return own(new)
+
+
+def own(targets: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Float32 copies that the term owns: later in-place updates never reach the caller's tensors
+    (a playlist's cached Grams, a study's shared targets)."""
+    return {k: v.detach().float().clone() for k, v in targets.items()}
 
 
 class ContentTerm(Term):
@@ -64,13 +70,13 @@ class ContentTerm(Term):
         super().__init__(weight)
         if not targets:
             raise ValueError("ContentTerm needs at least one target layer")
-        self.targets = {k: v.detach().float() for k, v in targets.items()}
+        self.targets = own(targets)
         self.layers = tuple(self.targets)
 
     def set_targets(self, targets: Mapping[str, torch.Tensor]) -> None:
         if set(targets) != set(self.targets):
             raise ValueError(f"content targets for {sorted(targets)}, expected {sorted(self.targets)}")
-        self.targets = _copy_into(self.targets, targets, "content")
+        self.targets = _copy_into(self.targets, targets)
 
     def forward(self, x: torch.Tensor, feats: Features) -> torch.Tensor:
         return sum(losses.content_loss(feats[k], t) for k, t in self.targets.items()) / len(self.targets)
@@ -85,7 +91,7 @@ class GramStyleTerm(Term):
         super().__init__(weight)
         if not targets:
             raise ValueError("a style term needs at least one target layer")
-        self.targets = {k: v.detach().float() for k, v in targets.items()}
+        self.targets = own(targets)
         self.layers = tuple(self.targets)
         total = sum(layer_weights[k] for k in self.targets) or 1.0
         self.layer_weights = {k: layer_weights[k] / total for k in self.targets}  # normalized to sum 1
@@ -93,7 +99,7 @@ class GramStyleTerm(Term):
     def set_targets(self, targets: Mapping[str, torch.Tensor]) -> None:
         if set(targets) != set(self.targets):
             raise ValueError(f"style targets for {sorted(targets)}, expected {sorted(self.targets)}")
-        self.targets = _copy_into(self.targets, targets, "style")
+        self.targets = _copy_into(self.targets, targets)
 
     def layer_loss(self, feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return losses.style_loss(feat, target)

@@ -348,6 +348,7 @@ def test_a_frame_objective_is_updated_in_place(backbone, cat64, starry96, scream
     style_before = engine.style
     hw = tuple(cat64.shape[-2:])
     t1 = Targets(engine.content_targets(cat64), engine.style_targets([starry96], None, hw))
+    first_gram = t1.style["relu5_1"].clone()
     obj = engine.frame_objective(None, t1, {"content": 2.0, "style": 0.0})
     weight_buf = obj.term("style").weight
     gram_buf = obj.term("style").targets["relu5_1"]
@@ -356,6 +357,7 @@ def test_a_frame_objective_is_updated_in_place(backbone, cat64, starry96, scream
     again = engine.frame_objective(obj, t2, {"content": 1.0, "style": 7.0})
     assert again is obj and obj.term("style").weight is weight_buf and weight_buf.item() == 7.0
     assert obj.term("style").targets["relu5_1"] is gram_buf and torch.equal(gram_buf, t2.style["relu5_1"])
+    assert torch.equal(t1.style["relu5_1"], first_gram)  # the caller's tensors are never written into
     fresh = engine.objective(Targets(t2.content, t2.style))
     fresh.set_weight("content", 1.0)
     fresh.set_weight("style", 7.0)
