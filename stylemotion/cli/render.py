@@ -7,6 +7,7 @@ import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -249,12 +250,16 @@ class Report:
 
     STRIP = 24  # thumbnails in the strip, evenly spaced over the frames so far
     THUMB, LATEST = 96, 480  # long sides of the strip's thumbnails and of the latest frame
+    # a running render's page is rewritten at most this often: a fast GPU render makes several
+    # frames a second, and the page (plots of every frame so far) should not slow it down
+    MIN_SECONDS = 2.0
 
     def __init__(self, path: Path, title: str, total_frames: int, meta: str = "") -> None:
         self.path, self.title, self.total, self.meta = path, title, total_frames, meta
         self.records: list[dict] = []
         self.thumbs: dict[int, str] = {}
-        self.latest: str | None = None
+        self.latest: torch.Tensor | None = None  # encoded when the page is written
+        self.written = -math.inf  # perf_counter of the last write
         self.ok = True
         self.say: Callable[[str], None] = lambda line: print(line, file=sys.stderr)  # a progress bar's write, once there is one
 
@@ -264,19 +269,22 @@ class Report:
             self.records.append(record)
         if image is not None:
             self.thumbs[index] = data_uri(image, self.THUMB)
-            self.latest = data_uri(image, self.LATEST)
+            self.latest = image
 
     def write(self, running: bool, stopped: str = "") -> None:
+        """The page as of now; while ``running``, skipped if the last write was under MIN_SECONDS ago."""
         from ..report import page
 
-        if not self.ok:
+        if not self.ok or (running and time.perf_counter() - self.written < self.MIN_SECONDS):
             return
+        self.written = time.perf_counter()
         keys = sorted(self.thumbs)
         step = max(1, -(-len(keys) // self.STRIP))
         chosen = keys[::step]
         if keys and chosen[-1] != keys[-1]:
             chosen.append(keys[-1])
-        text = page(self.title, self.records, total_frames=self.total, running=running, latest=self.latest,
+        latest = data_uri(self.latest, self.LATEST) if self.latest is not None else None
+        text = page(self.title, self.records, total_frames=self.total, running=running, latest=latest,
                     thumbs=[(k, self.thumbs[k]) for k in chosen], meta=self.meta, stopped=stopped)
         try:
             atomic_write_text(self.path, text)
@@ -338,7 +346,10 @@ def render_to_files(
     kept = start > 0  # a state to resume from exists: from here on, a failure keeps what is done
     report = Report(output_paths(out)["report"], f"{mode}: {out.name}", frames, desc)
     for line in log_lines:
-        report.add(0, None, json.loads(line))
+        try:
+            report.add(0, None, json.loads(line))
+        except ValueError:  # a damaged line of an interrupted render's log: the page goes without it
+            pass
     try:
         for t in range(start):  # frames rendered before the interruption: re-encode from PNG
             img = to_tensor(load_image(frames_dir / f"frame_{t:05d}.png", "rendered frame"))
