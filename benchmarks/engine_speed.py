@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from stylemotion.backbone import DEFAULT_POOLING, PRECISIONS, VGGFeatures, conv_flops, load_backbone, pick_device
+from stylemotion.estimate import sync, timed
 from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine, Targets
 
 from quality import parse_sets  # benchmarks/ is on sys.path when this runs as a script
@@ -39,23 +40,10 @@ from quality import parse_sets  # benchmarks/ is on sys.path when this runs as a
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
-def sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-
-
 def timeit(fn: Callable[[], None], iters: int, dev: torch.device) -> float:
     fn()  # warm-up (allocator, oneDNN primitive cache, cuDNN autotuning)
     fn()
     return timed(lambda: [fn() for _ in range(iters)], dev) / iters
-
-
-def timed(fn: Callable[[], object], dev: torch.device) -> float:
-    sync(dev)
-    t = time.perf_counter()
-    fn()
-    sync(dev)
-    return time.perf_counter() - t
 
 
 def textbook_gram(feat: torch.Tensor) -> torch.Tensor:
