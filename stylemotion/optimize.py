@@ -9,7 +9,7 @@ Pieces, composed in one loop:
   loss-term modules), then runs :meth:`StyleEngine.optimize` as often as needed. Callers that
   animate keep one engine and its targets for a whole run.
 * The iteration loop keeps the loss on the device and reads it back every ``report_every``
-  iterations (:data:`REPORT_EVERY`); L-BFGS is :mod:`stylemotion.lbfgs`, which never asks the host.
+  iterations (:mod:`stylemotion.loop`); L-BFGS is :mod:`stylemotion.lbfgs`, which never asks the host.
 * :func:`stylize` — the single-image entry point: pyramid, init, original colors.
 
 Images are (1, 3, H, W) float32 RGB in [0, 1]. Nothing here prints; progress goes to a callback.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +28,7 @@ from . import losses
 from .backbone import VGGFeatures, layer_names
 from .color import color_stats, match_palette, mix_stats, original_colors
 from .errors import Diverged, UserError
-from .lbfgs import MAX_STEP, LBFGS, LBFGSConfig
+from .loop import Callback, OptimResult, _Run, report_interval
 from .terms import ContentTerm, GramStyleTerm, Objective, Term, TVTerm, W2StyleTerm
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -140,23 +140,6 @@ class OptimConfig:
 
 
 @dataclass
-class Progress:
-    """Reported to the callback every ``report_every`` iterations (and after the first)."""
-
-    level: int  # pyramid level, 0-based
-    levels: int
-    iteration: int  # 1-based within the level
-    iterations: int
-    loss: float
-    parts: dict[str, float]  # each term's unweighted value: content, style, tv, ...
-    image: torch.Tensor  # current (1, 3, H, W); do not modify
-    advanced: int = 1  # iterations since the previous report (see REPORT_EVERY)
-
-
-Callback = Callable[[Progress], None]
-
-
-@dataclass
 class Targets:
     """What the loss compares against. Either part may be empty (no content / no style)."""
 
@@ -165,35 +148,7 @@ class Targets:
     style: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-@dataclass
-class OptimResult:
-    image: torch.Tensor  # (1, 3, H, W)
-    iterations: int  # actually run (early stop may cut)
-    loss: float
-    adam_state: Optional[dict[str, torch.Tensor]] = None  # exp_avg, exp_avg_sq, step (Adam only)
-    retries: int = 0  # restarts with smaller steps after a divergence (0 = none were needed)
-
-
-DIVERGE_FACTOR = 1e6  # a loss this many times the first one is an explosion, not a bad step
-# a run whose every later loss is above the first by more than this fraction made no progress at
-# all (a start already at the optimum shows later losses equal to the first, not above it)
-NO_PROGRESS = 1e-4
 RETRY_STEP_SCALES = (0.25, 0.0625)  # step sizes tried after a divergence, relative to the first
-# Iterations between reads of the loss on the host (progress, early stop, divergence checks). On
-# CUDA every read waits for the device to catch up, so the engine reads once per K iterations and
-# the GPU runs ahead in between; elsewhere a read costs nothing and every iteration is reported.
-REPORT_EVERY = {"cuda": 10}
-
-
-def report_interval(device: torch.device, every: int | None = None) -> int:
-    """Iterations between host reads: ``every`` if given, else the device's default."""
-    if every is not None:
-        if every < 1:
-            raise ValueError(f"report_every must be >= 1, got {every}")
-        return every
-    return REPORT_EVERY.get(device.type, 1)
-
-
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Resize (B, C, H, W) images in [0, 1] to (h, w): antialiased bicubic down, bilinear up.
 
@@ -329,7 +284,7 @@ class StyleEngine:
         ``targets`` is a :class:`Targets` (the engine builds the objective, with ``extra`` terms)
         or a ready :class:`Objective`. ``adam_state`` warm-starts Adam's moments (same shape as
         the image); the result carries the final moments so that a frame sequencer can pass them
-        on. The host reads the loss every ``report_every`` iterations (default: REPORT_EVERY),
+        on. The host reads the loss every ``report_every`` iterations (default: loop.REPORT_EVERY),
         which is when the callback, the early stop and the divergence checks run. If the loss goes
         non-finite or explodes, the run restarts from ``init`` with smaller steps
         (RETRY_STEP_SCALES); if that fails too, :class:`Diverged`.
@@ -350,150 +305,6 @@ class StyleEngine:
                 break  # smaller steps cannot help: the loss itself overflows
         raise Diverged(f"the optimization diverged ({reason}) and did not recover with smaller steps; "
                        "lower the style/content weights or --lr, or check the weights file")
-
-
-class _Run:
-    """One attempt at one level: the iteration loop, with the loss kept on the device between reads."""
-
-    def __init__(self, objective: Objective, optim: OptimConfig, device: torch.device, every: int,
-                 callback: Callback | None, level: tuple[int, int]) -> None:
-        self.obj, self.optim, self.device, self.every = objective, optim, device, every
-        self.callback, self.level = callback, level
-
-    def _stepper(self, x: torch.Tensor, adam_state: Mapping[str, torch.Tensor] | None,
-                 scale: float) -> tuple[Callable[[torch.Tensor], None], torch.optim.Adam | None]:
-        """A function that takes the gradient at x and moves x in place."""
-        if self.optim.optimizer == "adam":
-            # capturable keeps Adam's step count on the device (no host read per step on CUDA)
-            opt = torch.optim.Adam([x], lr=self.optim.lr * scale, capturable=x.is_cuda)
-            if adam_state is not None:
-                step = adam_state["step"].detach().float().clone()
-                opt.state[x] = {
-                    "step": step.to(x.device) if x.is_cuda else step.cpu(),
-                    "exp_avg": adam_state["exp_avg"].to(x).clone(),
-                    "exp_avg_sq": adam_state["exp_avg_sq"].to(x).clone(),
-                }
-
-            def adam_step(g: torch.Tensor) -> None:
-                x.grad = g
-                opt.step()
-
-            return adam_step, opt
-        # a retry after a divergence shortens both the step and its cap
-        lb = LBFGS(x.detach(), LBFGSConfig(lr=scale, max_step=MAX_STEP * scale))
-        return (lambda g: lb.step(x.detach(), g)), None
-
-    def go(self, init: torch.Tensor, n: int, adam_state: Mapping[str, torch.Tensor] | None,
-           scale: float) -> tuple[OptimResult, str]:
-        """Returns (result, "") or (partial result, why it diverged)."""
-        optim, dev = self.optim, self.device
-        x = init.detach().to(dev, torch.float32).clone(memory_format=torch.contiguous_format).requires_grad_(True)
-        step, opt = self._stepper(x, adam_state, scale)
-        names = self.obj.names
-        loss_buf = torch.zeros(max(n, 1), device=dev)
-        parts_buf = torch.zeros(max(n, 1), len(names), device=dev)
-        xbad_buf = torch.zeros(max(n, 1), dtype=torch.bool, device=dev)
-        best = x.detach().clone()
-        best_loss = torch.full((), math.inf, device=dev)
-        before = torch.empty_like(best)
-        ema = torch.zeros_like(best) if optim.avg_decay > 0 else None
-        ema_weight = 0.0  # 1 - decay^k: the bias correction of Adam's moments, here for the average
-        history: list[float] = []
-        read = 0  # iterations read back to the host so far
-        for it in range(n):
-            before.copy_(x.detach())  # the loss computed below belongs to this image
-            loss, parts = self.obj(x)
-            (grad,) = torch.autograd.grad(loss, x)
-            loss = loss.detach()
-            with torch.no_grad():
-                loss_buf[it] = loss
-                parts_buf[it] = parts
-                better = loss < best_loss  # False for NaN
-                best_loss = torch.where(better, loss, best_loss)
-                torch.where(better, before, best, out=best)
-                step(grad)
-                x.clamp_(0, 1)  # NaN stays NaN: the sum below sees it
-                xbad_buf[it] = ~torch.isfinite(x.sum())
-                if ema is not None:
-                    ema.mul_(optim.avg_decay).add_(x.detach(), alpha=1 - optim.avg_decay)
-                    ema_weight = 1 - (1 - ema_weight) * optim.avg_decay
-            k = it + 1
-            if k == 1 or k % self.every == 0 or k == n:
-                reason = self._check(*self._read(loss_buf, xbad_buf, read, k), read, history)
-                if reason:
-                    return OptimResult(best, len(history), float(best_loss)), reason
-                if self.callback is not None:
-                    parts_now = dict(zip(names, parts_buf[it].tolist()))
-                    self.callback(Progress(self.level[0], self.level[1], k, n, history[-1], parts_now, x.detach(), k - read))
-                read = k
-                if should_stop(history, optim.tol):
-                    break
-        done = len(history)
-        with torch.no_grad():
-            if ema is not None and done > 0:
-                # the average of the iterates is the result (crowsonkb): it is smoother than any one
-                # iterate, and the loss it reports is its own
-                best = (ema / ema_weight).clamp(0, 1)
-                best_loss = self.obj(best)[0]
-            elif done > 0:
-                # final evaluation of the current x, so that the last step counts too
-                final = self.obj(x.detach())[0]
-                if bool(final <= best_loss):
-                    best_loss, best = final, x.detach().clone()
-                # every step made the loss worse: the start image is all this run would return.
-                # That is a failure of the step size (Adam at lr 1 under a huge style weight), not
-                # a result: the caller retries with smaller steps instead of passing it off as one
-                later = history[1:] + [float(final)]
-                if math.isfinite(later[-1]) and min(later) > history[0] * (1 + NO_PROGRESS) + 1e-12:
-                    return OptimResult(best, done, float(best_loss)), "no step lowered the loss below the start image's"
-            else:
-                best = x.detach().clone()
-        state = None
-        if opt is not None and "exp_avg" in opt.state.get(x, {}):
-            s = opt.state[x]
-            state = {k: v.detach().clone() if torch.is_tensor(v) else torch.tensor(float(v)) for k, v in s.items()}
-            state["step"] = state["step"].cpu()
-        return OptimResult(best, done, float(best_loss), state), ""
-
-    @staticmethod
-    def _read(loss_buf: torch.Tensor, xbad_buf: torch.Tensor, lo: int, hi: int) -> tuple[list[float], list[bool]]:
-        """The losses and image checks of iterations lo..hi-1, on the host: the one place a run waits."""
-        return loss_buf[lo:hi].tolist(), xbad_buf[lo:hi].tolist()
-
-    @staticmethod
-    def _check(losses_: list[float], xbad: list[bool], offset: int, history: list[float]) -> str:
-        """Append the losses read back to ``history``; the first sign of divergence, or ""."""
-        for j, (v, bad) in enumerate(zip(losses_, xbad)):
-            it = offset + j + 1
-            if not math.isfinite(v):
-                where = "at the start image" if it == 1 else f"at iteration {it}"
-                return f"the loss is not finite {where}"
-            if history and v > DIVERGE_FACTOR * max(history[0], 1e-30):
-                return f"the loss grew {v / max(history[0], 1e-30):.3g}x by iteration {it}"
-            if bad:
-                return f"the image went non-finite at iteration {it}"
-            history.append(v)
-        return ""
-
-
-STOP_WINDOW = 10  # the early stop looks at the loss over this many iterations
-
-
-def should_stop(history: Sequence[float], tol: float) -> bool:
-    """Early stop: the last STOP_WINDOW + 1 losses all lie within a band of ``tol`` x STOP_WINDOW
-    of their minimum, i.e. the loss moved by less than ``tol`` of itself per iteration. tol 0: never.
-
-    The band, not the net change, is the test: L-BFGS without a line search sometimes overshoots
-    and the loss jumps (4.3 -> 10.5 in the second step of a new pyramid level), and a window that
-    ends higher than it began has a negative "gain" that the net-change rule took for convergence.
-    On one CPU thread that stopped coffee + The Scream 11 iterations into its final level (the
-    upsampled coarse image: style ratio 0.036 against 0.0020 when run on).
-    """
-    if tol <= 0 or len(history) <= STOP_WINDOW:
-        return False
-    window = history[-1 - STOP_WINDOW:]
-    low = min(window)
-    return (max(window) - low) / max(abs(low), 1e-12) < tol * STOP_WINDOW
 
 
 def pyramid_sizes(h: int, w: int, min_side: int, step: float = 2.0) -> list[tuple[int, int]]:

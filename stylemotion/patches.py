@@ -32,7 +32,8 @@ import torch
 
 from .color import match_color
 from .errors import UserError
-from .optimize import Callback, OptimConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize, scaled_size, stylize, to_palette
+from .loop import Callback
+from .optimize import OptimConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize, scaled_size, stylize, to_palette
 
 STYLE_MODES = ("global", "localized")
 MAX_CANVAS = 16384

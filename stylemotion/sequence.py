@@ -18,7 +18,8 @@ import torch
 
 from . import fx, losses
 from .color import match_color
-from .optimize import OptimConfig, Progress, StyleEngine, Targets, resize, scaled_size
+from .loop import Progress
+from .optimize import OptimConfig, StyleEngine, Targets, resize, scaled_size
 from .terms import Objective
 from .playlist import Entry, label_at, weights_at
 from .presets import Settings

@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from .errors import UserError
-from .optimize import Callback, OptimConfig, StyleConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize
+from .loop import Callback
+from .optimize import OptimConfig, StyleConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize
 from .terms import Features, Term, TVL1Term
 
 

@@ -27,7 +27,8 @@ import torch
 from . import losses
 from .color import apply_palette_map, color_stats, mix_stats, palette_map
 from .flow import FlowConfig, FlowEstimator
-from .optimize import OptimConfig, Progress, StyleEngine, Targets
+from .loop import Progress
+from .optimize import OptimConfig, StyleEngine, Targets
 from .terms import Objective, TemporalTerm
 from .playlist import label_at, weights_at
 from .presets import Settings

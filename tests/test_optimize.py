@@ -7,6 +7,7 @@ from stylemotion import losses
 from stylemotion.color import color_stats, rgb_to_yiq
 from stylemotion.errors import UserError
 from stylemotion.lbfgs import MAX_STEP, LBFGS, LBFGSConfig
+from stylemotion.loop import should_stop
 from stylemotion.terms import FnTerm
 from stylemotion.optimize import (
     OptimConfig,
@@ -15,7 +16,6 @@ from stylemotion.optimize import (
     Targets,
     level_iterations,
     pyramid_sizes,
-    should_stop,
     stylize,
 )
 
@@ -370,7 +370,7 @@ def test_no_host_sync_between_two_reads_on_cuda(cat64, starry96, monkeypatch):
     """20 iterations between two reads of the loss run with torch's sync debugger set to raise:
     the only waits are the engine's reads (and the level's end)."""
     from stylemotion.backbone import load_backbone
-    from stylemotion.optimize import _Run
+    from stylemotion.loop import _Run
 
     engine = StyleEngine(load_backbone(device="cuda"))
     x = cat64.cuda()

@@ -40,7 +40,8 @@ def estimate_image(engine, content, styles, blend, optim, sizes, device, out: Pa
 def cmd_image(args: argparse.Namespace) -> int:
     from ..backbone import DEFAULT_POOLING, load_backbone, pick_device
     from ..images import check_output_path, load_image, resize_long_side, save_image, to_tensor
-    from ..optimize import OptimConfig, StyleConfig, StyleEngine, Targets, fit_style, level_iterations, pyramid_sizes, report_interval, stylize
+    from ..optimize import OptimConfig, StyleConfig, StyleEngine, Targets, fit_style, level_iterations, pyramid_sizes, stylize
+    from ..loop import report_interval
 
     # every value and every path is checked before anything is read, loaded or written
     out = check_output_path(args.output, [args.content, *args.style, args.init_image])

@@ -229,7 +229,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from ..encode import VideoWriter, check_video_path
     from ..images import check_output_path, load_image, resize_long_side, save_image, to_tensor, to_uint8
     from ..backbone import layer_names
-    from ..optimize import OptimConfig, level_iterations, pyramid_sizes, report_interval, resize
+    from ..loop import report_interval
+    from ..optimize import OptimConfig, level_iterations, pyramid_sizes, resize
     from ..superres import ReconstructConfig, reconstruct
 
     cfg = _configs(args, "reconstruct", {"reconstruct": ReconstructConfig()})
