@@ -156,7 +156,8 @@ def zoom_speed(spec: str, frames: int, dev: torch.device) -> None:
     rocket's aspect) or "WxH" (the photo resized to that aspect), after the first frame."""
     from stylemotion.images import load_image, to_tensor
     from stylemotion.optimize import fit_style, resize
-    from stylemotion.presets import load_preset, style_config
+    from stylemotion.presets import load_preset
+    from stylemotion.settings import style_config
     from stylemotion.sequence import Sequencer
 
     s = load_preset("deepdream-like")

@@ -37,7 +37,8 @@ from stylemotion.flow import FlowEstimator  # noqa: E402
 from stylemotion.images import load_image, montage, resize_long_side, save_image, to_tensor, to_uint8  # noqa: E402
 from stylemotion.optimize import StyleEngine, fit_style  # noqa: E402
 from stylemotion.playlist import Entry  # noqa: E402
-from stylemotion.presets import Settings, style_config, validate  # noqa: E402
+from stylemotion.schedule import Schedule  # noqa: E402
+from stylemotion.settings import Settings, style_config, validate  # noqa: E402
 from stylemotion.temporal import consistency, warping_error  # noqa: E402
 from stylemotion.video import ClipStylizer  # noqa: E402
 
@@ -97,15 +98,15 @@ def main() -> int:
     strips = []
     for way in a.ways.split(","):
         s = Settings()
-        s.run.mode, s.run.frames, s.run.first_iterations, s.run.iterations = "video", len(clip), a.first_iterations, str(a.iterations)
+        s.run.mode, s.run.frames, s.run.first_iterations, s.run.iterations = "video", len(clip), a.first_iterations, Schedule.parse(a.iterations)
         s.optim.tol = 0.0
         s.playlist = [Entry(a.style, 1000, 0)]
         if way == "perframe":
             s.video = replace(s.video, init="content")
         elif way == "warm":
-            s.video = replace(s.video, temporal_weight="0")
+            s.video = replace(s.video, temporal_weight=Schedule.parse("0"))
         if a.temporal_weight is not None and way == "temporal":
-            s.video = replace(s.video, temporal_weight=str(a.temporal_weight))
+            s.video = replace(s.video, temporal_weight=Schedule.parse(a.temporal_weight))
         s.video = replace(s.video, long_term=tuple(int(x) for x in a.long_term.split(",")), palette=a.palette)
         validate(s)
         stz = ClipStylizer(s, engine, [style], hw)

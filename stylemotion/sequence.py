@@ -22,7 +22,7 @@ from .loop import Progress
 from .optimize import OptimConfig, StyleEngine, Targets, resize, scaled_size
 from .terms import Objective
 from .playlist import Entry, label_at, weights_at
-from .presets import Settings
+from .settings import Settings
 from .warp import compose, dither_offset, dithered_shift, identity, invert, motion_matrix, valid_mask, warp, warp_image
 
 

@@ -169,14 +169,14 @@ def _coerce(key: str, default: Any, v: Any) -> Any:
 
 def _zoom_settings(cell: Cell):  # type: ignore[no-untyped-def]
     from .playlist import Entry
-    from .presets import apply_overrides, load_preset
+    from .presets import apply_values, load_preset
 
     s = load_preset(cell.preset or "deepdream-like")
-    sets = [f"{k}={json.dumps(list(v) if isinstance(v, tuple) else v)}" for k, v in cell.values if k != "run.size"]
-    sets += [f"run.size={cell.size}", f"run.content={json.dumps(cell.content)}"]
+    values = [("study", *k.split(".", 1), list(v) if isinstance(v, tuple) else v) for k, v in cell.values if k != "run.size"]
+    values += [("study", "run", "size", cell.size), ("study", "run", "content", cell.content)]
     if not any(k == "run.frames" for k, _ in cell.values):
-        sets.append(f"run.frames={min(s.run.frames, ZOOM_CELL_FRAMES)}")
-    s = apply_overrides(s, sets)
+        values.append(("study", "run", "frames", min(s.run.frames, ZOOM_CELL_FRAMES)))
+    s = apply_values(s, values)
     s.playlist = [Entry(cell.style, max(1, s.run.frames), 0)]
     return s
 
@@ -429,7 +429,7 @@ def _render_zoom(cell: Cell, path: Path, device: str) -> torch.Tensor:
     from .encode import VideoWriter
     from .images import data_uri, load_image, to_tensor, to_uint8
     from .optimize import StyleEngine, fit_style
-    from .presets import style_config
+    from .settings import style_config
     from .report import page
     from .sequence import Sequencer
 

@@ -31,7 +31,7 @@ from .loop import Progress
 from .optimize import OptimConfig, StyleEngine, Targets
 from .terms import Objective, TemporalTerm
 from .playlist import label_at, weights_at
-from .presets import Settings
+from .settings import Settings
 from .temporal import consistency, long_term_weights, warp_flow
 
 

@@ -104,7 +104,7 @@ def d(tmp_path_factory) -> Path:
         (d / f"p_{name}.toml").write_text(text)
     (d / "p_mode_nested.toml").write_text('command = "hires"\n[patches]\nscales = [[[[1]]]]\n')
     # damaged render states, each in its own output's frames folder
-    from stylemotion.presets import Settings
+    from stylemotion.settings import Settings
 
     settings = Settings()
     settings.run.content = str(d / "cat.png")
@@ -608,3 +608,15 @@ def test_read_only_folder_fails_before_work(d, readonly_dir, capsys):
     assert "not writable" in line
     line = check_promise(swap(ZOOM, "{d}/z.mp4", f"{readonly_dir}/z.mp4"), d, capsys)
     assert "not writable" in line
+
+
+def test_a_content_name_that_is_not_utf8_is_read(d, tmp_path, capsys):
+    """Flags are set as typed values, never re-parsed as text: a Latin-1 file name that exists is
+    found (it once became a quoted TOML string and 'not found')."""
+    raw = tmp_path / os.fsdecode(b"caf\xe9.png")
+    shutil.copy(d / "cat.png", raw)
+    code = main(["zoom", "--content", str(raw), "--style", str(d / "art.png"), "--size", "32", "--frames", "2",
+                 "--preview-motion", "-o", str(tmp_path / "z.mp4")])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert (tmp_path / "z_preview.mp4").is_file()

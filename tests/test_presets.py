@@ -3,7 +3,8 @@ import json
 import pytest
 
 from stylemotion.errors import UserError
-from stylemotion.presets import apply_overrides, from_dict, list_presets, load_preset, parse_override
+from stylemotion.presets import apply_overrides, list_presets, load_preset, parse_override
+from stylemotion.settings import from_dict
 
 
 @pytest.mark.parametrize("name", ["deepdream-like", "drift", "spiral", "gentle", "loop"])
@@ -81,7 +82,7 @@ def test_overrides_parse_toml_values_and_validate():
     assert parse_override('motion.zoom="0:(1), 5:(1.1)"')[2] == "0:(1), 5:(1.1)"
     assert parse_override("run.content=me.jpg")[2] == "me.jpg"  # not TOML: kept as text
     s = apply_overrides(load_preset("gentle"), ["run.frames=5", "motion.angle=2"])
-    assert s.run.frames == 5 and s.motion.angle == "2.0"
+    assert s.run.frames == 5 and s.motion.angle.text == "2.0" and s.motion.angle(7) == 2.0
     with pytest.raises(UserError, match="unknown key run.nope"):
         apply_overrides(load_preset("gentle"), ["run.nope=1"])
     with pytest.raises(UserError, match="expected section.key=value"):

@@ -18,7 +18,8 @@ from stylemotion.errors import UserError
 from stylemotion.flow import FlowEstimator
 from stylemotion.optimize import StyleEngine
 from stylemotion.playlist import Entry
-from stylemotion.presets import Settings, from_dict, validate
+from stylemotion.schedule import Schedule
+from stylemotion.settings import Settings, from_dict, validate
 from stylemotion.temporal import consistency, warping_error
 from stylemotion.video import ClipState, ClipStylizer
 
@@ -28,7 +29,7 @@ from .conftest import SAMPLES
 
 def settings(frames: int, **video) -> Settings:
     s = Settings()
-    s.run.mode, s.run.frames, s.run.first_iterations, s.run.iterations = "video", frames, 12, "6"
+    s.run.mode, s.run.frames, s.run.first_iterations, s.run.iterations = "video", frames, 12, Schedule.parse("6")
     s.optim.tol = 0.0
     s.playlist = [Entry(str(SAMPLES / "starry_night.jpg"), 1000, 0)]
     s.video = replace(s.video, **video)
@@ -133,7 +134,7 @@ def test_palette_is_one_colour_map_for_the_whole_clip_and_survives_resume(backbo
     clip[2] = (clip[2] * 0.5 + 0.4).clamp(0, 1)  # a brighter, flatter frame mid-clip
     hw = tuple(clip[0].shape[-2:])
     s = settings(4, init="content", palette=1.0)
-    s.run.first_iterations, s.run.iterations = 0, "0"  # zero iterations: the outputs are the recoloured inputs
+    s.run.first_iterations, s.run.iterations = 0, Schedule.parse("0")  # zero iterations: the outputs are the recoloured inputs
     frames = list(ClipStylizer(s, StyleEngine(backbone), [starry96], hw).frames(enumerate(clip)))
     pal = frames[0].state.palette
     assert pal is not None and pal.shape == (1, 3, 4)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sys
+import time
 from pathlib import Path
 
+from ..encode import VideoWriter
 from ..errors import UserError
+from ..images import load_image, montage, save_image, to_tensor, to_uint8
+from ..playlist import label_at
+from ..sequence import SeqState, Sequencer
+from ..settings import Settings
 from .common import device_arg, nonneg_int, positive_int
-from .estimate import check_fits, estimate_frame_loop, probe_settings
-from .render import (Report, apply_playlist_flags, atomic_write_text, check_outputs, jsonable, check_same_weights, load_state, load_styles, resume_threads, output_paths,
-                     render_to_files, run_paths, settings_diff, srt_text, weights_id)
+from .estimate import probe_settings
+from .pipeline import FlagMap, Plan, build_engine, open_render, resolve, run
+from .render import Report, jsonable, output_paths, run_paths
 
 EXAMPLES_ZOOM = """examples:
   stylemotion zoom --preset deepdream-like                 # bundled photo + painting, CPU preview
@@ -52,49 +56,21 @@ def add_anim_args(p: argparse.ArgumentParser, default_preset: str, default_out: 
 
 # flags that change what is rendered: with --resume each must agree with the stored settings
 SETTING_FLAGS = ("preset", "content", "style", "hold", "crossfade", "frames", "size", "device", "precision", "cadence", "loop")
+FLAGS: FlagMap = {"frames": ("run", "frames"), "size": ("run", "size"), "device": ("run", "device"), "precision": ("run", "precision"),
+                  "content": ("run", "content"), "cadence": ("run", "cadence"), "loop": ("run", "loop")}
 
 
-def given_setting_flags(args: argparse.Namespace) -> list[str]:
-    names = [f"--{n}" for n in SETTING_FLAGS if getattr(args, n, None) not in (None, [], False)]
-    return names + (["--set"] if args.overrides else [])
-
-
-def resolve_settings(args: argparse.Namespace, mode: str, base=None):  # type: ignore[no-untyped-def]
+def resolve_settings(args: argparse.Namespace, mode: str, base: Settings | None = None) -> tuple[Settings, dict]:
     """Preset (or ``base``: a resumed render's settings) <- --set <- flags, validated."""
-    from ..presets import apply_overrides, load_preset
-
-    if args.preset is not None or base is None:
-        s = load_preset(args.preset or args.default_preset)
-    else:
-        s = base
-    sets = list(args.overrides)
-    sets.append(f'run.mode="{mode}"')
-    if args.frames is not None:
-        sets.append(f"run.frames={args.frames}")
-    if args.size is not None:
-        sets.append(f"run.size={args.size}")
-    if args.device is not None:
-        sets.append(f"run.device={json.dumps(args.device)}")
-    if args.precision is not None:
-        sets.append(f"run.precision={json.dumps(args.precision)}")
-    if args.content is not None:
-        sets.append(f"run.content={json.dumps(str(args.content))}")
-    if args.cadence is not None:
-        sets.append(f"run.cadence={args.cadence}")
-    if args.loop:
-        sets.append("run.loop=true")
-    s = apply_overrides(s, sets)
-    apply_playlist_flags(s, args)
+    s = resolve(args, args.default_preset, FLAGS, [("run", "mode", mode)], base)
     if not s.run.content:
         raise UserError("no content image: give --content or set run.content in the preset")
-    return s
+    return s, {}
 
 
-def check_state(state, s, hw: tuple[int, int], path: Path) -> None:  # type: ignore[no-untyped-def]
+def check_state(state: SeqState, s: Settings, hw: tuple[int, int], path: Path) -> None:
     """The state fits the settings: frame number in range, images of the frame size."""
     damaged = f"render state {path} is damaged"
-    if not 1 <= state.next_frame < s.run.frames:
-        raise UserError(f"{damaged} (next_frame {state.next_frame} is outside 1..{s.run.frames - 1}); start over with --overwrite")
     for name in ("prev", "color_ref"):
         t = getattr(state, name)
         if t is not None and tuple(t.shape) != (1, 3, *hw):
@@ -104,108 +80,45 @@ def check_state(state, s, hw: tuple[int, int], path: Path) -> None:  # type: ign
 
 
 def cmd_animate(args: argparse.Namespace) -> int:
-    from ..backbone import load_backbone, pick_device
-    from ..encode import check_video_path
-    from ..images import load_image, montage, save_image, to_tensor
-    from ..optimize import StyleEngine
-    from ..presets import from_dict, style_config
-    from ..sequence import Sequencer
-
     mode = args.command
-    out = check_video_path(args.output)
-    frames_dir, json_path, state_path = run_paths(out)
-    state = None
-    weights = weights_id(args.weights)
-    if args.resume:
-        if args.overwrite or args.preview_motion:
-            raise UserError("--resume cannot be combined with --overwrite or --preview-motion")
-        if not state_path.is_file():
-            raise UserError(f"nothing to resume: {state_path} not found (start the render without --resume)")
-        state, saved, saved_weights, saved_threads = load_state(state_path)
-        s = from_dict(saved, f"{state_path} settings")
-        if given_setting_flags(args):
-            # flags given with --resume must agree with what the render was started with
-            asked = resolve_settings(args, mode, base=from_dict(saved, f"{state_path} settings"))
-            diff = settings_diff(s.to_dict(), asked.to_dict())
-            if diff:
-                raise UserError(f"--resume: {', '.join(given_setting_flags(args))} change {', '.join(diff[:6])} from the stored settings; "
-                                f"resume without them, or start over with --overwrite")
-        check_same_weights(saved_weights, weights)
-        note = resume_threads(saved_threads, args.threads)
-        if note:
-            print(note, file=sys.stderr)
-    else:
-        s = resolve_settings(args, mode)
-        if args.preview_motion:
-            if args.estimate:
-                raise UserError("--estimate and --preview-motion: choose one (the preview needs no estimate: it runs in seconds)")
-            check_outputs(out, s, args.preset)
-            return preview_motion(s, out)
-        if state_path.exists() and not args.overwrite:
-            raise UserError(f"{frames_dir} holds an unfinished render; use --resume to continue it or --overwrite to start over")
-    check_outputs(out, s, args.preset)
-    settings = s.to_dict()
-    # every input is read before anything on disk changes: a typo never costs a finished render
-    device = pick_device(s.run.device)
+    if args.preview_motion and args.estimate and not args.resume:
+        raise UserError("--estimate and --preview-motion: choose one (the preview needs no estimate: it runs in seconds)")
+    r = open_render(args, SETTING_FLAGS, lambda base=None: resolve_settings(args, mode, base), SeqState)
+    s, out, state = r.s, r.out, r.state
+    if args.preview_motion:
+        return preview_motion(s, out)
     content = to_tensor(load_image(s.run.content, "content image"))
-    styles = load_styles(s)
     color_ref = to_tensor(load_image(s.fx.color_reference, "fx.color_reference image")) if s.fx.color_reference else None
-    backbone = load_backbone(s.run.backbone, s.run.pooling, args.weights, device, s.run.precision)
-    style_cfg = style_config(s)
-    style_cfg.check(backbone)
-    engine = StyleEngine(backbone, style_cfg)
+    device, engine, styles = build_engine(s, args.weights)
     seq = Sequencer(s, engine, content, styles, color_ref)
     if state is not None:
-        check_state(state, s, seq.hw, state_path)
-    start = state.next_frame if state else 0
-    h, w = seq.hw
-    probe = lambda: Sequencer(probe_settings(s), engine, content, styles, color_ref).frames()  # noqa: E731
-    if args.estimate:
-        keys = [t for t in seq.key_frames() if t >= start]
-        estimate_frame_loop(probe, [seq.iterations_at(t) for t in keys], s.run.frames - start - len(keys), seq.hw, device,
-                            f"{out.name}: {s.run.frames - start} frames at {w}x{h}")
-        return 0
-    check_fits(device, s.run.size, lambda: next(iter(probe())), "this render")
-    try:
-        final, log_lines, _ = render_to_files(
-            lambda on_progress: seq.frames(state, on_progress), out=out, mode=mode, start=start, frames=s.run.frames,
-            settings=settings, weights=weights, fps=s.run.fps, crf=s.output.crf,
-            total_iterations=sum(seq.iterations_at(t) for t in range(start, s.run.frames)), iterations_at=seq.iterations_at,
-            desc=f"{mode} {w}x{h} {s.run.frames} frames on {device.type}", hw=seq.hw)
-    except KeyboardInterrupt:
-        return 130
-    log_path = output_paths(out)["log"]
-    atomic_write_text(json_path, json.dumps({"stylemotion": 1, "settings": settings}, indent=2, sort_keys=True))
-    state_path.unlink(missing_ok=True)
-    print(f"wrote {final} ({s.run.frames} frames, {w}x{h}, {s.run.fps:g} fps), frames in {frames_dir}, settings in {json_path}, "
-          f"per-frame parameters in {log_path}")
-    if args.srt:
-        srt = out.with_suffix(".srt")
-        atomic_write_text(srt, srt_text([json.loads(x) for x in log_lines], s.run.fps))
-        print(f"wrote {srt} (subtitles: players show it beside {out.name})")
-    if mode == "drift":
-        k = s.output.montage_every or montage_step(s.run.frames, sum(e.hold for e in s.playlist))
-        idx = list(range(0, s.run.frames, k))
-        if idx[-1] != s.run.frames - 1:
-            idx.append(s.run.frames - 1)
-        from ..playlist import label_at
-
-        thumbs = [to_tensor(load_image(frames_dir / f"frame_{i:05d}.png")) for i in idx]
-        sheet = montage(thumbs, [f"{i}: {label_at(s.playlist, i)}" for i in idx], columns=min(len(idx), 6), tile=200)
-        mpath = out.with_name(out.stem + "_montage.png")
-        save_image(sheet, mpath)
-        print(f"wrote {mpath}")
-    return 0
+        check_state(state, s, seq.hw, run_paths(out)[2])
+    plan = Plan(frames=lambda on_progress: seq.frames(state, on_progress),
+                probe=lambda: Sequencer(probe_settings(s), engine, content, styles, color_ref).frames(),
+                iterations_at=seq.iterations_at, key_frames=[t for t in seq.key_frames() if t >= r.start], hw=seq.hw,
+                fps=s.run.fps, device=device)
+    code, _, _ = run(args, mode, r, plan)
+    if code == 0 and mode == "drift" and not args.estimate:
+        write_montage(s, out)
+    return code
 
 
-def preview_motion(s, out: Path) -> int:  # type: ignore[no-untyped-def]
+def write_montage(s: Settings, out: Path) -> None:
+    """OUT_montage.png: every k-th frame of a drift, labelled with its style."""
+    frames_dir = run_paths(out)[0]
+    k = s.output.montage_every or montage_step(s.run.frames, sum(e.hold for e in s.playlist))
+    idx = list(range(0, s.run.frames, k))
+    if idx[-1] != s.run.frames - 1:
+        idx.append(s.run.frames - 1)
+    thumbs = [to_tensor(load_image(frames_dir / f"frame_{i:05d}.png")) for i in idx]
+    sheet = montage(thumbs, [f"{i}: {label_at(s.playlist, i)}" for i in idx], columns=min(len(idx), 6), tile=200)
+    mpath = output_paths(out)["montage"]
+    save_image(sheet, mpath)
+    print(f"wrote {mpath}")
+
+
+def preview_motion(s: Settings, out: Path) -> int:
     """The motion and per-frame controls on the start image, no optimization: OUT_preview.mp4."""
-    import time
-
-    from ..encode import VideoWriter
-    from ..images import load_image, to_tensor, to_uint8
-    from ..sequence import Sequencer
-
     t0 = time.perf_counter()
     content = to_tensor(load_image(s.run.content, "content image"))
     color_ref = to_tensor(load_image(s.fx.color_reference, "fx.color_reference image")) if s.fx.color_reference else None

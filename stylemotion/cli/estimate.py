@@ -19,6 +19,7 @@ from ..encode import VideoWriter
 from ..errors import UserError
 from ..estimate import Estimate, Meter, duration, fitting_size, free_device_memory, gib, sync
 from ..images import save_image, to_uint8
+from ..schedule import Schedule
 from .common import os_error_message
 
 START = time.perf_counter()  # when the CLI was imported (after torch's import)
@@ -99,7 +100,7 @@ def probe_settings(s):  # type: ignore[no-untyped-def]
 
     from ..estimate import probe_schedule
 
-    return replace(s, run=replace(s.run, frames=3, first_iterations=1, iterations=probe_schedule(), cadence=1, loop=False))
+    return replace(s, run=replace(s.run, frames=3, first_iterations=1, iterations=Schedule.parse(probe_schedule(), "probe"), cadence=1, loop=False))
 
 
 def estimate_frame_loop(make_probe: Callable[[], object], iterations: list[int], in_between: int,

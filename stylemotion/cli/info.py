@@ -28,7 +28,8 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from ..encode import read_metadata
-    from ..presets import from_dict, load_preset
+    from ..presets import load_preset
+    from ..settings import from_dict
 
     path = Path(args.file)
     if path.suffix == ".json":  # the settings file beside a render: the preset loader reads it

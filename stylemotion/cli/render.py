@@ -8,6 +8,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -293,26 +294,28 @@ class Report:
             self.say(one_line(f"warning: cannot write the report page {self.path} ({os_error_message(e)}); the render goes on without it"))
 
 
-def render_to_files(
-    make_frames: Callable[[Callable[[int, Any], None]], Iterator[Any]],
-    *,
-    out: Path,
-    mode: str,
-    start: int,
-    frames: int,
-    settings: dict,
-    weights: str,
-    fps: Any,
-    crf: int,
-    total_iterations: int,
-    iterations_at: Callable[[int], int],
-    desc: str,
-    hw: tuple[int, int],
-    audio: Any = None,
-) -> tuple[Path, list[str], Any]:
+@dataclass
+class Job:
+    """What :func:`render_to_files` writes: where, how many frames, and how the video is encoded."""
+
+    out: Path
+    mode: str  # the command, for the resume hint
+    start: int  # first frame to render (earlier ones are on disk)
+    frames: int
+    settings: dict  # stored in the state, the video's metadata and the settings JSON
+    weights: str  # weights_id of the backbone
+    fps: Any  # float or Fraction
+    crf: int
+    hw: tuple[int, int]  # (H, W) of every frame: frames a resume re-encodes must have it
+    desc: str  # progress bar title
+    total_iterations: int
+    iterations_at: Callable[[int], int]
+    audio: Any = None  # an encode.AudioSource to copy
+
+
+def render_to_files(make_frames: Callable[[Callable[[int, Any], None]], Iterator[Any]], job: Job) -> tuple[Path, list[str], Any]:
     """Run a frame generator and keep every result on disk, resumably.
 
-    ``hw`` is the frames' (H, W): finished frames that a resume re-encodes must have it.
     ``make_frames(on_progress)`` yields objects with ``index``, ``image``, ``params``, ``state``,
     ``iterations`` and ``key``. Per frame, in this order: its PNG, its log line, then the state
     that points past it (a failure between leaves a state that re-renders the frame), then the
@@ -321,6 +324,7 @@ def render_to_files(
     """
     from ..encode import VideoWriter
 
+    out, mode, start, frames, settings, weights, hw = job.out, job.mode, job.start, job.frames, job.settings, job.weights, job.hw
     frames_dir, _, state_path = run_paths(out)
     log_path = output_paths(out)["log"]
     if start:
@@ -337,14 +341,14 @@ def render_to_files(
         for old in frames_dir.glob("frame_*.png"):
             old.unlink()
     try:
-        writer = VideoWriter(out, fps, crf, metadata=settings, audio=audio)
+        writer = VideoWriter(out, job.fps, job.crf, metadata=settings, audio=job.audio)
         log_lines = read_log(log_path, start) if start else []
         atomic_write_text(log_path, "".join(line + "\n" for line in log_lines))  # drop lines past the resume point
     except OSError as e:
         raise UserError(f"cannot start writing {out}: {os_error_message(e)}") from None
     resume = f"stylemotion {mode} --resume -o {out}"
     kept = start > 0  # a state to resume from exists: from here on, a failure keeps what is done
-    report = Report(output_paths(out)["report"], f"{mode}: {out.name}", frames, desc)
+    report = Report(output_paths(out)["report"], f"{mode}: {out.name}", frames, job.desc)
     for line in log_lines:
         try:
             report.add(0, None, json.loads(line))
@@ -356,7 +360,7 @@ def render_to_files(
             writer.write(to_uint8(img))
             report.add(t, img, None)
         report.write(running=True)  # a page to open at once (and the warning, if it cannot be written, before the bar)
-        bar = Bar(total_iterations, desc)
+        bar = Bar(job.total_iterations, job.desc)
         report.say = bar.write
 
         def on_progress(t: int, p: Any) -> None:
@@ -365,7 +369,7 @@ def render_to_files(
         try:
             for frame in make_frames(on_progress):
                 if frame.key:
-                    bar.update(iterations_at(frame.index) - frame.iterations)  # early stop: skip the rest of the budget
+                    bar.update(job.iterations_at(frame.index) - frame.iterations)  # early stop: skip the rest of the budget
                 save_image(frame.image, frames_dir / f"frame_{frame.index:05d}.png")
                 log_lines.append(json.dumps(jsonable(frame.params), sort_keys=True))
                 with open(log_path, "a", encoding="utf-8") as f:  # one line per frame, not the whole log again

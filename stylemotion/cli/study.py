@@ -63,7 +63,7 @@ def estimate_study(cells, out: Path, args: argparse.Namespace) -> None:  # type:
     from ..estimate import Estimate, Meter, probe_frames, probe_level
     from ..images import load_image, resize_long_side, to_tensor
     from ..optimize import StyleEngine, Targets, level_iterations, pyramid_sizes, resize
-    from ..presets import style_config
+    from ..settings import style_config
     from ..sequence import Sequencer
     from ..study import _backbone, _image_configs, _zoom_settings, is_done, torch_threads
     from .estimate import frame_io_seconds, print_estimate, probe_settings, setup_seconds
