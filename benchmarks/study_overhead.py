@@ -19,12 +19,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stylemotion.study import InProcess, RayExecutor, plan  # noqa: E402
+from stylemotion.cells import run_cells  # noqa: E402
+from stylemotion.executors import InProcess, RayExecutor  # noqa: E402
+from stylemotion.study import plan  # noqa: E402
 
 
 def run(executor, cells, out: Path) -> float:
     t0 = time.perf_counter()
-    for _ in executor.run(cells, out):
+    for _ in run_cells(executor, cells, out):
         pass
     return time.perf_counter() - t0
 
@@ -44,7 +46,7 @@ def main() -> int:
                  [("style.style_weight", weights), ("optim.iterations", [a.iterations])], size=a.size)
     tmp = Path(tempfile.mkdtemp())
     try:
-        InProcess().run(cells[:1], tmp / "warm").__next__()  # load the network once, as a long study would
+        run_cells(InProcess(), cells[:1], tmp / "warm").__next__()  # load the network once, as a long study would
         t_local = run(InProcess(), cells, tmp / "local")
         rows = [("in-process", 0.0, t_local)]
         for workers in sorted({1, a.workers}):

@@ -63,7 +63,7 @@ def main() -> None:
         t = frame.index
         theta = seq.theta(t)
         content_t = warp_image(state.prev, theta, s.motion.border)
-        targets = engine.frame_objective(None, Targets(engine.content_targets(content_t), seq.style_targets(t)),
+        targets = engine.frame_objective(None, Targets(engine.content_targets(content_t), seq.styler.style_targets(t)),
                                          {"content": seq.cw(t), "style": seq.sw(t)})
         adam = dict(state.adam)
         adam["exp_avg"] = warp(adam["exp_avg"], theta, "replicate", "bilinear")

@@ -25,9 +25,11 @@ from typing import Iterable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
 
 from .errors import UserError
+from .paths import check_input_file
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 VGG16_HED_FILE = WEIGHTS_DIR / "vgg16_hed.safetensors"
@@ -226,12 +228,8 @@ def convert_torchvision_state(state: Mapping[str, torch.Tensor], arch: str = "vg
 
 def _read_weights_file(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from .safetensors or .pth (never unpickling code); UserError for a bad file."""
-    from .paths import check_input_file
-
     check_input_file(path, "weights")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         try:
             return load_file(str(path))
         except Exception as e:  # noqa: BLE001 - a damaged or foreign file

@@ -9,16 +9,17 @@ into the container's ``comment`` metadata.
 from __future__ import annotations
 
 import json
+import numpy as np
 import os
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import av
-import numpy as np
 
 from .errors import UserError
+from .images import quantize
 from .paths import check_input_file, check_output_file, parse_json, unique_temp
 
 FORMATS = {  # extension -> (container format, codec, pixel format)
@@ -75,8 +76,6 @@ class VideoWriter:
         elif (frame.shape[1], frame.shape[0]) != (self.stream.width, self.stream.height):
             raise ValueError(f"frame size {frame.shape[1]}x{frame.shape[0]} differs from the video's {self.stream.width}x{self.stream.height}")
         if self.pix_fmt == "pal8":  # GIF: a per-frame adaptive palette looks far better than rgb8
-            from .images import quantize
-
             idx, pal = quantize(frame)
             argb = np.concatenate([np.full((256, 1), 255, np.uint8), pal], axis=1)  # PyAV wants A,R,G,B
             vf = av.VideoFrame.from_ndarray((idx, argb), format="pal8")

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import base64
 import io
+import numpy as np
 import os
 import warnings
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFile, ImageOps, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
 
 from .errors import UserError
 from .paths import check_input_file, check_output_file, unique_temp
@@ -104,11 +105,6 @@ def resize_long_side(im: Image.Image, size: int) -> Image.Image:
     return im.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS)
 
 
-def resize_to(im: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Resize to exactly (width, height) with Lanczos."""
-    return im.resize(size, Image.LANCZOS)
-
-
 def to_tensor(im: Image.Image) -> torch.Tensor:
     """PIL RGB image -> (1, 3, H, W) float32 in [0, 1]."""
     a = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
@@ -158,8 +154,6 @@ def save_image(x: torch.Tensor | Image.Image, path: str | os.PathLike, pnginfo: 
     im = x if isinstance(x, Image.Image) else to_pil(x)
     kwargs: dict = {}
     if fmt == "PNG" and pnginfo:
-        from PIL.PngImagePlugin import PngInfo
-
         info = PngInfo()
         for k, v in pnginfo.items():
             info.add_text(k, v)

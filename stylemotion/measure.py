@@ -38,3 +38,11 @@ def top_band(x: torch.Tensor, rows: int = 3, ref: int = 12) -> torch.Tensor:
     if g.shape[-2] < rows + ref:
         raise ValueError(f"image of height {g.shape[-2]} is too short for top_band({rows}, {ref})")
     return g[..., :rows, :].mean(dim=(1, 2, 3)) - g[..., rows : rows + ref, :].mean(dim=(1, 2, 3))
+
+
+def laplacian_energy(x: torch.Tensor) -> torch.Tensor:
+    """Mean absolute Laplacian of the luma, per image: how much fine detail an image has (the
+    upscale report compares it with the bicubic image's)."""
+    k = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]], device=x.device).view(1, 1, 3, 3)
+    g = grey(x.float())
+    return F.conv2d(F.pad(g, (1, 1, 1, 1), mode="replicate"), k).abs().mean(dim=(1, 2, 3))

@@ -8,6 +8,7 @@ while the previous entry's falls. The very first entry at frame 0 starts unblend
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,5 @@ def weights_at(entries: list[Entry], t: int) -> list[tuple[int, float]]:
 
 def label_at(entries: list[Entry], t: int) -> str:
     """Short label of the dominant style at frame t, e.g. 'starry_night'."""
-    from pathlib import Path
-
     i, _ = max(reversed(weights_at(entries, t)), key=lambda p: p[1])  # a tie goes to the incoming style
     return Path(entries[i].style).stem

@@ -16,11 +16,11 @@ from typing import Callable, Iterator, Optional
 
 import torch
 
-from . import fx, losses
+from . import fx
 from .color import match_color
+from .framestyle import FrameStyler
 from .loop import Progress
-from .optimize import OptimConfig, StyleEngine, Targets, resize, scaled_size
-from .terms import Objective
+from .optimize import StyleEngine, resize, scaled_size
 from .playlist import Entry, label_at, weights_at
 from .settings import Settings
 from .warp import compose, dither_offset, dithered_shift, identity, invert, motion_matrix, valid_mask, warp, warp_image
@@ -100,19 +100,12 @@ class Sequencer:
         self.content = resize(content, self.hw)
         self.color_reference = resize(color_reference, self.hw) if color_reference is not None else None
         self.engine = engine
-        self._objective: Objective | None = None  # built on the first key frame, then updated in place
+        self.styler = FrameStyler(s, engine, styles, self.hw) if styles_needed and engine is not None else None
         self.zoom, self.angle = s.schedule("motion", "zoom"), s.schedule("motion", "angle")
         self.tx, self.ty = s.schedule("motion", "tx"), s.schedule("motion", "ty")
         self.iters = s.schedule("run", "iterations")
         self.cw, self.sw = s.schedule("style", "content_weight"), s.schedule("style", "style_weight")
         self.fx = {k: s.schedule("fx", k) for k in ("contrast", "unsharp_amount", "unsharp_kernel", "unsharp_sigma", "unsharp_threshold", "noise")}
-        # Gram targets of every playlist style at this frame size: computed once for the run
-        # (one computation per distinct image: a playlist may list the same painting many times)
-        by_id: dict[int, dict[str, torch.Tensor]] = {}
-        for st in styles if styles_needed else []:
-            if id(st) not in by_id:
-                by_id[id(st)] = engine.style_targets([st], None, self.hw)
-        self.grams = [by_id[id(st)] for st in styles] if styles_needed else []
         self.playlist: list[Entry] = s.playlist
         n, c = s.run.frames, s.run.cadence
         self._keys = sorted(set(range(0, n, c)) | {n - 1})  # computed once: asked about every frame
@@ -133,10 +126,6 @@ class Sequencer:
         for t in range(a + 1, b + 1):
             th = compose(th, self.theta(t))
         return th
-
-    def style_targets(self, t: int) -> dict[str, torch.Tensor]:
-        mix = weights_at(self.playlist, t)
-        return {k: losses.blend_grams([self.grams[i][k] for i, _ in mix], [w for _, w in mix]) for k in self.grams[0]}
 
     def key_frames(self) -> list[int]:
         """The frames that are optimized: every ``cadence``-th, and always the first and last."""
@@ -238,7 +227,6 @@ class Sequencer:
     ) -> tuple[torch.Tensor, int, float, Optional[dict[str, torch.Tensor]]]:
         """Optimize key frame t from the output of key frame prev_t: (image, iterations, loss, adam)."""
         s = self.s
-        optim = OptimConfig(optimizer=s.optim.optimizer, lr=s.optim.lr, tol=s.optim.tol, seed=s.run.seed, pyramid_min=0)
         adam = state.adam if s.optim.carry_moments else None
         loop_target = None
         if state.prev is None:
@@ -263,13 +251,10 @@ class Sequencer:
                 adam = dict(adam)
                 adam["exp_avg"] = warp(adam["exp_avg"], theta, "replicate", "bilinear")
                 adam["exp_avg_sq"] = warp(adam["exp_avg_sq"], theta, "replicate", "bilinear").clamp_min(0)
-        if not optimize or self.engine is None:
+        if not optimize or self.styler is None:
             return init.cpu(), 0, float("nan"), None
-        dev = self.engine.device
-        targets = Targets(self.engine.content_targets(content.to(dev)), self.style_targets(t))
-        self._objective = self.engine.frame_objective(self._objective, targets, {"content": self.cw(t), "style": self.sw(t)})
-        cb = (lambda p: on_progress(t, p)) if on_progress else None
-        res = self.engine.optimize(init.to(dev), self._objective, optim, n, cb, adam_state=adam)
+        obj = self.styler.objective(t, content, {"content": self.cw(t), "style": self.sw(t)})
+        res = self.styler.optimize(t, init, obj, n, on_progress, adam)
         out = res.image.cpu()
         if state.prev is not None and s.run.color_coherence != "none":
             out = match_color(out, state.color_ref, s.run.color_coherence)

@@ -245,8 +245,10 @@ def check_value(where: str, default: Any, value: Any, key: tuple[str, str]) -> A
         if isinstance(value, bool) or not isinstance(value, int):
             raise UserError(f"{where}: expected an integer, got {value!r}")
     elif isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UserError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise UserError(f"{where}: expected a finite number, got {value!r}")
         value = float(value)
     elif isinstance(default, str):
         if not isinstance(value, str):

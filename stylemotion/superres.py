@@ -52,13 +52,6 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(10 * torch.log10(1.0 / mse))
 
 
-def high_frequency_energy(x: torch.Tensor) -> float:
-    """Mean absolute Laplacian of the luminance: how much fine detail an image has."""
-    y = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]
-    k = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).view(1, 1, 3, 3).to(y)
-    return float(F.conv2d(F.pad(y, (1, 1, 1, 1), mode="replicate"), k).abs().mean())
-
-
 @dataclass
 class UpscaleConfig:
     scale: int = 4  # output = scale * input size

@@ -24,12 +24,12 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
-from . import losses
 from .color import apply_palette_map, color_stats, mix_stats, palette_map
 from .flow import FlowConfig, FlowEstimator
+from .framestyle import FrameStyler
 from .loop import Progress
-from .optimize import OptimConfig, StyleEngine, Targets
-from .terms import Objective, TemporalTerm
+from .optimize import StyleEngine
+from .terms import TemporalTerm
 from .playlist import label_at, weights_at
 from .settings import Settings
 from .temporal import consistency, long_term_weights, warp_flow
@@ -92,7 +92,7 @@ class ClipStylizer:
         if len(styles) != len(s.playlist):
             raise ValueError(f"{len(styles)} style images for {len(s.playlist)} playlist entries")
         self.s, self.engine, self.hw = s, engine, hw
-        self._objective: Objective | None = None  # built on the first frame, then updated in place
+        self.styler = FrameStyler(s, engine, styles, hw)
         self.v = s.video
         self.iters = s.schedule("run", "iterations")
         self.cw, self.sw = s.schedule("style", "content_weight"), s.schedule("style", "style_weight")
@@ -100,19 +100,10 @@ class ClipStylizer:
         temporal = self.v.init == "warped" and any(self.tw(t) > 0 for t in range(s.run.frames))
         self.lags = sorted(set(self.v.long_term)) if temporal else []  # earlier frames in the temporal loss
         self.need = max([1, *self.lags]) if self.v.init == "warped" else 0  # earlier frames to keep
-        by_id: dict[int, dict[str, torch.Tensor]] = {}
-        for st in styles:
-            if id(st) not in by_id:
-                by_id[id(st)] = engine.style_targets([st], None, hw)
-        self.grams = [by_id[id(st)] for st in styles]
         # the colour target of the palette: the pooled colours of every painting in the playlist
         uniq = list({id(st): st for st in styles}.values())
         self.palette_target = mix_stats([color_stats(st) for st in uniq], [1.0] * len(uniq)) if self.v.palette > 0 else None
         self.flow = FlowEstimator(FlowConfig(s.video.flow, s.video.flow_quality)) if self.need else None
-
-    def style_targets(self, t: int) -> dict[str, torch.Tensor]:
-        mix = weights_at(self.s.playlist, t)
-        return {k: losses.blend_grams([self.grams[i][k] for i, _ in mix], [w for _, w in mix]) for k in self.grams[0]}
 
     def iterations_at(self, t: int) -> int:
         return self.s.run.first_iterations if (t == 0 or self.v.init == "content") else round(self.iters(t))
@@ -184,8 +175,7 @@ class ClipStylizer:
             t += 1
 
     def _render(self, t: int, p: _Prepared, state: ClipState, on_progress) -> tuple[torch.Tensor, int, float, dict]:  # type: ignore[no-untyped-def]
-        s, dev = self.s, self.engine.device
-        optim = OptimConfig(optimizer=s.optim.optimizer, lr=s.optim.lr, tol=s.optim.tol, seed=s.run.seed, pyramid_min=0)
+        dev = self.engine.device
         info: dict = {}
         temporal: list[tuple[torch.Tensor, torch.Tensor]] = []
         if 1 in p.flows and 1 in state.outputs:
@@ -202,14 +192,11 @@ class ClipStylizer:
         else:
             init = p.x
         n = self.iterations_at(t)
-        targets = Targets(self.engine.content_targets(p.x.to(dev)), self.style_targets(t))
         weights = {"content": self.cw(t), "style": self.sw(t), "temporal": self.tw(t) if temporal else 0.0}
-        extra = [TemporalTerm([])] if self.lags else []
-        self._objective = obj = self.engine.frame_objective(self._objective, targets, weights, extra)
+        obj = self.styler.objective(t, p.x, weights, [TemporalTerm([])] if self.lags else [])
         if self.lags:
             obj.term("temporal").set_targets(temporal)  # type: ignore[union-attr]
-        cb = (lambda q: on_progress(t, q)) if on_progress else None
-        res = self.engine.optimize(init.to(dev), obj, optim, n, cb)
+        res = self.styler.optimize(t, init, obj, n, on_progress)
         if res.retries:
             info["retries"] = res.retries
         return res.image.cpu(), res.iterations, res.loss, info

@@ -69,10 +69,10 @@ def write_preset(tmp_path: Path, optimizer="lbfgs", carry="false", extra: str = 
 def test_sequencer_feeds_back_and_keeps_targets(backbone, tmp_path, cat64, starry96, scream96):
     s = load_preset(str(write_preset(tmp_path, "adam", "true")))
     seq = Sequencer(s, StyleEngine(backbone), cat64, [starry96, scream96])
-    grams = seq.grams
+    grams = seq.styler.grams
     frames = list(seq.frames())
     assert [f.index for f in frames] == list(range(6))
-    assert seq.grams is grams  # targets built once, not per frame
+    assert seq.styler.grams is grams  # targets built once, not per frame
     assert all(f.image.shape == (1, 3, 42, 64) for f in frames)  # even sizes
     assert [f.label for f in frames] == ["starry_night", "starry_night", "the_scream", "the_scream", "starry_night", "starry_night"]
     assert frames[-1].state.adam is not None and frames[-1].state.adam["exp_avg"].shape == (1, 3, 42, 64)

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from stylemotion.errors import UserError
-from stylemotion.study import Cell, InProcess, grid, load_jobs, parse_sweep, plan, render_cell
+from stylemotion.cells import render_cell, run_cells
+from stylemotion.executors import InProcess
+from stylemotion.study import Cell, grid, load_jobs, parse_sweep, plan
 
 from .conftest import SAMPLES
 
@@ -43,7 +45,7 @@ def test_plan_is_the_cross_product_with_stable_keys_and_commands():
     ([("style.style_weight", [float("nan")])], "finite"),
     ([("style.colour", [1])], "cannot be set in image mode"),
     ([("optim.optimizer", ["sgd"])], "optimizer 'sgd'"),
-    ([("style.style_weight", ["loud"])], "wrong type"),
+    ([("style.style_weight", ["loud"])], "expected a number, got 'loud'"),
     ([("run.size", [5])], "outside 16..8192"),
     ([("optim.palette", [0.5, 2])], r"palette must be in \[0, 1\]"),
 ])
@@ -152,14 +154,14 @@ def test_ray_gives_the_same_images_as_in_process(tmp_path):
     ray = pytest.importorskip("ray")
     cells = plan(CONTENTS, STYLES, SWEEP, size=40)
     local = tmp_path / "local"
-    results = dict((c.key, r) for c, r in InProcess().run(cells, local))
-    from stylemotion.study import RayExecutor
+    results = dict((c.key, r) for c, r in run_cells(InProcess(), cells, local))
+    from stylemotion.executors import RayExecutor
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         ex = RayExecutor("auto")
         remote = tmp_path / "ray"
-        got = dict((c.key, r) for c, r in ex.run(cells, remote))
+        got = dict((c.key, r) for c, r in run_cells(ex, cells, remote))
         ex.close()
     finally:
         ray.shutdown()

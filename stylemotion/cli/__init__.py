@@ -11,6 +11,8 @@ import argparse
 import sys
 from typing import Sequence
 
+import torch
+
 from .. import __version__
 from . import anim, image, info, modes, study, video
 from .common import Parser, add_common_args, run_command
@@ -40,7 +42,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # --help, --version, or a one-line usage error (common.Parser)
         return int(e.code or 0)
     if args.threads:
-        import torch
-
         torch.set_num_threads(args.threads)
     return run_command(args.func, args, argv)

@@ -18,19 +18,16 @@ import time
 import traceback
 import unicodedata
 from pathlib import Path
+from tqdm import tqdm
 from typing import Any, Callable, NoReturn, Sequence
 
 import torch
 
+from ..backbone import check_device_name
 from ..errors import Diverged, UserError
 
 MAX_SIZE = 8192  # long side limit of a single optimization (patch modes go beyond with --canvas)
 
-EXAMPLES_IMAGE = """examples:
-  stylemotion image samples/chelsea.png --style samples/starry_night.jpg -o cat.png --size 256
-  stylemotion image photo.jpg --style a.jpg --style b.jpg --style-blend 0.7,0.3 -o out.png --size 512
-  stylemotion image photo.jpg --style a.jpg --original-colors --pooling max --optimizer adam -o out.png
-"""
 
 
 def positive_int(text: str) -> int:
@@ -128,8 +125,6 @@ def name_list(text: str) -> tuple[str, ...]:
 
 
 def device_arg(text: str) -> str:
-    from ..backbone import check_device_name
-
     try:
         return check_device_name(text)
     except UserError as e:
@@ -196,8 +191,6 @@ class Bar:
     """tqdm progress bar over iterations, showing loss and (for animations) the frame."""
 
     def __init__(self, total: int, desc: str, unit: str = "it") -> None:
-        from tqdm import tqdm
-
         self.bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr)
 
     def update(self, n: int = 1, **postfix: object) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -17,8 +18,9 @@ import torch
 
 from ..encode import VideoWriter
 from ..errors import UserError
-from ..estimate import Estimate, Meter, duration, fitting_size, free_device_memory, gib, sync
-from ..images import save_image, to_uint8
+from ..estimate import Estimate, Meter, duration, fitting_size, frames_estimate, free_device_memory, gib, probe_frames, probe_schedule, sync
+from ..images import data_uri, save_image, to_uint8
+from ..report import page
 from ..schedule import Schedule
 from .common import os_error_message
 
@@ -41,9 +43,6 @@ def setup_seconds() -> float:
 def frame_io_seconds(hw: tuple[int, int], report: bool = True) -> float:
     """What writing one finished frame costs at ``hw``: its PNG, its video frame and (for the
     renders that keep one) the report page's thumbnails, timed in a temporary folder."""
-    from ..report import page
-    from ..images import data_uri
-
     img = torch.rand(1, 3, *hw, generator=torch.Generator().manual_seed(0))
     with tempfile.TemporaryDirectory() as d:
         try:
@@ -96,18 +95,12 @@ def check_fits(device: torch.device, size: int, run_largest: Callable[[], object
 def probe_settings(s):  # type: ignore[no-untyped-def]
     """A 3-frame copy of frame-loop settings whose frames get 1, 1 and 1 + m iterations (every
     frame optimized, no loop), for :func:`stylemotion.estimate.probe_frames`."""
-    from dataclasses import replace
-
-    from ..estimate import probe_schedule
-
     return replace(s, run=replace(s.run, frames=3, first_iterations=1, iterations=Schedule.parse(probe_schedule(), "probe"), cadence=1, loop=False))
 
 
 def estimate_frame_loop(make_probe: Callable[[], object], iterations: list[int], in_between: int,
                         hw: tuple[int, int], device: torch.device, what: str) -> None:
     """--estimate for zoom, drift and video: probe the real frame generator, count, print."""
-    from ..estimate import frames_estimate, probe_frames
-
     meter = Meter(device)
     setup = setup_seconds()
     cost = probe_frames(iter(make_probe()), device)  # type: ignore[call-overload]

@@ -7,10 +7,14 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
+from ..backbone import DEFAULT_POOLING, load_backbone, pick_device
 from ..errors import UserError
+from ..estimate import Meter, image_estimate, probe_level
+from ..images import check_output_path, load_image, resize_long_side, save_image, to_tensor
+from ..loop import report_interval
+from ..optimize import OptimConfig, StyleConfig, StyleEngine, Targets, fit_style, level_iterations, pyramid_sizes, resize, stylize
+from .common import BACKBONE_FLAGS, Bar, OPTIM_FLAGS, STYLE_FLAGS, add_engine_args, arch_of, flag_overrides, float_list, positive_int, size_arg
 from .estimate import check_fits, frame_io_seconds, print_estimate, setup_seconds
-from .common import (BACKBONE_FLAGS, OPTIM_FLAGS, STYLE_FLAGS, Bar, add_engine_args, arch_of, flag_overrides,
-                     float_list, positive_int, size_arg)
 
 EXAMPLES_IMAGE = """examples:
   stylemotion image samples/chelsea.png --style samples/starry_night.jpg -o cat.png --size 256
@@ -21,9 +25,6 @@ EXAMPLES_IMAGE = """examples:
 
 def estimate_image(engine, content, styles, blend, optim, sizes, device, out: Path) -> None:  # type: ignore[no-untyped-def]
     """--estimate: time each pyramid level's iterations, count them, print, write nothing."""
-    from ..estimate import Meter, image_estimate, probe_level
-    from ..optimize import Targets, level_iterations, resize
-
     meter = Meter(device)
     setup = setup_seconds()
     costs = []
@@ -38,11 +39,6 @@ def estimate_image(engine, content, styles, blend, optim, sizes, device, out: Pa
 
 
 def cmd_image(args: argparse.Namespace) -> int:
-    from ..backbone import DEFAULT_POOLING, load_backbone, pick_device
-    from ..images import check_output_path, load_image, resize_long_side, save_image, to_tensor
-    from ..optimize import OptimConfig, StyleConfig, StyleEngine, Targets, fit_style, level_iterations, pyramid_sizes, stylize
-    from ..loop import report_interval
-
     # every value and every path is checked before anything is read, loaded or written
     out = check_output_path(args.output, [args.content, *args.style, args.init_image])
     if args.save_every:

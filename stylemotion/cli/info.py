@@ -6,12 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
+from ..encode import read_metadata
 from ..errors import UserError
+from ..presets import find_preset, list_presets, load_preset, preset_command, preset_description, read_toml
+from ..settings import from_dict
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from ..presets import find_preset, list_presets, load_preset, preset_command, preset_description, read_toml
-
     if args.action == "list":
         for name in list_presets():
             print(f"{name:18s} {preset_command(name):12s} {preset_description(name)}")
@@ -27,10 +28,6 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from ..encode import read_metadata
-    from ..presets import load_preset
-    from ..settings import from_dict
-
     path = Path(args.file)
     if path.suffix == ".json":  # the settings file beside a render: the preset loader reads it
         settings = load_preset(str(path))

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import argparse
 import math
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..backbone import DEFAULT_POOLING, layer_names, load_backbone, pick_device
+from ..encode import VideoWriter, check_video_path
 from ..errors import UserError
+from ..estimate import Cost, Meter, image_estimate, probe_level, sync
+from ..images import check_output_path, load_image, montage, resize_long_side, save_image, to_tensor, to_uint8
+from ..loop import report_interval
+from ..measure import laplacian_energy
+from ..optimize import OptimConfig, StyleConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize, scaled_size
+from ..patches import PatchConfig, PatchRenderer, base_iterations, canvas_hw, total_steps
+from ..presets import load_mode_preset
+from ..superres import ReconstructConfig, UpscaleConfig, downsample, psnr, reconstruct, upscale
+from .common import (BACKBONE_FLAGS, Bar, OPTIM_FLAGS, STYLE_FLAGS, add_engine_args, arch_of, finite_float, flag_overrides, fps_arg, nonneg_float,
+                     positive_int, size_arg)
 from .estimate import frame_io_seconds, print_estimate, setup_seconds
-from .common import (BACKBONE_FLAGS, OPTIM_FLAGS, STYLE_FLAGS, Bar, add_engine_args, arch_of, finite_float, flag_overrides, fps_arg,
-                     nonneg_float, positive_int, size_arg)
 
 EXAMPLES_HIRES = """examples:
   stylemotion hires samples/astronaut.png --style samples/starry_night.jpg --canvas 2048 -o big.png
@@ -48,9 +59,6 @@ def int_list(text: str) -> tuple[int, ...]:
 
 
 def _engine(args: argparse.Namespace, style_cfg: Any, pooling: str | None = None):  # type: ignore[no-untyped-def]
-    from ..backbone import DEFAULT_POOLING, load_backbone, pick_device
-    from ..optimize import StyleEngine
-
     bo = flag_overrides(args, BACKBONE_FLAGS)
     device = pick_device(bo.get("device", "auto"))
     backbone = load_backbone(bo.get("backbone", "vgg16-hed"), bo.get("pooling", pooling or DEFAULT_POOLING), bo.get("weights"), device, bo.get("precision", "auto"))
@@ -59,9 +67,6 @@ def _engine(args: argparse.Namespace, style_cfg: Any, pooling: str | None = None
 
 def _configs(args: argparse.Namespace, command: str, extra: dict[str, Any]) -> dict[str, Any]:
     """Defaults <- preset file <- command-line flags, for style, optim and the mode's own section."""
-    from ..optimize import OptimConfig, StyleConfig
-    from ..presets import load_mode_preset
-
     sections = {"style": StyleConfig(), "optim": OptimConfig(), **extra}
     if getattr(args, "preset", None):
         cfg = load_mode_preset(args.preset, command, sections)
@@ -85,12 +90,6 @@ def _input(args_value: Path | None, cfg: dict[str, Any], key: str, what: str) ->
 
 def estimate_hires(engine, content, style, pc, optim, hw, device, out: Path) -> None:  # type: ignore[no-untyped-def]
     """--estimate for hires and remix: the base stylization's levels, then the patches, each timed."""
-    import time
-
-    from ..estimate import Cost, Meter, image_estimate, probe_level, sync
-    from ..optimize import Targets, level_iterations, pyramid_sizes, resize, scaled_size
-    from ..patches import PatchRenderer, base_iterations, total_steps
-
     meter = Meter(device)
     setup = setup_seconds()
     levels: list = []
@@ -123,9 +122,6 @@ def estimate_hires(engine, content, style, pc, optim, hw, device, out: Path) -> 
 
 
 def cmd_hires(args: argparse.Namespace) -> int:
-    from ..images import check_output_path, load_image, save_image, to_tensor
-    from ..patches import PatchConfig, PatchRenderer, base_iterations, canvas_hw
-
     remix = args.command == "remix"
     base = PatchConfig(style_mode="localized", init="noise", canvas=512, patch=128, scales=(1, 2)) if remix else PatchConfig()
     cfg = _configs(args, args.command, {"patches": base})
@@ -184,8 +180,8 @@ def cmd_hires(args: argparse.Namespace) -> int:
 
 
 def cmd_upscale(args: argparse.Namespace) -> int:
-    from ..images import check_output_path, load_image, montage, save_image, to_tensor
-    from ..superres import UpscaleConfig, downsample, high_frequency_energy, psnr, upscale
+    def _hf(x):  # type: ignore[no-untyped-def]
+        return float(laplacian_energy(x)[0])
 
     cfg = _configs(args, "upscale", {"upscale": UpscaleConfig()})
     uc: UpscaleConfig = cfg["upscale"]
@@ -215,7 +211,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     save_image(result, out)
     hw = tuple(low.shape[-2:])
     stats = (f"downsample PSNR vs input: ours {psnr(downsample(result, hw), low):.2f} dB, bicubic {psnr(downsample(bicubic, hw), low):.2f} dB; "
-             f"high-frequency energy: ours {high_frequency_energy(result):.4f}, bicubic {high_frequency_energy(bicubic):.4f}")
+             f"high-frequency energy: ours {_hf(result):.4f}, bicubic {_hf(bicubic):.4f}")
     print(f"wrote {out} ({result.shape[-1]}x{result.shape[-2]}); {stats}")
     if args.compare is not None:
         nearest = torch.nn.functional.interpolate(low, size=result.shape[-2:], mode="nearest")
@@ -226,13 +222,6 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    from ..encode import VideoWriter, check_video_path
-    from ..images import check_output_path, load_image, resize_long_side, save_image, to_tensor, to_uint8
-    from ..backbone import layer_names
-    from ..loop import report_interval
-    from ..optimize import OptimConfig, level_iterations, pyramid_sizes, resize
-    from ..superres import ReconstructConfig, reconstruct
-
     cfg = _configs(args, "reconstruct", {"reconstruct": ReconstructConfig()})
     rc: ReconstructConfig = cfg["reconstruct"]
     if args.restarts is not None:

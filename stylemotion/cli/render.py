@@ -3,6 +3,7 @@ frames folder, state file, settings JSON, per-frame parameter log, subtitles. Im
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -13,10 +14,17 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save
 
+from ..encode import VideoWriter, check_video_path
 from ..errors import UserError
 from ..images import data_uri, image_size, load_image, save_image, to_tensor, to_uint8
-from ..paths import _same, check_input_file, check_writable_folder, parse_json, resolved, unique_temp
+from ..optimize import fit_style
+from ..paths import _same, atomic_write_text, check_input_file, check_writable_folder, parse_json, resolved, unique_temp
+from ..playlist import Entry
+from ..report import page
+from ..sequence import SeqState
 from .common import Bar, one_line, os_error_message
 
 
@@ -26,21 +34,9 @@ def run_paths(out: Path) -> tuple[Path, Path, Path]:
     return frames, out.with_suffix(".json"), frames / "state.safetensors"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = unique_temp(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def save_state(path: Path, state, settings_dict: dict, weights: str = "bundled") -> None:  # type: ignore[no-untyped-def]
     """Atomically replace the render state: serialized in memory, written to a fresh temporary
     file with ordinary file I/O (a full disk is an OSError naming the file), then renamed."""
-    from safetensors.torch import save
-
     # the CPU thread count changes how float sums are split, so the last bits of every frame depend
     # on it: a resumed render runs with the same count to stay byte-identical
     data = save(state.tensors(), metadata={"next_frame": str(state.next_frame), "settings": json.dumps(settings_dict, sort_keys=True),
@@ -63,10 +59,6 @@ MAX_STATE_BYTES = 2 * 1024**3  # a state holds a few frames: 2 GiB is far beyond
 def load_state(path: Path, state_cls=None):  # type: ignore[no-untyped-def]
     """(state, settings dict, weights id, CPU threads or None) of an interrupted render; UserError if it is damaged.
     ``state_cls`` (default :class:`~stylemotion.sequence.SeqState`) rebuilds the state."""
-    from safetensors import safe_open
-
-    from ..sequence import SeqState
-
     check_input_file(path, "render state")
     damaged = f"render state {path} is damaged"
     hint = "start over with --overwrite"
@@ -111,8 +103,6 @@ def resume_threads(saved: int | None, given: int | None) -> str | None:
 
 def apply_playlist_flags(s, args) -> None:  # type: ignore[no-untyped-def]
     """--style (repeatable) with --hold/--crossfade replace the preset's playlist; a playlist is required."""
-    from ..playlist import Entry
-
     if args.style:
         hold = args.hold if args.hold is not None else (s.playlist[0].hold if s.playlist else 24)
         s.playlist = [Entry(str(resolved(p)), hold, args.crossfade or 0) for p in args.style]
@@ -131,8 +121,6 @@ def weights_id(weights: Path | None) -> str:
     """What the backbone weights were: 'bundled' or the SHA-256 of the given file."""
     if weights is None:
         return "bundled"
-    import hashlib
-
     h = hashlib.sha256()
     with open(check_input_file(weights, "weights"), "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -166,8 +154,6 @@ def output_paths(out: Path) -> dict[str, Path]:
 
 def check_outputs(out: Path, s, preset: str | None) -> None:  # type: ignore[no-untyped-def]
     """Before any work: the outputs can be written and none of them is one of the run's inputs."""
-    from ..encode import check_video_path
-
     inputs = [s.run.content, s.fx.color_reference, s.video.input, *(e.style for e in s.playlist)]
     if preset and Path(preset).suffix in (".toml", ".json"):
         inputs.append(preset)
@@ -193,8 +179,6 @@ def check_outputs(out: Path, s, preset: str | None) -> None:  # type: ignore[no-
 
 def load_styles(s) -> list:  # type: ignore[no-untyped-def]
     """One tensor per playlist entry, each file read once and kept only at the size the run needs."""
-    from ..optimize import fit_style
-
     long_side = max(8, round(s.style.style_scale * s.run.size))
     cache: dict[str, object] = {}
     out = []
@@ -274,8 +258,6 @@ class Report:
 
     def write(self, running: bool, stopped: str = "") -> None:
         """The page as of now; while ``running``, skipped if the last write was under MIN_SECONDS ago."""
-        from ..report import page
-
         if not self.ok or (running and time.perf_counter() - self.written < self.MIN_SECONDS):
             return
         self.written = time.perf_counter()
@@ -322,8 +304,6 @@ def render_to_files(make_frames: Callable[[Callable[[int, Any], None]], Iterator
     video. Returns (video path, log lines, the writer's audio note). Ctrl-C prints the resume
     command and re-raises (the caller returns 130); a full disk is one error line with the same.
     """
-    from ..encode import VideoWriter
-
     out, mode, start, frames, settings, weights, hw = job.out, job.mode, job.start, job.frames, job.settings, job.weights, job.hw
     frames_dir, _, state_path = run_paths(out)
     log_path = output_paths(out)["log"]

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
 from pathlib import Path
 
+from ..backbone import pick_device
+from ..cells import _backbone, is_done, run_cells, torch_threads
 from ..errors import UserError
+from ..estimate import Estimate, Meter, probe_frames, probe_level
+from ..executors import make_executor
+from ..gallery import page
+from ..images import grid_sheet, load_image, resize_long_side, save_image, to_tensor
+from ..optimize import StyleEngine, Targets, level_iterations, pyramid_sizes, resize
 from ..paths import check_input_file, check_writable_folder, resolved
+from ..sequence import Sequencer
+from ..settings import style_config
+from ..study import grid, image_configs, load_jobs, parse_sweep, plan, zoom_settings
 from .common import Bar, device_arg, positive_int, size_arg
+from .estimate import frame_io_seconds, print_estimate, probe_settings, setup_seconds
+from .render import atomic_write_text
 
 EXAMPLES_STUDY = """examples:
   stylemotion study --content samples/chelsea.png --content samples/astronaut.png \\
@@ -23,8 +36,6 @@ Stopped? Run the same command again: finished cells are skipped.
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from ..study import load_jobs, make_executor, parse_sweep, plan
-
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise UserError(f"study folder {out} exists and is not a folder")
@@ -40,8 +51,6 @@ def cmd_study(args: argparse.Namespace) -> int:
         raise UserError("--set sweeps apply to --content/--style; in a jobs file put them in [job.set]")
     if not cells:
         raise UserError("nothing to render: give --content and --style (repeatable), or --jobs FILE")
-    from ..images import load_image
-
     for path in sorted({c.content for c in cells} | {c.style for c in cells}):
         load_image(check_input_file(path, "study input"), "study input")  # decodes: a broken file fails now, not in cell 37
     seen: dict[str, object] = {}
@@ -57,17 +66,6 @@ def estimate_study(cells, out: Path, args: argparse.Namespace) -> None:  # type:
     """--estimate: each cell's cost from probes shared by the cells that cost the same (same mode,
     size, layers, loss and pooling), cells already done cost nothing; summed, and divided among
     parallel workers when there are several."""
-    import dataclasses
-
-    from ..backbone import pick_device
-    from ..estimate import Estimate, Meter, probe_frames, probe_level
-    from ..images import load_image, resize_long_side, to_tensor
-    from ..optimize import StyleEngine, Targets, level_iterations, pyramid_sizes, resize
-    from ..settings import style_config
-    from ..sequence import Sequencer
-    from ..study import _backbone, _image_configs, _zoom_settings, is_done, torch_threads
-    from .estimate import frame_io_seconds, print_estimate, probe_settings, setup_seconds
-
     device = pick_device(args.device or "cpu")
     meter = Meter(device)
     setup = setup_seconds()
@@ -78,7 +76,7 @@ def estimate_study(cells, out: Path, args: argparse.Namespace) -> None:  # type:
             content = to_tensor(resize_long_side(load_image(cell.content, "content image"), cell.size))
             style = to_tensor(resize_long_side(load_image(cell.style, "style image"), cell.size))
             if cell.mode == "image":
-                style_cfg, optim, run = _image_configs(cell)
+                style_cfg, optim, run = image_configs(cell)
                 engine = StyleEngine(_backbone(run["pooling"], str(device)), style_cfg)
                 sizes = pyramid_sizes(*content.shape[-2:], optim.pyramid_min, optim.pyramid_step)
                 iters = level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)
@@ -92,7 +90,7 @@ def estimate_study(cells, out: Path, args: argparse.Namespace) -> None:  # type:
                     iterations += n
                 seconds += frame_io_seconds(sizes[-1], report=False)
             else:
-                st = _zoom_settings(cell)
+                st = zoom_settings(cell)
                 engine = StyleEngine(_backbone(st.run.pooling, str(device)), style_config(st))
                 seq = Sequencer(st, engine, content, [style])
                 key = ("zoom", seq.hw, st.run.pooling, tuple(st.style.content_layers), tuple(st.style.style_layers), st.optim.optimizer)
@@ -110,11 +108,6 @@ def estimate_study(cells, out: Path, args: argparse.Namespace) -> None:  # type:
 
 
 def run_study(cells, out: Path, executor) -> int:  # type: ignore[no-untyped-def]
-    from ..gallery import page
-    from ..images import grid_sheet, load_image, save_image
-    from .render import atomic_write_text
-    from ..study import grid, is_done
-
     for stale in [*out.glob(".*.part"), *(out / "cells").glob(".*.part")]:  # left by a killed run
         stale.unlink(missing_ok=True)
     g = grid(cells)
@@ -152,7 +145,7 @@ def run_study(cells, out: Path, executor) -> int:  # type: ignore[no-untyped-def
     bar = Bar(len(todo), f"study {out.name}", unit="cell")
     t0 = time.perf_counter()
     try:
-        for cell, res in executor.run(todo, out):
+        for cell, res in run_cells(executor, todo, out):
             record(cell, res.thumb, res.seconds)
             publish()
             bar.update(1, last=f"{res.seconds:.1f}s")

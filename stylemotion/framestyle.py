@@ -1,0 +1,56 @@
+"""What every frame loop shares (:mod:`stylemotion.sequence`, :mod:`stylemotion.video`): the
+playlist's style targets, one Gram cache per run, and one objective per run whose terms' weights
+and targets each frame updates in place.
+
+Images are ``(1, 3, H, W)`` float in [0, 1] at the run's frame size ``hw``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import torch
+
+from . import losses
+from .loop import OptimResult, Progress
+from .optimize import OptimConfig, StyleEngine, Targets
+from .playlist import weights_at
+from .settings import Settings
+from .terms import Objective, Term
+
+
+class FrameStyler:
+    """Optimizes one frame of a run at a time with the run's engine and playlist."""
+
+    def __init__(self, s: Settings, engine: StyleEngine, styles: Sequence[torch.Tensor], hw: tuple[int, int]) -> None:
+        if len(styles) != len(s.playlist):
+            raise ValueError(f"{len(styles)} style images for {len(s.playlist)} playlist entries")
+        self.engine, self.playlist = engine, list(s.playlist)
+        # Gram targets of every playlist style at the frame size, computed once for the run (once
+        # per distinct image: a playlist may list the same painting many times)
+        by_id: dict[int, dict[str, torch.Tensor]] = {}
+        for st in styles:
+            if id(st) not in by_id:
+                by_id[id(st)] = engine.style_targets([st], None, hw)
+        self.grams = [by_id[id(st)] for st in styles]
+        # one level per frame: the warm start already holds the large-scale structure
+        self.optim = OptimConfig(optimizer=s.optim.optimizer, lr=s.optim.lr, tol=s.optim.tol, seed=s.run.seed, pyramid_min=0)
+        self._objective: Objective | None = None  # built on the first frame, then updated in place
+
+    def style_targets(self, t: int) -> dict[str, torch.Tensor]:
+        """The playlist's style at frame t (crossfades blend the Gram matrices)."""
+        mix = weights_at(self.playlist, t)
+        return {k: losses.blend_grams([self.grams[i][k] for i, _ in mix], [w for _, w in mix]) for k in self.grams[0]}
+
+    def objective(self, t: int, content: torch.Tensor, weights: Mapping[str, float], extra: Sequence[Term] = ()) -> Objective:
+        """The run's objective, set for frame t: ``content`` (1, 3, H, W) and the weights by term name."""
+        dev = self.engine.device
+        targets = Targets(self.engine.content_targets(content.to(dev)), self.style_targets(t))
+        self._objective = self.engine.frame_objective(self._objective, targets, weights, list(extra))
+        return self._objective
+
+    def optimize(self, t: int, init: torch.Tensor, objective: Objective, iterations: int,
+                 on_progress: Callable[[int, Progress], None] | None, adam_state: dict | None = None) -> OptimResult:
+        """Optimize frame t from ``init`` (1, 3, H, W); progress is reported with the frame number."""
+        cb = (lambda p: on_progress(t, p)) if on_progress else None
+        return self.engine.optimize(init.to(self.engine.device), objective, self.optim, iterations, cb, adam_state=adam_state)
