@@ -20,6 +20,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from .schedule import Schedule
 
 MAX_FRAMES = 10_000  # a preset from someone else cannot ask for a week of rendering by accident
 MAX_SIZE = 4096
+_CUT_LIST = re.compile(r"\d{1,9}(,\d{1,9}){0,9999}")
 _STYLE = StyleConfig()  # the engine's defaults: the schema takes them from there
 
 
@@ -137,6 +139,9 @@ class VideoSection:
     # benchmarks were measured so), 1 = the paintings' colour mean and covariance. One map for the
     # whole clip, fitted on its first frame and kept in the resume state: no colour flicker.
     palette: float = 0.0
+    # where shots start: auto (colour jump and failing flow, docs/defaults.md) | none | input
+    # frame numbers "120,348"; each shot starts as frame 0 does, with nothing held from the last
+    cuts: str = "auto"
 
 
 @dataclass
@@ -366,6 +371,8 @@ def validate(s: Settings, source: str = "settings") -> None:
         raise UserError(f"{source}: video.long_term {list(s.video.long_term)} must include 1, each lag in 1..16 (e.g. [1, 2, 4])")
     if s.video.end and s.video.end <= s.video.start:
         raise UserError(f"{source}: video.end ({s.video.end}) must be after video.start ({s.video.start}), or 0 for the end of the clip")
+    if s.video.cuts not in ("auto", "none") and not _CUT_LIST.fullmatch(s.video.cuts):
+        raise UserError(f"{source}: video.cuts {s.video.cuts!r} must be auto, none, or input frame numbers like \"120,348\"")
     if s.optim.carry_moments and s.optim.optimizer != "adam":
         raise UserError(f"{source}: optim.carry_moments needs optim.optimizer = \"adam\"")
 

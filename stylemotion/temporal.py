@@ -6,6 +6,7 @@ meaning ``a[p] ~ b[p + flow(p)]`` (see :mod:`stylemotion.flow`); masks ``(B, 1, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -85,3 +86,46 @@ def warping_error(a: torch.Tensor, b: torch.Tensor, flow_ab: torch.Tensor, mask:
     back = warp_flow(b, flow_ab)
     m = mask.expand_as(a)
     return float(((m * (a - back) ** 2).sum() / m.sum().clamp_min(1.0)).item())
+
+
+def histogram_distance(a: torch.Tensor, b: torch.Tensor, bins: int = 16) -> float:
+    """How different the colours of two frames are: the total-variation distance between their
+    per-channel histograms, averaged over R, G, B; in [0, 1] (0: the same colours). A pan or a
+    moving object changes it little (most pixels keep their colours); a cut to another scene
+    changes it a lot."""
+    if a.dim() != 4 or a.shape[:2] != (1, 3) or b.shape != a.shape:
+        raise ValueError(f"expected two (1, 3, H, W) frames of one size, got {tuple(a.shape)} and {tuple(b.shape)}")
+    d = 0.0
+    for c in range(3):
+        ha = torch.histc(a[0, c].float().clamp(0, 1), bins, 0, 1)
+        hb = torch.histc(b[0, c].float().clamp(0, 1), bins, 0, 1)
+        d += 0.5 * float((ha / ha.sum() - hb / hb.sum()).abs().sum())
+    return d / 3
+
+
+@dataclass(frozen=True)
+class CutRule:
+    """When frame t starts a new shot, from its colour histogram distance to frame t-1 and the
+    share of its pixels whose flow from t-1 is reliable. Either alone misfires: a fast pan or a
+    large moving object lowers the reliable share without a cut, and two shots of one place can
+    share their colours; a cut moves both. Thresholds chosen with benchmarks/video_cuts.py."""
+
+    hist: float = 0.5  # a colour change this large is a cut whatever the flow says
+    hist_with_flow: float = 0.1  # a smaller colour change is a cut when the flow also fails:
+    reliable: float = 0.3  # fewer reliable pixels than this
+
+    def __call__(self, hist: float, reliable: float) -> bool:
+        return hist >= self.hist or (hist >= self.hist_with_flow and reliable < self.reliable)
+
+
+def fill_unreliable(warped: torch.Tensor, fresh: torch.Tensor, mask: torch.Tensor, soften: int = 5) -> torch.Tensor:
+    """The start image of a frame: ``warped`` (the previous output carried by the flow) where the
+    flow is reliable, ``fresh`` (the input frame) where it is not: disoccluded pixels and content
+    entering from an edge start as the picture they show instead of the warp's smeared border. The
+    mask (B, 1, H, W) is softened over ``soften`` px so no seam is left to optimize away."""
+    _check(warped, torch.zeros_like(warped[:, :2]))
+    m = mask.float()
+    if soften > 1:
+        m = F.avg_pool2d(m, soften, stride=1, padding=soften // 2, count_include_pad=False)
+        m = torch.minimum(m, mask.float())  # only shrink the reliable region: never smear into it
+    return fresh + m * (warped - fresh)

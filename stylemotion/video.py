@@ -32,7 +32,7 @@ from .optimize import StyleEngine
 from .terms import TemporalTerm
 from .playlist import label_at, weights_at
 from .settings import Settings
-from .temporal import consistency, long_term_weights, warp_flow
+from .temporal import CutRule, consistency, fill_unreliable, histogram_distance, long_term_weights, warp_flow
 
 
 @dataclass
@@ -82,6 +82,9 @@ class _Prepared:
     x: torch.Tensor  # input frame
     flows: dict[int, tuple[torch.Tensor, torch.Tensor]]  # lag -> (flow t -> t-j, flow t-j -> t)
     flow_seconds: float
+    cut: bool = False  # the first frame of a new shot: started as frame 0 is
+    hist: float = 0.0  # colour histogram distance to the previous input frame
+    reliable: float = 1.0  # share of pixels whose flow from the previous frame is reliable
 
 
 class ClipStylizer:
@@ -104,9 +107,19 @@ class ClipStylizer:
         uniq = list({id(st): st for st in styles}.values())
         self.palette_target = mix_stats([color_stats(st) for st in uniq], [1.0] * len(uniq)) if self.v.palette > 0 else None
         self.flow = FlowEstimator(FlowConfig(s.video.flow, s.video.flow_quality)) if self.need else None
+        self.cut_rule = CutRule()
+        # "auto" | "none" | input frame numbers that start a shot
+        self.cut_frames = None if s.video.cuts in ("auto", "none") else frozenset(int(c) for c in s.video.cuts.split(","))
 
     def iterations_at(self, t: int) -> int:
+        """The planned iterations of frame t (a cut, or many unreliable pixels, get more)."""
         return self.s.run.first_iterations if (t == 0 or self.v.init == "content") else round(self.iters(t))
+
+    def is_cut(self, src: int, hist: float, reliable: float) -> bool:
+        """Whether input frame ``src`` starts a new shot (given the previous used frame)."""
+        if self.cut_frames is not None:
+            return any(src - self.v.every < c <= src for c in self.cut_frames)
+        return self.v.cuts == "auto" and self.cut_rule(hist, reliable)
 
     def _prepare(self, source: Iterable[tuple[int, torch.Tensor]], state: ClipState) -> Iterator[_Prepared]:
         """Inputs with their flows to the earlier inputs; runs one frame ahead in a worker thread."""
@@ -116,16 +129,24 @@ class ClipStylizer:
             src, x = item
             t0 = time.perf_counter()
             flows = {}
-            if self.flow is not None:
-                for j in range(1, self.need + 1):
-                    if j in ring and (j == 1 or j in self.lags):
-                        flows[j] = self.flow.pair(x, ring[j])  # (t -> t-j, t-j -> t)
+            hist, reliable = 0.0, 1.0
+            if self.flow is not None and 1 in ring:
+                flows[1] = self.flow.pair(x, ring[1])  # (t -> t-1, t-1 -> t)
+                hist, reliable = histogram_distance(x, ring[1]), float(consistency(*flows[1]).mean())
+            cut = 1 in ring and self.is_cut(src, hist, reliable)
+            if cut:  # a new shot: nothing before it is carried or held
+                ring.clear()
+                flows = {}
+            elif self.flow is not None:
+                for j in self.lags:
+                    if j > 1 and j in ring:
+                        flows[j] = self.flow.pair(x, ring[j])
             for j in range(self.need, 1, -1):  # shift the ring for the next frame
                 if j - 1 in ring:
                     ring[j] = ring[j - 1]
             if self.need:
                 ring[1] = x
-            return _Prepared(src, x, flows, time.perf_counter() - t0)
+            return _Prepared(src, x, flows, time.perf_counter() - t0, cut, round(hist, 4), round(reliable, 4))
 
         it = iter(source)
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -161,7 +182,7 @@ class ClipStylizer:
             inputs: dict[int, torch.Tensor] = {}
             if self.need:
                 for j in range(self.need, 1, -1):
-                    if j - 1 in state.outputs:
+                    if j - 1 in state.outputs and not p.cut:
                         outputs[j], inputs[j] = state.outputs[j - 1], state.inputs[j - 1]
                 outputs[1], inputs[1] = out, raw
             state = ClipState(t + 1, outputs, inputs, pal)
@@ -171,11 +192,13 @@ class ClipStylizer:
                       "styles": {Path(self.s.playlist[i].style).stem: round(w, 4) for i, w in mix},
                       "iterations": iters, "loss": loss, "seconds": round(time.perf_counter() - t0, 3),
                       "flow_seconds": round(p.flow_seconds, 4), **info}
+            if p.cut:
+                params["cut"] = True
             yield ClipFrame(t, p.source, out, label_at(self.s.playlist, t), iters, loss, state, params)
             t += 1
 
     def _render(self, t: int, p: _Prepared, state: ClipState, on_progress) -> tuple[torch.Tensor, int, float, dict]:  # type: ignore[no-untyped-def]
-        dev = self.engine.device
+        s, dev = self.s, self.engine.device
         info: dict = {}
         temporal: list[tuple[torch.Tensor, torch.Tensor]] = []
         if 1 in p.flows and 1 in state.outputs:
@@ -184,14 +207,20 @@ class ClipStylizer:
                 back, fwd = p.flows[j]
                 masks.append(consistency(back, fwd))
                 warped.append(warp_flow(state.outputs[j], back))
-            # the previous output carried along the flow is the start image (Ruder's "prevWarped")
-            init = warped[0]
-            info["reliable"] = round(float(masks[0].mean()), 4)
+            # the previous output carried along the flow is the start image (Ruder's "prevWarped"),
+            # except where the flow cannot explain the pixel: there the input frame starts it
+            init = fill_unreliable(warped[0], p.x, masks[0])
+            info["reliable"], info["hist"] = p.reliable, p.hist
             if self.lags:
                 temporal = [(w.to(dev), c.to(dev)) for w, c in zip(warped, long_term_weights(masks))]
         else:
             init = p.x
         n = self.iterations_at(t)
+        if p.cut:
+            n = s.run.first_iterations
+        elif 1 in p.flows:
+            # pixels started from the input need the iterations a first frame gets, in proportion
+            n = max(n, round(s.run.first_iterations * (1.0 - p.reliable)))
         weights = {"content": self.cw(t), "style": self.sw(t), "temporal": self.tw(t) if temporal else 0.0}
         obj = self.styler.objective(t, p.x, weights, [TemporalTerm([])] if self.lags else [])
         if self.lags:

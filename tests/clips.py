@@ -71,3 +71,12 @@ def write_broken_clips(d: Path) -> None:
             c.mux(p)
     flat = [torch.full((1, 3, 32, 32), i / 8) for i in range(6)]
     write_clip(d / "vfr.mp4", flat, pts=[0, 100, 200, 500, 600, 1000])
+
+
+def cut_frames(n: int = 6, width: int = 64, at: int = 3) -> list[torch.Tensor]:
+    """A pan over the astronaut, then from frame ``at`` a hard cut to a pan over the cat."""
+    first = pan_frames(at, width)
+    h = first[0].shape[-2]
+    cat = sample("chelsea.png", width * 2)
+    second = [cat[..., 4:4 + h, 4 + 3 * t: 4 + 3 * t + width].contiguous() for t in range(n - at)]
+    return first + second

@@ -119,3 +119,32 @@ def test_flow_recovers_a_rotation_and_zoom_field():
     core = (slice(None), slice(None), slice(12, -12), slice(12, -12))
     err = (f_ba - field)[core].norm(dim=1)
     assert err.median() < 0.3 and field[core].norm(dim=1).median() > 1.5, (err.median(), field[core].norm(dim=1).median())
+
+
+def test_histogram_distance_and_the_cut_rule():
+    from stylemotion.temporal import CutRule, histogram_distance
+
+    a = sample("astronaut.png", 64)
+    assert histogram_distance(a, a) == 0.0
+    assert histogram_distance(a, torch.roll(a, 3, dims=-1)) == pytest.approx(0.0, abs=1e-6)  # same pixels, moved
+    assert histogram_distance(a[..., :40, :], sample("chelsea.png", 64)[..., :40, :]) > 0.3  # another scene
+    assert histogram_distance(torch.zeros(1, 3, 8, 8), torch.ones(1, 3, 8, 8)) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"\(1, 3, 8, 8\) and \(1, 3, 8, 9\)"):
+        histogram_distance(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 9))
+    rule = CutRule()
+    assert rule(0.6, 0.99)  # a colour jump alone
+    assert rule(0.3, 0.05) and not rule(0.3, 0.9)  # a moderate one needs the flow to fail too
+    assert not rule(0.02, 0.05)  # the flow failing alone (a fast move) is no cut
+
+
+def test_fill_unreliable_starts_unexplained_pixels_from_the_input():
+    from stylemotion.temporal import fill_unreliable
+
+    warped, fresh = torch.zeros(1, 3, 16, 16), torch.ones(1, 3, 16, 16)
+    mask = torch.ones(1, 1, 16, 16)
+    mask[..., :, 12:] = 0  # new content entering from the right edge
+    out = fill_unreliable(warped, fresh, mask)
+    assert torch.equal(out[..., :, 12:], fresh[..., :, 12:])  # unreliable: the input frame
+    assert torch.equal(out[..., :, :8], warped[..., :, :8])  # well inside the reliable part: the warp
+    assert 0 < float(out[0, 0, 8, 10]) < 1  # a soft seam, on the reliable side only
+    assert torch.equal(fill_unreliable(warped, fresh, torch.ones(1, 1, 16, 16)), warped)

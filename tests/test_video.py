@@ -23,7 +23,7 @@ from stylemotion.settings import Settings, from_dict, validate
 from stylemotion.temporal import consistency, warping_error
 from stylemotion.video import ClipState, ClipStylizer
 
-from .clips import pan_frames, write_clip
+from .clips import cut_frames, pan_frames, write_clip
 from .conftest import SAMPLES
 
 
@@ -164,3 +164,32 @@ def replace_video(s: Settings, **video) -> Settings:
     out = replace(s, video=replace(s.video, **video))
     validate(out)
     return out
+
+
+def test_a_cut_starts_a_new_shot_like_frame_zero(backbone, starry96):
+    """After a hard cut the frame starts from its own input with the first frame's iterations and
+    no temporal term, nothing of the old shot is carried; --cuts none keeps the old behaviour, and
+    a listed cut gives the same frames as the detected one."""
+    clip = cut_frames(6, 64, at=3)
+    hw = tuple(clip[0].shape[-2:])
+    engine = StyleEngine(backbone)
+    auto = list(ClipStylizer(settings(6, long_term=(1, 2)), engine, [starry96], hw).frames(enumerate(clip)))
+    assert [bool(f.params.get("cut")) for f in auto] == [False, False, False, True, False, False]
+    assert auto[3].iterations == 12 and auto[3].params["temporal_weight"] > 0  # first_iterations
+    assert auto[4].iterations < 12 and auto[4].params["reliable"] > 0.8
+    assert sorted(auto[3].state.outputs) == [1]  # the old shot is not held by the long-term lags
+    assert sorted(auto[4].state.outputs) == [1, 2]
+    per = list(ClipStylizer(settings(6, init="content"), engine, [starry96], hw).frames(enumerate(clip)))
+    none = list(ClipStylizer(settings(6, cuts="none"), engine, [starry96], hw).frames(enumerate(clip)))
+    assert not any(f.params.get("cut") for f in none)
+    # the new shot's first frame: as close to per-frame stylization as frame 0 is; the uncut run
+    # starts it from the old shot
+    d_auto = float((auto[3].image - per[3].image).abs().mean())
+    d_none = float((none[3].image - per[3].image).abs().mean())
+    assert d_auto < d_none / 2, (d_auto, d_none)
+    listed = list(ClipStylizer(settings(6, long_term=(1, 2), cuts="3"), engine, [starry96], hw).frames(enumerate(clip)))
+    assert all(torch.equal(a.image, b.image) for a, b in zip(auto, listed))
+    # resume after the cut: byte-identical
+    state = ClipState.from_tensors(4, auto[3].state.tensors())
+    again = list(ClipStylizer(settings(6, long_term=(1, 2)), engine, [starry96], hw).frames(((i, clip[i]) for i in range(4, 6)), state))
+    assert all(torch.equal(a.image, b.image) for a, b in zip(again, auto[4:]))

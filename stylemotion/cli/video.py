@@ -32,7 +32,21 @@ EXAMPLES_VIDEO = """examples:
 
 # flags that change what is rendered: with --resume each must agree with the stored settings
 SETTING_FLAGS = ("preset", "input", "style", "hold", "crossfade", "size", "device", "precision", "start", "end", "every", "temporal_weight",
-                 "long_term", "per_frame", "no_audio", "palette")
+                 "long_term", "per_frame", "no_audio", "palette", "cuts")
+
+
+def cut_list(text: str) -> str:
+    """--cuts: auto, none, or input frame numbers (``120,348``)."""
+    t = text.replace(" ", "")
+    if t in ("auto", "none"):
+        return t
+    try:
+        frames = sorted({int(x) for x in t.split(",") if x})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not auto, none, or a comma-separated list of input frame numbers, e.g. 120,348") from None
+    if not frames or frames[0] < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give input frame numbers >= 0, e.g. 120,348")
+    return ",".join(map(str, frames))
 
 
 def lag_list(text: str) -> tuple[int, ...]:
@@ -47,7 +61,8 @@ def lag_list(text: str) -> tuple[int, ...]:
 
 FLAGS: FlagMap = {"size": ("run", "size"), "start": ("video", "start"), "end": ("video", "end"), "every": ("video", "every"),
                   "device": ("run", "device"), "precision": ("run", "precision"), "input": ("video", "input"),
-                  "temporal_weight": ("video", "temporal_weight"), "long_term": ("video", "long_term"), "palette": ("video", "palette")}
+                  "temporal_weight": ("video", "temporal_weight"), "long_term": ("video", "long_term"), "palette": ("video", "palette"),
+                  "cuts": ("video", "cuts")}
 
 
 def resolve_settings(args: argparse.Namespace, base: Settings | None = None) -> tuple[Settings, dict]:
@@ -67,6 +82,11 @@ def resolve_settings(args: argparse.Namespace, base: Settings | None = None) -> 
     end = min(v.end or info.frames, info.frames)
     if v.start >= info.frames:
         raise UserError(f"video.start {v.start} is past the end of {v.input} ({info.frames} frames)")
+    if v.cuts not in ("auto", "none"):
+        outside = [c for c in (int(x) for x in v.cuts.split(",")) if not v.start < c < end]
+        if outside:
+            raise UserError(f"video.cuts: frame {outside[0]} is not inside the frames used of {v.input} ({v.start + 1}..{end - 1}; "
+                            f"a cut names the first input frame of a shot)")
     n = len(range(v.start, end, v.every))
     if n > MAX_FRAMES:
         raise UserError(f"{n} frames to render; the limit is {MAX_FRAMES}: use --start/--end or --every")
@@ -129,6 +149,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--long-term", type=lag_list, help="earlier frames held by the temporal loss, e.g. 1,2,4 (default 1)")
     p.add_argument("--palette", type=unit_float,
                    help="recolour the clip toward the paintings' colours first, one map for the whole clip: 0 = off (default), 1 = full")
+    p.add_argument("--cuts", type=cut_list, help="where shots start: auto (default: detected), none, or input frame numbers, e.g. 120,348")
     p.add_argument("--per-frame", action="store_true", help="stylize every frame on its own (no flow; flickers: for comparison)")
     p.add_argument("--no-audio", action="store_true", help="do not copy the input's audio")
     p.add_argument("--device", type=device_arg, help="auto, cpu, cuda, cuda:N, mps (overrides run.device)")
