@@ -79,6 +79,7 @@ def main() -> None:
     ap.add_argument("--pan-size", type=int, default=512, help="width of the pan clip (6 px per frame at 512, scaled)")
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--clips", default="cut,pan6")
+    ap.add_argument("--ways", default="per-frame,default,one shot", help="per-frame is the reference for the gaps and ratios")
     ap.add_argument("--out", default="bench_out/footage")
     a = ap.parse_args()
     out = Path(a.out)
@@ -101,8 +102,7 @@ def main() -> None:
         src = write(out / f"{name}_input.mp4", frames)
         size = str(max(frames[0].shape[-2:]))
         runs = {"per-frame": ["--per-frame"], "default": [], "one shot": ["--cuts", "none"]}
-        if not cuts:
-            runs.pop("one shot")
+        runs = {k: v for k, v in runs.items() if k in a.ways.split(",") and (cuts or k != "one shot")}
         res: dict[str, dict] = {}
         for way, extra in runs.items():
             o = out / f"{name}_{way.replace(' ', '_')}.mp4"
@@ -116,8 +116,8 @@ def main() -> None:
         masks = [consistency(f, b) for f, b in pairs]
         print(f"\n== {name}: {len(ins)} frames {ins[0].shape[-1]}x{ins[0].shape[-2]}, cuts at {cuts or 'none'}; "
               f"input smear index ({side} edge): {subprocess.run([sys.executable, str(METRICS), 'streaks', str(src), side], capture_output=True, text=True).stdout.strip()}")
-        ref = res["per-frame"]["frames"]
-        ref_struct = [m.structure(ref[t], ins[t]) for t in range(len(ins))]
+        ref = res["per-frame"]["frames"] if "per-frame" in res else None
+        ref_struct = [m.structure(ref[t], ins[t]) if ref else float("nan") for t in range(len(ins))]
         for way, r in res.items():
             fr = r["frames"]
             struct = [m.structure(fr[t], ins[t]) for t in range(len(ins))]
@@ -131,7 +131,7 @@ def main() -> None:
             r.update(lai=float(np.mean(lai)), struct=struct)
             print(f"{way:10s} {r['s_per_frame']:6.1f} s/frame | structure after the cut: mean {np.mean([struct[t] for t in after]):.3f} "
                   f"min {min(struct[t] for t in after):.3f}, worst gap to per-frame {max(gap[t] for t in after):+.3f} | "
-                  f"Lai warp err {r['lai']:.5f} ({r['lai'] / res['per-frame']['lai']:.2f}x per-frame) | "
+                  f"Lai warp err {r['lai']:.5f} ({r['lai'] / res.get('per-frame', r)['lai']:.2f}x per-frame) | "
                   f"{ratio} | {streak}", flush=True)
         image_ratio = subprocess.run([sys.executable, str(METRICS), "style", str(out / f"{name}_mid_image.png"), str(STYLE),
                                       str(out / f"{name}_mid_input.png"), "--size", size], capture_output=True, text=True).stdout.split()[0]

@@ -7,13 +7,14 @@ Images are ``(1, 3, H, W)`` float in [0, 1] at the run's frame size ``hw``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Mapping, Sequence
 
 import torch
 
 from . import losses
 from .loop import OptimResult, Progress
-from .optimize import OptimConfig, StyleEngine, Targets
+from .optimize import OptimConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, stylize
 from .playlist import weights_at
 from .settings import Settings
 from .terms import Objective, Term
@@ -25,7 +26,7 @@ class FrameStyler:
     def __init__(self, s: Settings, engine: StyleEngine, styles: Sequence[torch.Tensor], hw: tuple[int, int]) -> None:
         if len(styles) != len(s.playlist):
             raise ValueError(f"{len(styles)} style images for {len(s.playlist)} playlist entries")
-        self.engine, self.playlist = engine, list(s.playlist)
+        self.engine, self.playlist, self.styles, self.hw = engine, list(s.playlist), list(styles), hw
         # Gram targets of every playlist style at the frame size, computed once for the run (once
         # per distinct image: a playlist may list the same painting many times)
         by_id: dict[int, dict[str, torch.Tensor]] = {}
@@ -54,3 +55,35 @@ class FrameStyler:
         """Optimize frame t from ``init`` (1, 3, H, W); progress is reported with the frame number."""
         cb = (lambda p: on_progress(t, p)) if on_progress else None
         return self.engine.optimize(init.to(self.engine.device), objective, self.optim, iterations, cb, adam_state=adam_state)
+
+    def first_frame_iterations(self, iterations: int) -> int:
+        """What :meth:`first_frame` runs in all: ``iterations`` at full size, more at the coarse levels."""
+        o = replace(self.optim, pyramid_min=OptimConfig.pyramid_min)
+        return sum(level_iterations(iterations, len(pyramid_sizes(*self.hw, o.pyramid_min, o.pyramid_step)), o.pyramid_iter_factor))
+
+    def first_frame(self, t: int, content: torch.Tensor, iterations: int, weights: Mapping[str, float],
+                    on_progress: Callable[[int, Progress], None] | None) -> tuple[torch.Tensor, int, float]:
+        """Frame t of a new shot (nothing before it to start from), stylized as ``stylemotion image``
+        stylizes a photo: coarse to fine from ``content`` (1, 3, H, W), ``iterations`` at full size.
+        The coarse levels carry the painting's large strokes that one level at full size does not
+        reach. ``weights``: this frame's content and style weights. Returns (image on CPU,
+        iterations run, last loss)."""
+        mix = weights_at(self.playlist, t)
+        styles, blend = [self.styles[i] for i, _ in mix], [w for _, w in mix]
+
+        def targets(hw: tuple[int, int]) -> dict[str, torch.Tensor]:
+            return self.style_targets(t) if tuple(hw) == tuple(self.hw) else self.engine.style_targets(styles, blend, hw)
+
+        seen = {"iterations": 0, "loss": float("nan")}
+
+        def cb(p: Progress) -> None:
+            seen["iterations"] += p.advanced
+            seen["loss"] = p.loss
+            if on_progress:
+                on_progress(t, p)
+
+        # the colours are the caller's (one palette map for a whole clip): none added here
+        optim = replace(self.optim, iterations=iterations, pyramid_min=OptimConfig.pyramid_min, palette=0.0, init="content")
+        engine = self.engine.with_style(replace(self.engine.style, content_weight=weights["content"], style_weight=weights["style"]))
+        image = stylize(engine, content, styles, optim, blend=blend, callback=cb, style_targets=targets)
+        return image, seen["iterations"], seen["loss"]

@@ -113,7 +113,9 @@ class ClipStylizer:
 
     def iterations_at(self, t: int) -> int:
         """The planned iterations of frame t (a cut, or many unreliable pixels, get more)."""
-        return self.s.run.first_iterations if (t == 0 or self.v.init == "content") else round(self.iters(t))
+        if t == 0 or self.v.init == "content":
+            return self.styler.first_frame_iterations(self.s.run.first_iterations)
+        return round(self.iters(t))
 
     def is_cut(self, src: int, hist: float, reliable: float) -> bool:
         """Whether input frame ``src`` starts a new shot (given the previous used frame)."""
@@ -201,26 +203,23 @@ class ClipStylizer:
         s, dev = self.s, self.engine.device
         info: dict = {}
         temporal: list[tuple[torch.Tensor, torch.Tensor]] = []
-        if 1 in p.flows and 1 in state.outputs:
-            masks, warped = [], []
-            for j in sorted(p.flows):
-                back, fwd = p.flows[j]
-                masks.append(consistency(back, fwd))
-                warped.append(warp_flow(state.outputs[j], back))
-            # the previous output carried along the flow is the start image (Ruder's "prevWarped"),
-            # except where the flow cannot explain the pixel: there the input frame starts it
-            init = fill_unreliable(warped[0], p.x, masks[0])
-            info["reliable"], info["hist"] = p.reliable, p.hist
-            if self.lags:
-                temporal = [(w.to(dev), c.to(dev)) for w, c in zip(warped, long_term_weights(masks))]
-        else:
-            init = p.x
-        n = self.iterations_at(t)
-        if p.cut:
-            n = s.run.first_iterations
-        elif 1 in p.flows:
-            # pixels started from the input need the iterations a first frame gets, in proportion
-            n = max(n, round(s.run.first_iterations * (1.0 - p.reliable)))
+        if p.cut or not (1 in p.flows and 1 in state.outputs):
+            # the first frame of a shot (or every frame, per-frame): as `image` stylizes a photo
+            out, iters, loss = self.styler.first_frame(t, p.x, s.run.first_iterations, {"content": self.cw(t), "style": self.sw(t)}, on_progress)
+            return out, iters, loss, info
+        masks, warped = [], []
+        for j in sorted(p.flows):
+            back, fwd = p.flows[j]
+            masks.append(consistency(back, fwd))
+            warped.append(warp_flow(state.outputs[j], back))
+        # the previous output carried along the flow is the start image (Ruder's "prevWarped"),
+        # except where the flow cannot explain the pixel: there the input frame starts it
+        init = fill_unreliable(warped[0], p.x, masks[0])
+        info["reliable"], info["hist"] = p.reliable, p.hist
+        if self.lags:
+            temporal = [(w.to(dev), c.to(dev)) for w, c in zip(warped, long_term_weights(masks))]
+        # pixels started from the input need the iterations a first frame gets, in proportion
+        n = max(self.iterations_at(t), round(s.run.first_iterations * (1.0 - p.reliable)))
         weights = {"content": self.cw(t), "style": self.sw(t), "temporal": self.tw(t) if temporal else 0.0}
         obj = self.styler.objective(t, p.x, weights, [TemporalTerm([])] if self.lags else [])
         if self.lags:

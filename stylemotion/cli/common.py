@@ -198,14 +198,17 @@ class Bar:
             self.bar.set_postfix(postfix, refresh=False)
         self.bar.update(n)
 
+    def grow(self, n: int) -> None:
+        """``n`` more iterations than planned (a frame that needed more: its progress is already counted)."""
+        self.bar.total += n
+        self.bar.refresh()
+
     def write(self, line: str) -> None:
         """A message on its own line above the bar."""
         self.bar.write(line, file=sys.stderr)
 
     def close(self) -> None:
         self.bar.close()
-
-
 
 
 def arch_of(backbone: str | None) -> str:

@@ -348,8 +348,12 @@ def render_to_files(make_frames: Callable[[Callable[[int, Any], None]], Iterator
 
         try:
             for frame in make_frames(on_progress):
-                if frame.key:
-                    bar.update(job.iterations_at(frame.index) - frame.iterations)  # early stop: skip the rest of the budget
+                if frame.key:  # early stop: skip the rest of the budget; more work than planned (a cut): a longer bar
+                    planned = job.iterations_at(frame.index)
+                    if frame.iterations > planned:
+                        bar.grow(frame.iterations - planned)
+                    else:
+                        bar.update(planned - frame.iterations)
                 save_image(frame.image, frames_dir / f"frame_{frame.index:05d}.png")
                 log_lines.append(json.dumps(jsonable(frame.params), sort_keys=True))
                 with open(log_path, "a", encoding="utf-8") as f:  # one line per frame, not the whole log again
