@@ -135,9 +135,16 @@ class VideoInfo:
 
     width: int
     height: int
-    fps: Fraction  # constant frame rate
+    fps: Fraction  # the frame rate (a variable-rate clip: its average)
     frames: int  # video frames (packets) in the file
     audio: str | None  # codec name of the first audio stream, None if there is none
+    start: float = 0.0  # seconds: time of the first frame
+    duration: float = 0.0  # seconds from the first frame to the end of the last
+    variable: str = ""  # a variable frame rate: its frame intervals, e.g. "333 to 733 ms" ("" = constant)
+
+    def frames_at(self, fps: Fraction) -> int:
+        """How many frames the clip has when resampled to ``fps`` (its duration kept)."""
+        return max(1, round(self.duration * float(fps)))
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
@@ -155,6 +162,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             if w < 16 or h < 16:
                 raise UserError(f"video {p} is {w}x{h}; frames must be at least 16x16")
             pts = []
+            variable = ""
             for packet in c.demux(v):
                 if packet.size == 0:
                     continue  # the demuxer's final flush packet
@@ -181,23 +189,33 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             bad = np.abs(steps - med) > VFR_TOLERANCE * med
             if bad.any():
                 lo, hi = float(steps.min() * tb * 1000), float(steps.max() * tb * 1000)
-                raise UserError(f"video {p} has a variable frame rate (frame intervals {lo:.1f} to {hi:.1f} ms); convert it to a "
-                                f"constant rate first, e.g. ffmpeg -i IN -vf fps=30 OUT.mp4")
+                variable = f"{lo:.0f} to {hi:.0f} ms"
+                # the average rate over the clip: the one a constant-rate copy of it keeps its duration at
+                rate = Fraction(len(known) - 1) / (Fraction(known[-1] - known[0]) * Fraction(tb))
             if not rate:
                 rate = Fraction(1) / (Fraction(med) * Fraction(tb))
     if not rate or not (0 < float(rate) <= 240):
         raise UserError(f"video {p}: frame rate {rate} is unusable")
-    return VideoInfo(w, h, Fraction(rate), len(pts), audio)
+    rate = Fraction(rate).limit_denominator(1001)
+    start = float(known[0] * tb) if known and tb else 0.0
+    duration = float((known[-1] - known[0]) * tb) + 1 / float(rate) if len(known) >= 2 and tb else len(pts) / float(rate)
+    return VideoInfo(w, h, rate, len(pts), audio, start, duration, variable)
 
 
-def read_video(path: str | os.PathLike, start: int = 0, end: int | None = None, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+def read_video(path: str | os.PathLike, start: int = 0, end: int | None = None, every: int = 1,
+               fps: Fraction | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Stream frames ``start, start+every, ... < end`` as (index, (H, W, 3) uint8): one decoded frame
-    in memory at a time, never the whole clip."""
+    in memory at a time, never the whole clip. With ``fps``, the indices are those of the clip
+    resampled to that constant rate: frame k shows the input frame nearest to time k / fps after
+    the first (FFmpeg's ``fps`` filter does the same), so a variable-rate clip keeps its timing."""
     p = Path(path)
     try:
         with av.open(str(p)) as c:
             v = c.streams.video[0]
             v.thread_type = "AUTO"
+            if fps is not None:
+                yield from _resampled(c.decode(v), start, end, every, fps)
+                return
             for i, frame in enumerate(c.decode(v)):
                 if end is not None and i >= end:
                     break
@@ -207,6 +225,31 @@ def read_video(path: str | os.PathLike, start: int = 0, end: int | None = None, 
         raise
     except av.error.FFmpegError as e:
         raise UserError(f"{p}: decoding failed: {' '.join(str(e).split())[:160]}") from None
+
+
+def _resampled(frames: Iterator[Any], start: int, end: int | None, every: int, fps: Fraction) -> Iterator[tuple[int, np.ndarray]]:
+    """Sample-and-hold at a constant rate: output k takes the decoded frame nearest to t0 + k / fps."""
+    k = start
+    t0 = None
+    prev: tuple[float, Any] | None = None
+    for frame in frames:
+        t = float(frame.time) if frame.time is not None else (prev[0] + 1 / float(fps) if prev else 0.0)
+        if t0 is None:
+            t0 = t
+        while end is None or k < end:
+            target = t0 + k / float(fps)
+            if t < target:
+                break
+            # this frame is at or past the target: the nearer of it and the previous one
+            pick = frame if prev is None or abs(t - target) < abs(prev[0] - target) else prev[1]
+            yield k, pick.to_ndarray(format="rgb24")
+            k += every
+        if end is not None and k >= end:
+            return
+        prev = (t, frame)
+    while prev is not None and end is not None and k < end:  # the last frame holds to the end
+        yield k, prev[1].to_ndarray(format="rgb24")
+        k += every
 
 
 AUDIO_CODECS = {".mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}, ".webm": {"opus", "vorbis"}, ".gif": set()}

@@ -142,6 +142,9 @@ class VideoSection:
     # where shots start: auto (colour jump and failing flow, docs/defaults.md) | none | input
     # frame numbers "120,348"; each shot starts as frame 0 does, with nothing held from the last
     cuts: str = "auto"
+    # output frame rate: 0 = the clip's own (a variable-rate clip: its average). Another rate
+    # resamples the clip while decoding (nearest frame in time), its duration and audio kept
+    fps: float = 0.0
 
 
 @dataclass
@@ -217,7 +220,7 @@ RANGES = {
     ("optim", "lr"): (1e-5, 1), ("optim", "tol"): (0, 0.5),
     ("output", "crf"): (0, 51), ("output", "montage_every"): (0, MAX_FRAMES),
     ("run", "cadence"): (1, 16), ("run", "loop_frames"): (1, MAX_FRAMES),
-    ("video", "palette"): (0, 1), ("video", "start"): (0, 10_000_000), ("video", "end"): (0, 10_000_000), ("video", "every"): (1, 1000),
+    ("video", "palette"): (0, 1), ("video", "fps"): (0, 120), ("video", "start"): (0, 10_000_000), ("video", "end"): (0, 10_000_000), ("video", "every"): (1, 1000),
     ("fx", "noise_octaves"): (1, 8), ("fx", "noise_persistence"): (0, 1), ("fx", "unsharp_fine_sigma"): (0, 5),
 }
 SCHEDULE_RANGES = {  # checked over every frame of the run

@@ -80,3 +80,30 @@ def cut_frames(n: int = 6, width: int = 64, at: int = 3) -> list[torch.Tensor]:
     cat = sample("chelsea.png", width * 2)
     second = [cat[..., 4:4 + h, 4 + 3 * t: 4 + 3 * t + width].contiguous() for t in range(n - at)]
     return first + second
+
+
+def write_vfr_clip(path: Path, frames: list[torch.Tensor], pts: list[int], audio_seconds: float) -> Path:
+    """Frames at explicit times (``pts`` in 1/1200 s: a variable frame rate, as phones record)
+    with ``audio_seconds`` of AAC sine audio, timestamped from 0."""
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=24)
+        v.width, v.height, v.pix_fmt = frames[0].shape[-1], frames[0].shape[-2], "yuv420p"
+        v.time_base = Fraction(1, 1200)
+        a = c.add_stream("aac", rate=44100)
+        for i, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray((f[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8), format="rgb24")
+            vf.pts, vf.time_base = pts[i], Fraction(1, 1200)
+            for p in v.encode(vf):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+        t = np.arange(int(44100 * audio_seconds)) / 44100
+        s = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        for i in range(0, len(s), 1024):
+            fr = av.AudioFrame.from_ndarray(s[None, i:i + 1024], format="fltp", layout="mono")
+            fr.sample_rate, fr.pts, fr.time_base = 44100, i, Fraction(1, 44100)
+            for p in a.encode(fr):
+                c.mux(p)
+        for p in a.encode():
+            c.mux(p)
+    return path

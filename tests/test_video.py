@@ -23,7 +23,7 @@ from stylemotion.settings import Settings, from_dict, validate
 from stylemotion.temporal import consistency, warping_error
 from stylemotion.video import ClipState, ClipStylizer
 
-from .clips import cut_frames, pan_frames, write_clip
+from .clips import cut_frames, pan_frames, write_clip, write_vfr_clip
 from .conftest import SAMPLES
 
 
@@ -193,3 +193,38 @@ def test_a_cut_starts_a_new_shot_like_frame_zero(backbone, starry96):
     state = ClipState.from_tensors(4, auto[3].state.tensors())
     again = list(ClipStylizer(settings(6, long_term=(1, 2)), engine, [starry96], hw).frames(((i, clip[i]) for i in range(4, 6)), state))
     assert all(torch.equal(a.image, b.image) for a, b in zip(again, auto[4:]))
+
+
+def test_a_variable_frame_rate_clip_renders_at_a_constant_rate_in_sync(tmp_path, capsys):
+    """Phone clips have variable frame rates: the clip is resampled while decoding to its average
+    rate (nearest frame in time), its duration kept within one frame and its audio with it."""
+    import av
+
+    from stylemotion.cli import main
+
+    flat = [torch.full((1, 3, 32, 48), i / 8) for i in range(6)]  # frame i is grey level i/8
+    clip = write_vfr_clip(tmp_path / "vfr.mp4", flat, [0, 100, 200, 500, 600, 1000], 1.0)  # at 0 .. 0.83 s
+    info = probe_video(clip)
+    assert info.variable and float(info.fps) == pytest.approx(6.0) and info.duration == pytest.approx(1.0)
+    out = tmp_path / "out.mp4"
+    code = main(["video", str(clip), "--style", str(SAMPLES / "the_scream.jpg"), "-o", str(out), "--size", "32",
+                 "--set", "run.first_iterations=0", "--set", "run.iterations=0", "--palette", "0"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "variable frame rate (frame intervals 83 to 333 ms)" in err and "resampled to 6 fps" in err
+    got = probe_video(out)
+    assert got.frames == 6 and float(got.fps) == pytest.approx(6.0)
+    assert abs(got.duration - info.duration) <= 1 / 6 + 1e-6
+    # zero iterations: each output frame is the input frame nearest to k / 6 s
+    greys = [round(float(to_tensor_png(p).mean()) * 8) for p in sorted((tmp_path / "out_frames").glob("frame_*.png"))]
+    assert greys == [0, 2, 3, 4, 4, 5]
+    with av.open(str(out)) as c:
+        a = c.streams.audio[0]
+        audio = sum(p.duration or 0 for p in c.demux(a)) * float(a.time_base)
+    assert abs(audio - got.duration) < 1 / 6 + 0.03  # in sync: as long as the video, within a frame
+
+
+def to_tensor_png(path):
+    from stylemotion.images import load_image, to_tensor
+
+    return to_tensor(load_image(path))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -18,7 +19,7 @@ from ..presets import apply_values
 from ..sequence import frame_size
 from ..settings import MAX_FRAMES, Settings
 from ..video import ClipState, ClipStylizer
-from .common import device_arg, nonneg_float, nonneg_int, positive_int, unit_float
+from .common import device_arg, fps_arg, nonneg_float, nonneg_int, one_line, positive_int, unit_float
 from .estimate import probe_settings
 from .pipeline import FlagMap, Plan, build_engine, open_render, resolve, run
 from .render import run_paths
@@ -32,7 +33,7 @@ EXAMPLES_VIDEO = """examples:
 
 # flags that change what is rendered: with --resume each must agree with the stored settings
 SETTING_FLAGS = ("preset", "input", "style", "hold", "crossfade", "size", "device", "precision", "start", "end", "every", "temporal_weight",
-                 "long_term", "per_frame", "no_audio", "palette", "cuts")
+                 "long_term", "per_frame", "no_audio", "palette", "cuts", "fps")
 
 
 def cut_list(text: str) -> str:
@@ -62,7 +63,7 @@ def lag_list(text: str) -> tuple[int, ...]:
 FLAGS: FlagMap = {"size": ("run", "size"), "start": ("video", "start"), "end": ("video", "end"), "every": ("video", "every"),
                   "device": ("run", "device"), "precision": ("run", "precision"), "input": ("video", "input"),
                   "temporal_weight": ("video", "temporal_weight"), "long_term": ("video", "long_term"), "palette": ("video", "palette"),
-                  "cuts": ("video", "cuts")}
+                  "cuts": ("video", "cuts"), "fps": ("video", "fps")}
 
 
 def resolve_settings(args: argparse.Namespace, base: Settings | None = None) -> tuple[Settings, dict]:
@@ -79,9 +80,13 @@ def resolve_settings(args: argparse.Namespace, base: Settings | None = None) -> 
     s.video.input = str(resolved(s.video.input))
     info = probe_video(s.video.input)
     v = s.video
-    end = min(v.end or info.frames, info.frames)
-    if v.start >= info.frames:
-        raise UserError(f"video.start {v.start} is past the end of {v.input} ({info.frames} frames)")
+    # a variable-rate clip, or another rate asked for: resampled while decoding (the duration kept)
+    rate = Fraction(v.fps).limit_denominator(1001) if v.fps else info.fps
+    resample = bool(info.variable) or rate != info.fps
+    total = info.frames_at(rate) if resample else info.frames
+    end = min(v.end or total, total)
+    if v.start >= total:
+        raise UserError(f"video.start {v.start} is past the end of {v.input} ({total} frames)")
     if v.cuts not in ("auto", "none"):
         outside = [c for c in (int(x) for x in v.cuts.split(",")) if not v.start < c < end]
         if outside:
@@ -91,8 +96,8 @@ def resolve_settings(args: argparse.Namespace, base: Settings | None = None) -> 
     if n > MAX_FRAMES:
         raise UserError(f"{n} frames to render; the limit is {MAX_FRAMES}: use --start/--end or --every")
     # the schedules are checked again over the real frame count
-    s = apply_values(s, [(str(v.input), "run", "frames", n), (str(v.input), "run", "fps", round(float(info.fps / v.every), 6))])
-    return s, {"info": info}
+    s = apply_values(s, [(str(v.input), "run", "frames", n), (str(v.input), "run", "fps", round(float(rate / v.every), 6))])
+    return s, {"info": info, "rate": rate, "resample": resample}
 
 
 def check_clip_state(state: ClipState, hw: tuple[int, int], path: Path) -> None:
@@ -104,7 +109,11 @@ def check_clip_state(state: ClipState, hw: tuple[int, int], path: Path) -> None:
 
 def cmd_video(args: argparse.Namespace) -> int:
     r = open_render(args, SETTING_FLAGS, lambda base=None: resolve_settings(args, base), ClipState)
-    s, state, info = r.s, r.state, r.extra["info"]
+    s, state, info, rate = r.s, r.state, r.extra["info"], r.extra["rate"]
+    resample = rate if r.extra["resample"] else None
+    if info.variable and not args.estimate:
+        print(f"note: {one_line(s.video.input)} has a variable frame rate (frame intervals {info.variable}); it is resampled to "
+              f"{float(rate):.4g} fps while decoding, its duration and audio kept", file=sys.stderr)
     device, engine, styles = build_engine(s, args.weights)
     hw = frame_size((info.height, info.width), s.run.size)
     stylizer = ClipStylizer(s, engine, styles, hw)
@@ -115,15 +124,16 @@ def cmd_video(args: argparse.Namespace) -> int:
     end = v.start + s.run.frames * v.every
 
     def source(a: int = first_src, b: int = end) -> Iterator[tuple[int, torch.Tensor]]:
-        for i, arr in read_video(v.input, a, b, v.every):
+        for i, arr in read_video(v.input, a, b, v.every, resample):
             x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).float().div(255.0)
             yield i, resize(x, hw).clamp(0, 1).contiguous()
 
     probe_s = probe_settings(s)
     if v.init == "content":  # per-frame mode gives every frame first_iterations: probe it as a warm-started clip
         probe_s = replace(probe_s, video=replace(probe_s.video, init="warped"))
-    fps = Fraction(info.fps) / v.every
-    audio = AudioSource(Path(v.input), v.start / float(info.fps), end / float(info.fps)) if (v.audio and info.audio) else None
+    fps = rate / v.every
+    # the audio of the frames used, by time (the first frame's time is where both streams start)
+    audio = AudioSource(Path(v.input), info.start + v.start / float(rate), info.start + end / float(rate)) if (v.audio and info.audio) else None
     plan = Plan(frames=lambda on_progress: stylizer.frames(source(), state, on_progress),
                 probe=lambda: ClipStylizer(probe_s, engine, styles, hw).frames(source(first_src, first_src + 3 * v.every)),
                 iterations_at=stylizer.iterations_at, key_frames=list(range(r.start, s.run.frames)), hw=hw, fps=fps, device=device,
@@ -145,6 +155,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", type=nonneg_int, help="first input frame (video.start)")
     p.add_argument("--end", type=nonneg_int, help="stop before this input frame (video.end; 0 = the end)")
     p.add_argument("--every", type=positive_int, help="use every Nth input frame (video.every)")
+    p.add_argument("--fps", type=fps_arg, help="resample the clip to this rate while decoding (default: its own; a variable-rate clip: its average)")
     p.add_argument("--temporal-weight", type=nonneg_float, help="temporal loss weight (0 = warm start only)")
     p.add_argument("--long-term", type=lag_list, help="earlier frames held by the temporal loss, e.g. 1,2,4 (default 1)")
     p.add_argument("--palette", type=unit_float,
