@@ -14,10 +14,24 @@ import torch
 
 from . import losses
 from .loop import OptimResult, Progress
-from .optimize import OptimConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, stylize
+from .images import load_image, to_tensor
+from .optimize import OptimConfig, StyleEngine, Targets, fit_style, level_iterations, pyramid_sizes, stylize
 from .playlist import weights_at
 from .settings import Settings
 from .terms import Objective, Term
+
+
+def load_styles(s: Settings) -> list[torch.Tensor]:
+    """One (1, 3, h, w) tensor per playlist entry, each file read once and kept only at the size
+    the run needs (``style_scale`` x the frame's long side)."""
+    long_side = max(8, round(s.style.style_scale * s.run.size))
+    cache: dict[str, torch.Tensor] = {}
+    out = []
+    for e in s.playlist:
+        if e.style not in cache:
+            cache[e.style] = fit_style(to_tensor(load_image(e.style, "playlist style")), long_side)
+        out.append(cache[e.style])
+    return out
 
 
 class FrameStyler:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -28,7 +29,8 @@ from .color import apply_palette_map, color_stats, mix_stats, palette_map
 from .flow import FlowConfig, FlowEstimator
 from .framestyle import FrameStyler
 from .loop import Progress
-from .optimize import StyleEngine
+from .encode import read_video
+from .optimize import StyleEngine, resize
 from .terms import TemporalTerm
 from .playlist import label_at, weights_at
 from .settings import Settings
@@ -117,6 +119,29 @@ class ClipStylizer:
             return self.styler.first_frame_iterations(self.s.run.first_iterations)
         return round(self.iters(t))
 
+    def fit_palette(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The clip's colour map (1, 3, 4), fitted on its first input frame x; None with no palette."""
+        return palette_map(x, *self.palette_target).float() if self.palette_target is not None else None
+
+    def compare(self, prev: torch.Tensor, x: torch.Tensor, src: int) -> tuple[bool, float, float, tuple[torch.Tensor, torch.Tensor]]:
+        """Input frame ``src`` (x) against the previous used one: (starts a shot?, colour histogram
+        distance, reliable share of the flow, (flow x -> prev, flow prev -> x))."""
+        assert self.flow is not None
+        flows = self.flow.pair(x, prev)
+        hist, reliable = histogram_distance(x, prev), float(consistency(*flows).mean())
+        return self.is_cut(src, hist, reliable), hist, reliable, flows
+
+    def shot_starts(self, source: Iterable[tuple[int, torch.Tensor]]) -> list[int]:
+        """The output frames that start a shot (0 first), by the same test the render makes: a
+        pass over the inputs alone (flow, no optimization) that lets shots render side by side.
+        Per-frame stylization (no flow): every frame is a shot of its own."""
+        starts, prev = [], None
+        for t, (src, x) in enumerate(source):
+            if prev is None or self.flow is None or self.compare(prev, x, src)[0]:
+                starts.append(t)
+            prev = x
+        return starts
+
     def is_cut(self, src: int, hist: float, reliable: float) -> bool:
         """Whether input frame ``src`` starts a new shot (given the previous used frame)."""
         if self.cut_frames is not None:
@@ -131,11 +156,9 @@ class ClipStylizer:
             src, x = item
             t0 = time.perf_counter()
             flows = {}
-            hist, reliable = 0.0, 1.0
+            cut, hist, reliable = False, 0.0, 1.0
             if self.flow is not None and 1 in ring:
-                flows[1] = self.flow.pair(x, ring[1])  # (t -> t-1, t-1 -> t)
-                hist, reliable = histogram_distance(x, ring[1]), float(consistency(*flows[1]).mean())
-            cut = 1 in ring and self.is_cut(src, hist, reliable)
+                cut, hist, reliable, flows[1] = self.compare(ring[1], x, src)
             if cut:  # a new shot: nothing before it is carried or held
                 ring.clear()
                 flows = {}
@@ -177,7 +200,7 @@ class ClipStylizer:
             if self.palette_target is not None:
                 # one map for the clip, fitted on its first frame (or the first after a resume
                 # from a state saved without one); every frame goes through the same map
-                pal = pal if pal is not None else palette_map(p.x, *self.palette_target).float()
+                pal = pal if pal is not None else self.fit_palette(p.x)
                 p = replace(p, x=torch.lerp(p.x, apply_palette_map(p.x, pal), self.v.palette))
             out, iters, loss, info = self._render(t, p, state, on_progress)
             outputs: dict[int, torch.Tensor] = {}
@@ -228,3 +251,12 @@ class ClipStylizer:
         if res.retries:
             info["retries"] = res.retries
         return res.image.cpu(), res.iterations, res.loss, info
+
+
+def clip_source(path: str, a: int, b: int, every: int, hw: tuple[int, int],
+                fps: Fraction | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+    """Input frames ``a, a + every, ... < b`` of a clip as (index, (1, 3, H, W) in [0, 1] at ``hw``);
+    ``fps``: indices of the clip resampled to that rate (:func:`stylemotion.encode.read_video`)."""
+    for i, arr in read_video(path, a, b, every, fps):
+        x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).float().div(255.0)
+        yield i, resize(x, hw).clamp(0, 1).contiguous()

@@ -14,11 +14,12 @@ from typing import Any, Callable, Iterator
 from ..backbone import load_backbone, pick_device
 from ..encode import check_video_path
 from ..errors import UserError
+from ..framestyle import load_styles
 from ..optimize import StyleEngine
 from ..presets import apply_values, load_preset, parse_override
 from ..settings import Settings, from_dict, style_config
 from .estimate import check_fits, estimate_frame_loop
-from .render import (Job, apply_playlist_flags, atomic_write_text, check_outputs, check_same_weights, load_state, load_styles, output_paths,
+from .render import (Job, apply_playlist_flags, atomic_write_text, check_outputs, check_same_weights, load_state, output_paths,
                      render_to_files, resume_threads, run_paths, settings_diff, srt_text, weights_id)
 
 # a flag -> the (section, key) it sets; its value is already typed by argparse

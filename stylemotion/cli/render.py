@@ -20,7 +20,6 @@ from safetensors.torch import save
 from ..encode import VideoWriter, check_video_path
 from ..errors import UserError
 from ..images import data_uri, image_size, load_image, save_image, to_tensor, to_uint8
-from ..optimize import fit_style
 from ..paths import _same, atomic_write_text, check_input_file, check_writable_folder, parse_json, resolved, unique_temp
 from ..playlist import Entry
 from ..report import page
@@ -175,18 +174,6 @@ def check_outputs(out: Path, s, preset: str | None) -> None:  # type: ignore[no-
         for src in inputs:
             if src and resolved(src).parent == resolved(frames):
                 raise UserError(f"input {src} is inside {frames}, which this render clears; copy it elsewhere or choose another -o")
-
-
-def load_styles(s) -> list:  # type: ignore[no-untyped-def]
-    """One tensor per playlist entry, each file read once and kept only at the size the run needs."""
-    long_side = max(8, round(s.style.style_scale * s.run.size))
-    cache: dict[str, object] = {}
-    out = []
-    for e in s.playlist:
-        if e.style not in cache:
-            cache[e.style] = fit_style(to_tensor(load_image(e.style, "playlist style")), long_side)
-        out.append(cache[e.style])
-    return out
 
 
 def jsonable(d: dict) -> dict:

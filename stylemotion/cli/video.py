@@ -7,18 +7,19 @@ import sys
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
-from ..encode import AudioSource, probe_video, read_video
+from ..encode import AudioSource, probe_video
+from ..executors import make_executor
 from ..errors import UserError
-from ..optimize import resize
 from ..paths import resolved
 from ..presets import apply_values
 from ..sequence import frame_size
 from ..settings import MAX_FRAMES, Settings
-from ..video import ClipState, ClipStylizer
+from ..shots import Shot, in_order, plan_shots, render_shot
+from ..video import ClipState, ClipStylizer, clip_source
 from .common import device_arg, fps_arg, nonneg_float, nonneg_int, one_line, positive_int, unit_float
 from .estimate import probe_settings
 from .pipeline import FlagMap, Plan, build_engine, open_render, resolve, run
@@ -124,9 +125,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     end = v.start + s.run.frames * v.every
 
     def source(a: int = first_src, b: int = end) -> Iterator[tuple[int, torch.Tensor]]:
-        for i, arr in read_video(v.input, a, b, v.every, resample):
-            x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).float().div(255.0)
-            yield i, resize(x, hw).clamp(0, 1).contiguous()
+        return clip_source(v.input, a, b, v.every, hw, resample)
 
     probe_s = probe_settings(s)
     if v.init == "content":  # per-frame mode gives every frame first_iterations: probe it as a warm-started clip
@@ -134,11 +133,38 @@ def cmd_video(args: argparse.Namespace) -> int:
     fps = rate / v.every
     # the audio of the frames used, by time (the first frame's time is where both streams start)
     audio = AudioSource(Path(v.input), info.start + v.start / float(rate), info.start + end / float(rate)) if (v.audio and info.audio) else None
-    plan = Plan(frames=lambda on_progress: stylizer.frames(source(), state, on_progress),
+    frames = lambda on_progress: stylizer.frames(source(), state, on_progress)  # noqa: E731
+    executor = None
+    if (args.workers or args.ray) and not args.estimate:
+        if state is not None:
+            print("note: a resumed render continues shot by shot in this process", file=sys.stderr)
+        else:
+            shots = split_shots(stylizer, source, s, hw, resample, args)
+            if len(shots) > 1:
+                executor = make_executor(s.run.device, args.workers or 0, args.ray)
+                print(f"{len(shots)} shots on {executor.name}", file=sys.stderr)
+                frames = lambda on_progress: in_order(executor.map(render_shot, shots), shots, on_progress)  # noqa: E731
+            else:
+                print("note: the clip is one shot: it renders in this process", file=sys.stderr)
+    plan = Plan(frames=frames,
                 probe=lambda: ClipStylizer(probe_s, engine, styles, hw).frames(source(first_src, first_src + 3 * v.every)),
                 iterations_at=stylizer.iterations_at, key_frames=list(range(r.start, s.run.frames)), hw=hw, fps=fps, device=device,
                 audio=audio)
-    return run(args, "video", r, plan)[0]
+    try:
+        return run(args, "video", r, plan)[0]
+    finally:
+        if executor is not None:
+            executor.close()
+
+
+def split_shots(stylizer: ClipStylizer, source: Callable[[], Iterator[tuple[int, torch.Tensor]]], s: Settings,
+                hw: tuple[int, int], resample: Fraction | None, args: argparse.Namespace) -> list[Shot]:
+    """The clip's shots, found by a pass over its inputs (the render's own cut test)."""
+    first = next(iter(source()))[1]
+    starts = stylizer.shot_starts(source())
+    settings, pal, threads = s.to_dict(), stylizer.fit_palette(first), torch.get_num_threads()
+    weights = str(args.weights) if args.weights else None
+    return [Shot(a, b, settings, hw, resample, pal, threads, weights) for a, b in plan_shots(starts, s.run.frames)]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -161,6 +187,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--palette", type=unit_float,
                    help="recolour the clip toward the paintings' colours first, one map for the whole clip: 0 = off (default), 1 = full")
     p.add_argument("--cuts", type=cut_list, help="where shots start: auto (default: detected), none, or input frame numbers, e.g. 120,348")
+    p.add_argument("--workers", type=positive_int, help="render shots side by side in N local processes (one per GPU when there are several)")
+    p.add_argument("--ray", metavar="ADDRESS", help="render shots on a Ray cluster: auto, or host:port (pip install 'stylemotion[ray]')")
     p.add_argument("--per-frame", action="store_true", help="stylize every frame on its own (no flow; flickers: for comparison)")
     p.add_argument("--no-audio", action="store_true", help="do not copy the input's audio")
     p.add_argument("--device", type=device_arg, help="auto, cpu, cuda, cuda:N, mps (overrides run.device)")

@@ -1,0 +1,87 @@
+"""Shots of a clip rendered side by side: each shot is independent (it starts as frame 0 does, and
+nothing of the shot before it is held), so shots go to an executor (:mod:`stylemotion.executors`:
+worker processes, one per GPU, or a Ray cluster) and come back as the frames a sequential render
+gives, bit for bit: the same settings, the clip's one colour map, the same CPU thread count.
+
+:func:`render_shot` runs in the worker; :func:`in_order` turns finished shots back into the
+clip's frame sequence for the render loop (which saves, logs and encodes as it always does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+
+from .backbone import load_backbone, pick_device
+from .framestyle import load_styles
+from .optimize import StyleEngine
+from .settings import from_dict, style_config
+from .video import ClipFrame, ClipState, ClipStylizer, clip_source
+
+
+@dataclass(frozen=True)
+class Shot:
+    """Output frames [start, end) of a render, with what a worker needs to render them alone."""
+
+    start: int
+    end: int
+    settings: dict  # Settings.to_dict() of the run
+    hw: tuple[int, int]
+    fps: Fraction | None  # resample rate of the input (None: its own frames)
+    palette: torch.Tensor | None  # the clip's colour map, fitted on its frame 0
+    threads: int  # torch CPU threads: the last bits of every frame depend on them
+    weights: str | None = None  # backbone weights file
+
+
+@dataclass
+class _Done:
+    """A finished frame as :func:`in_order` reports it to the render loop."""
+
+    advanced: int
+    loss: float
+
+
+_ENGINES: dict[tuple, StyleEngine] = {}  # per worker process: one network per (device, settings)
+
+
+def render_shot(shot: Shot, device: str, shared: Any = None) -> list[ClipFrame]:
+    """Render one shot (in a worker process); its frames, images on CPU."""
+    torch.set_num_threads(shot.threads)
+    s = from_dict(shot.settings, "shot settings")
+    key = (device, s.run.backbone, s.run.pooling, s.run.precision, repr(style_config(s)), shot.weights)
+    if key not in _ENGINES:
+        backbone = load_backbone(s.run.backbone, s.run.pooling, shot.weights, pick_device(device), s.run.precision)
+        _ENGINES[key] = StyleEngine(backbone, style_config(s))
+    v = s.video
+    stylizer = ClipStylizer(s, _ENGINES[key], load_styles(s), shot.hw)
+    source = clip_source(v.input, v.start + shot.start * v.every, v.start + shot.end * v.every, v.every, shot.hw, shot.fps)
+    frames = list(stylizer.frames(source, ClipState(next_frame=shot.start, palette=shot.palette)))
+    if shot.start > 0 and frames:
+        frames[0].params["cut"] = True  # as the sequential render logs it
+    return frames
+
+
+def plan_shots(starts: Sequence[int], frames: int) -> list[tuple[int, int]]:
+    """Shot starts (0 first) -> [start, end) ranges covering ``frames``."""
+    bounds = [*starts, frames]
+    return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def in_order(done: Iterator[tuple[Shot, list[ClipFrame]]], shots: Sequence[Shot],
+             on_progress: Callable[[int, Any], None] | None = None) -> Iterator[ClipFrame]:
+    """Frames of shots that finish in any order, yielded in the clip's order (a finished shot
+    waits for the ones before it); each frame's iterations are reported as it is yielded."""
+    waiting: dict[int, list[ClipFrame]] = {}
+    order = [sh.start for sh in shots]
+    nxt = 0
+    for shot, frames in done:
+        waiting[shot.start] = frames
+        while nxt < len(order) and order[nxt] in waiting:
+            for f in waiting.pop(order[nxt]):
+                if on_progress:
+                    on_progress(f.index, _Done(f.iterations, f.loss))
+                yield f
+            nxt += 1
