@@ -13,6 +13,7 @@ cluster, and passed to each task as ``shared``; locally ``shared`` is None and t
 from __future__ import annotations
 
 import multiprocessing as mp
+import socket
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Hashable, Iterator, Optional, Sequence, Tuple
 
@@ -82,6 +83,18 @@ class LocalPool:
         self.pool.shutdown(cancel_futures=True)
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """UserError unless something accepts TCP connections at a Ray address (host:port or ray://host:port)."""
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"--ray {address!r}: expected auto, host:port or ray://host:port")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise UserError(f"cannot reach a Ray cluster at {address!r} ({e.strerror or e})") from None
+
+
 def _ray_call(fn: Task, item: Any, device: str, shared: Any) -> Any:
     return fn(item, device, shared)
 
@@ -105,6 +118,8 @@ class RayExecutor:
         except ImportError:
             raise UserError("--ray needs Ray: pip install 'stylemotion[ray]'") from None
         self.ray = ray
+        if address != "auto":
+            _check_reachable(address)  # Ray itself waits minutes on an address where nothing answers
         if not ray.is_initialized():
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, **init_kwargs)

@@ -133,29 +133,26 @@ def cmd_video(args: argparse.Namespace) -> int:
     fps = rate / v.every
     # the audio of the frames used, by time (the first frame's time is where both streams start)
     audio = AudioSource(Path(v.input), info.start + v.start / float(rate), info.start + end / float(rate)) if (v.audio and info.audio) else None
-    frames = lambda on_progress: stylizer.frames(source(), state, on_progress)  # noqa: E731
-    executor = None
-    if (args.workers or args.ray) and not args.estimate:
-        if state is not None:
-            print("note: a resumed render continues shot by shot in this process", file=sys.stderr)
-        else:
-            shots = split_shots(stylizer, source, s, hw, resample, args)
-            if len(shots) > 1:
-                executor = make_executor(s.run.device, args.workers or 0, args.ray)
-                print(f"{len(shots)} shots on {executor.name}", file=sys.stderr)
-                frames = lambda on_progress: in_order(executor.map(render_shot, shots), shots, on_progress)  # noqa: E731
-            else:
-                print("note: the clip is one shot: it renders in this process", file=sys.stderr)
-    plan = Plan(frames=frames,
+    plan = Plan(frames=lambda on_progress: stylizer.frames(source(), state, on_progress),
                 probe=lambda: ClipStylizer(probe_s, engine, styles, hw).frames(source(first_src, first_src + 3 * v.every)),
                 iterations_at=stylizer.iterations_at, key_frames=list(range(r.start, s.run.frames)), hw=hw, fps=fps, device=device,
                 audio=audio)
+    if not (args.workers or args.ray) or args.estimate:
+        return run(args, "video", r, plan)[0]
+    if state is not None:
+        print("note: a resumed render continues shot by shot in this process", file=sys.stderr)
+        return run(args, "video", r, plan)[0]
+    executor = make_executor(s.run.device, args.workers or 0, args.ray)  # a Ray address that does not answer: now, not later
     try:
+        shots = split_shots(stylizer, source, s, hw, resample, args)
+        if len(shots) > 1:
+            print(f"{len(shots)} shots on {executor.name}", file=sys.stderr)
+            plan.frames = lambda on_progress: in_order(executor.map(render_shot, shots), shots, on_progress)
+        else:
+            print("note: the clip is one shot: it renders in this process", file=sys.stderr)
         return run(args, "video", r, plan)[0]
     finally:
-        if executor is not None:
-            executor.close()
-
+        executor.close()
 
 def split_shots(stylizer: ClipStylizer, source: Callable[[], Iterator[tuple[int, torch.Tensor]]], s: Settings,
                 hw: tuple[int, int], resample: Fraction | None, args: argparse.Namespace) -> list[Shot]:
