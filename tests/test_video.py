@@ -1,6 +1,7 @@
 """The clip loop and ``stylemotion video``: consistency, frame range, audio, resume."""
 
 import json
+from pathlib import Path
 import os
 import signal
 import subprocess
@@ -24,7 +25,7 @@ from stylemotion.temporal import consistency, warping_error
 from stylemotion.video import ClipState, ClipStylizer
 
 from .clips import cut_frames, pan_frames, write_clip, write_vfr_clip
-from .conftest import SAMPLES
+from .conftest import SAMPLES, sample
 
 
 def settings(frames: int, **video) -> Settings:
@@ -258,3 +259,21 @@ def test_shots_side_by_side_give_the_frames_of_a_sequential_render(tmp_path, cap
         for t in range(6):
             a = (tmp_path / "seq_frames" / f"frame_{t:05d}.png").read_bytes()
             assert (tmp_path / f"{name}_frames" / f"frame_{t:05d}.png").read_bytes() == a, (name, t)
+
+
+def test_real_footage_one_shot_and_a_cut_into_it(backbone, starry96):
+    """Real frames (Big Buck Bunny, CC BY 3.0: the bunny leaves its burrow, moving and uncovering
+    background): no cut is found in the shot, and a hard cut to a photo pan is found where it is."""
+    from stylemotion.video import clip_source
+
+    bbb = str(Path(__file__).parent / "data" / "bbb_excerpt.mp4")
+    real = [x for _, x in clip_source(bbb, 0, 12, 1, (72, 128))]
+    s = settings(18)
+    stylizer = ClipStylizer(s, StyleEngine(backbone), [starry96], (72, 128))
+    assert stylizer.shot_starts(enumerate(real)) == [0]
+    cat = sample("chelsea.png", 256)[..., 10:82, :]
+    spliced = real + [cat[..., 4 * t: 4 * t + 128].contiguous() for t in range(6)]
+    assert stylizer.shot_starts(enumerate(spliced)) == [0, 12]
+    # the bunny's motion leaves pixels the flow cannot explain: those start from the input frame
+    _, hist, reliable, _ = stylizer.compare(real[5], real[6], 6)
+    assert hist < 0.1 and 0.5 < reliable < 1.0
