@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.video_cuts import pan, photo  # noqa: E402
 from stylemotion.encode import VideoWriter, decode_frames  # noqa: E402
 from stylemotion.flow import FlowEstimator  # noqa: E402
-from stylemotion.images import save_image, to_uint8  # noqa: E402
+from stylemotion.images import load_image, save_image, to_tensor, to_uint8  # noqa: E402
 from stylemotion.temporal import consistency, warping_error  # noqa: E402
 
 METRICS = ROOT.parent / "shared" / "eval" / "metrics.py"
@@ -62,6 +62,10 @@ def write(path: Path, frames: list[torch.Tensor], fps: int = 12) -> Path:
 
 
 def tensors(path: Path) -> list[torch.Tensor]:
+    """A clip's frames: the render's lossless PNGs (OUT_frames/) when there are, else decoded."""
+    frames = sorted(path.with_name(path.stem + "_frames").glob("frame_*.png"))
+    if frames:
+        return [to_tensor(load_image(f)) for f in frames]
     return [torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)[None] for a in decode_frames(path)]
 
 
@@ -84,6 +88,7 @@ def main() -> None:
     ap.add_argument("--truth", default="76", help="input frames of --clip that start a shot (comma-separated)")
     ap.add_argument("--ways", default="per-frame,default,one shot", help="per-frame is the reference for the gaps and ratios")
     ap.add_argument("--out", default="bench_out/footage")
+    ap.add_argument("--reuse", action="store_true", help="measure the renders already in --out instead of rendering again")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,19 +117,25 @@ def main() -> None:
         clips[Path(a.clip).stem] = (frames_c, [int(t) - lo for t in a.truth.split(",") if t], "right")
     flow = FlowEstimator()
     for name, (frames, cuts, side) in clips.items():
-        src = write(out / f"{name}_input.mp4", frames)
+        src = out / f"{name}_input.mp4"
+        if not (a.reuse and src.is_file()):
+            write(src, frames)
         size = str(max(frames[0].shape[-2:]))
         runs = {"per-frame": ["--per-frame"], "default": [], "one shot": ["--cuts", "none"]}
         runs = {k: v for k, v in runs.items() if k in a.ways.split(",") and (cuts or k != "one shot")}
         res: dict[str, dict] = {}
         for way, extra in runs.items():
             o = out / f"{name}_{way.replace(' ', '_')}.mp4"
-            secs = stylemotion("video", str(src), "--style", str(STYLE), "--size", size, "--overwrite", "-o", str(o), *extra)
+            if a.reuse and o.is_file():
+                secs = sum(json.loads(x)["seconds"] for x in o.with_name(o.stem + "_params.jsonl").read_text().splitlines())
+            else:
+                secs = stylemotion("video", str(src), "--style", str(STYLE), "--size", size, "--overwrite", "-o", str(o), *extra)
             res[way] = {"path": o, "s_per_frame": secs / len(frames), "frames": tensors(o)}
-        ins = tensors(src)
+        ins = frames  # the inputs as made, lossless
         mid = len(ins) // 2 + (1 if cuts else 0)
         save_image(ins[mid], out / f"{name}_mid_input.png")
-        stylemotion("image", str(out / f"{name}_mid_input.png"), "--style", str(STYLE), "--size", size, "-o", str(out / f"{name}_mid_image.png"))
+        if not (a.reuse and (out / f"{name}_mid_image.png").is_file()):
+            stylemotion("image", str(out / f"{name}_mid_input.png"), "--style", str(STYLE), "--size", size, "-o", str(out / f"{name}_mid_image.png"))
         pairs = [flow.pair(ins[t], ins[t + 1]) for t in range(len(ins) - 1)]
         masks = [consistency(f, b) for f, b in pairs]
         print(f"\n== {name}: {len(ins)} frames {ins[0].shape[-1]}x{ins[0].shape[-2]}, cuts at {cuts or 'none'}; "
