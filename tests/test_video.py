@@ -1,7 +1,6 @@
 """The clip loop and ``stylemotion video``: consistency, frame range, audio, resume."""
 
 import json
-from pathlib import Path
 import os
 import signal
 import subprocess
@@ -266,7 +265,7 @@ def test_real_footage_one_shot_and_a_cut_into_it(backbone, starry96):
     background): no cut is found in the shot, and a hard cut to a photo pan is found where it is."""
     from stylemotion.video import clip_source
 
-    bbb = str(Path(__file__).parent / "data" / "bbb_excerpt.mp4")
+    bbb = str(SAMPLES / "bbb_excerpt.mp4")
     real = [x for _, x in clip_source(bbb, 0, 12, 1, (72, 128))]
     s = settings(18)
     stylizer = ClipStylizer(s, StyleEngine(backbone), [starry96], (72, 128))
