@@ -135,8 +135,8 @@ class VideoSection:
     flow: str = "dis"  # dis | farneback (OpenCV)
     flow_quality: str = "medium"  # DIS preset: ultrafast | fast | medium
     audio: bool = True  # copy the input's audio track (the used frame range) into the output
-    # recolour the input frames toward the playlist's colours (as `image --palette`): 0 = off (the
-    # benchmarks were measured so), 1 = the paintings' colour mean and covariance. One map for the
+    # recolour the input frames toward the playlist's colours (as `image --palette`): 0 = off (the schema's
+    # default; the shipped video preset sets 1), 1 = the paintings' colour mean and covariance. One map for the
     # whole clip, fitted on its first frame and kept in the resume state: no colour flicker.
     palette: float = 0.0
     # where shots start: auto (colour jump and failing flow, docs/defaults.md) | none | input

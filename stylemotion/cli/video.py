@@ -182,7 +182,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temporal-weight", type=nonneg_float, help="temporal loss weight (0 = warm start only)")
     p.add_argument("--long-term", type=lag_list, help="earlier frames held by the temporal loss, e.g. 1,2,4 (default 1)")
     p.add_argument("--palette", type=unit_float,
-                   help="recolour the clip toward the paintings' colours first, one map for the whole clip: 0 = off (default), 1 = full")
+                   help="recolour the clip toward the paintings' colours first, one map for the whole clip: 0 = off, 1 = full (the video preset's default, as image does)")
     p.add_argument("--cuts", type=cut_list, help="where shots start: auto (default: detected), none, or input frame numbers, e.g. 120,348")
     p.add_argument("--workers", type=positive_int, help="render shots side by side in N local processes (one per GPU when there are several)")
     p.add_argument("--ray", metavar="ADDRESS", help="render shots on a Ray cluster: auto, or host:port (pip install 'stylemotion[ray]')")
