@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import UserError
 from .paths import check_input_file, parse_json, parse_toml, read_text, resolved
-from .settings import SECTIONS, Settings, _resolve_path, check_value, from_dict, set_value, validate
+from .settings import SECTIONS, Settings, resolve_path, check_value, from_dict, set_value, validate
 
 PRESET_DIR = Path(__file__).parent / "presets"
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "samples"
@@ -79,7 +79,7 @@ def load_mode_preset(name_or_path: str, command: str, sections: dict[str, Any]) 
                     raise UserError(f"{src}: unknown key inputs.{key}; valid: content, style, image")
                 if not isinstance(value, str):
                     raise UserError(f"{src}: inputs.{key}: expected a path string, got {value!r}")
-                path = Path(_resolve_path(value, base))
+                path = Path(resolve_path(value, base))
                 if not path.exists() and p.parent.resolve() == PRESET_DIR.resolve():
                     path = SAMPLES_DIR / Path(value).name
                 inputs[key] = str(path)

@@ -287,7 +287,7 @@ def check_value(where: str, default: Any, value: Any, key: tuple[str, str]) -> A
 PATH_KEYS = (("run", "content"), ("fx", "color_reference"), ("video", "input"))
 
 
-def _resolve_path(value: str | os.PathLike, base: Path | None) -> str:
+def resolve_path(value: str | os.PathLike, base: Path | None) -> str:
     if not str(value):
         return ""
     p = Path(value).expanduser()
@@ -311,7 +311,7 @@ def set_value(s: Settings, section: str, key: str, value: Any, source: str, base
         value = os.fspath(value)
     v = check_value(where, getattr(sec, key), value, (section, key))
     if (section, key) in PATH_KEYS:
-        v = _resolve_path(v, base)
+        v = resolve_path(v, base)
     setattr(sec, key, v)
 
 
@@ -355,7 +355,7 @@ def parse_entry(e: Any, where: str, base: Path | None) -> Entry:
         if isinstance(v, bool) or not isinstance(v, int) or not (lo <= v <= hi):
             raise UserError(f"{where}.{k}: expected an integer in [{lo}, {hi}], got {v!r}")
         vals[k] = v
-    return Entry(_resolve_path(e["style"], base), **vals)
+    return Entry(resolve_path(e["style"], base), **vals)
 
 
 def validate(s: Settings, source: str = "settings") -> None:

@@ -87,6 +87,7 @@ class _Prepared:
     cut: bool = False  # the first frame of a new shot: started as frame 0 is
     hist: float = 0.0  # colour histogram distance to the previous input frame
     reliable: float = 1.0  # share of pixels whose flow from the previous frame is reliable
+    mask1: torch.Tensor | None = None  # (1, 1, H, W) consistency of the flow to the previous frame (computed once, here)
 
 
 class ClipStylizer:
@@ -126,10 +127,15 @@ class ClipStylizer:
     def compare(self, prev: torch.Tensor, x: torch.Tensor, src: int) -> tuple[bool, float, float, tuple[torch.Tensor, torch.Tensor]]:
         """Input frame ``src`` (x) against the previous used one: (starts a shot?, colour histogram
         distance, reliable share of the flow, (flow x -> prev, flow prev -> x))."""
+        return self._compare(prev, x, src)[:4]  # type: ignore[return-value]
+
+    def _compare(self, prev: torch.Tensor, x: torch.Tensor, src: int) -> tuple[bool, float, float, tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """:meth:`compare` plus the consistency mask (1, 1, H, W), which the render reuses."""
         assert self.flow is not None
         flows = self.flow.pair(x, prev)
-        hist, reliable = histogram_distance(x, prev), float(consistency(*flows).mean())
-        return self.is_cut(src, hist, reliable), hist, reliable, flows
+        mask = consistency(*flows)
+        hist, reliable = histogram_distance(x, prev), float(mask.mean())
+        return self.is_cut(src, hist, reliable), hist, reliable, flows, mask
 
     def shot_starts(self, source: Iterable[tuple[int, torch.Tensor]]) -> list[int]:
         """The output frames that start a shot (0 first), by the same test the render makes: a
@@ -156,9 +162,9 @@ class ClipStylizer:
             src, x = item
             t0 = time.perf_counter()
             flows = {}
-            cut, hist, reliable = False, 0.0, 1.0
+            cut, hist, reliable, mask1 = False, 0.0, 1.0, None
             if self.flow is not None and 1 in ring:
-                cut, hist, reliable, flows[1] = self.compare(ring[1], x, src)
+                cut, hist, reliable, flows[1], mask1 = self._compare(ring[1], x, src)
             if cut:  # a new shot: nothing before it is carried or held
                 ring.clear()
                 flows = {}
@@ -171,7 +177,7 @@ class ClipStylizer:
                     ring[j] = ring[j - 1]
             if self.need:
                 ring[1] = x
-            return _Prepared(src, x, flows, time.perf_counter() - t0, cut, round(hist, 4), round(reliable, 4))
+            return _Prepared(src, x, flows, time.perf_counter() - t0, cut, round(hist, 4), round(reliable, 4), mask1 if not cut else None)
 
         it = iter(source)
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -233,7 +239,7 @@ class ClipStylizer:
         masks, warped = [], []
         for j in sorted(p.flows):
             back, fwd = p.flows[j]
-            masks.append(consistency(back, fwd))
+            masks.append(p.mask1 if j == 1 and p.mask1 is not None else consistency(back, fwd))
             warped.append(warp_flow(state.outputs[j], back))
         # the previous output carried along the flow is the start image (Ruder's "prevWarped"),
         # except where the flow cannot explain the pixel: there the input frame starts it
