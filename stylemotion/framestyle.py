@@ -12,7 +12,6 @@ from typing import Callable, Mapping, Sequence
 
 import torch
 
-from . import losses
 from .loop import OptimResult, Progress
 from .images import load_image, to_tensor
 from .optimize import OptimConfig, StyleEngine, Targets, fit_style, level_iterations, pyramid_sizes, stylize
@@ -55,7 +54,7 @@ class FrameStyler:
     def style_targets(self, t: int) -> dict[str, torch.Tensor]:
         """The playlist's style at frame t (crossfades blend the Gram matrices)."""
         mix = weights_at(self.playlist, t)
-        return {k: losses.blend_grams([self.grams[i][k] for i, _ in mix], [w for _, w in mix]) for k in self.grams[0]}
+        return self.engine.blend([self.grams[i] for i, _ in mix], [w for _, w in mix])
 
     def objective(self, t: int, content: torch.Tensor, weights: Mapping[str, float], extra: Sequence[Term] = ()) -> Objective:
         """The run's objective, set for frame t: ``content`` (1, 3, H, W) and the weights by term name."""

@@ -29,10 +29,10 @@ from .backbone import VGGFeatures, layer_names
 from .color import color_stats, match_palette, mix_stats, original_colors
 from .errors import Diverged, UserError
 from .loop import Callback, OptimResult, _Run, report_interval
-from .terms import ContentTerm, GramStyleTerm, Objective, Term, TVTerm, W2StyleTerm
+from .terms import RGB, ContentTerm, GramStyleTerm, Objective, SlicedStyleTerm, Term, TVTerm, W2StyleTerm
 
 OPTIMIZERS = ("lbfgs", "adam")
-STYLE_LOSSES = ("gram", "w2")
+STYLE_LOSSES = ("gram", "w2", "sw")
 INITS = ("content", "noise", "image")
 
 
@@ -60,7 +60,8 @@ class StyleConfig:
     tv_weight: float = 4.0
     style_scale: float = 1.0  # style image long side = style_scale * output long side
     # gram: Gatys' Gram matrices (fast everywhere); w2: Wasserstein-2 between Gaussians fitted to the
-    # features (means + covariances, crowsonkb), needs eigendecompositions: meant for GPUs
+    # features (means + covariances, crowsonkb), needs eigendecompositions: meant for GPUs; sw:
+    # sliced Wasserstein (whole distributions, pixel colours included; Heitz et al.), for remixes
     style_loss: str = "gram"
 
     def check(self, backbone: VGGFeatures | None = None, arch: str = "vgg16") -> None:
@@ -206,8 +207,15 @@ class StyleEngine:
     def style_grams(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
         """Style targets of one style image at the size it is given: Grams, or mean-Grams for w2."""
         feats = self.backbone(style.to(self.device), self.style.style_layers)
+        if self.style.style_loss == "sw":  # the distributions themselves, pixels included
+            return {**{k: losses.sw_sample(v) for k, v in feats.items()}, RGB: losses.sw_sample(style.to(self.device))}
         stat = losses.mean_gram if self.style.style_loss == "w2" else losses.gram
         return {k: stat(v) for k, v in feats.items()}
+
+    def blend(self, targets: Sequence[Mapping[str, torch.Tensor]], weights: Sequence[float]) -> dict[str, torch.Tensor]:
+        """One style target from several (from :meth:`style_grams`): the mixture's statistics."""
+        mix = losses.blend_samples if self.style.style_loss == "sw" else losses.blend_grams
+        return {k: mix([t[k] for t in targets], list(weights)) for k in targets[0]}
 
     def style_targets(
         self, styles: Sequence[torch.Tensor], weights: Sequence[float] | None, out_hw: tuple[int, int]
@@ -222,7 +230,7 @@ class StyleEngine:
             raise UserError(f"blend weights must be >= 0 with a positive sum, got {weights}")
         long_side = max(8, round(self.style.style_scale * max(out_hw)))
         grams = [self.style_grams(resize(s, scaled_size(s.shape[-2], s.shape[-1], long_side))) for s in styles]
-        return {k: losses.blend_grams([g[k] for g in grams], weights) for k in grams[0]}
+        return self.blend(grams, weights)
 
     def objective(self, targets: Targets, extra: Sequence[Term] = (), scheduled: bool = False) -> Objective:
         """The loss of ``targets`` under this engine's settings, plus ``extra`` terms.
@@ -236,7 +244,7 @@ class StyleEngine:
         if targets.content and (scheduled or sc.content_weight > 0):
             terms.append(ContentTerm(targets.content, sc.content_weight))
         if targets.style and (scheduled or sc.style_weight > 0):
-            cls = W2StyleTerm if sc.style_loss == "w2" else GramStyleTerm
+            cls = {"w2": W2StyleTerm, "sw": SlicedStyleTerm}.get(sc.style_loss, GramStyleTerm)
             terms.append(cls(targets.style, dict(zip(sc.style_layers, sc.style_layer_weights)), sc.style_weight))
         if sc.tv_weight > 0:
             terms.append(TVTerm(sc.tv_weight))

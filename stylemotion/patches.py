@@ -33,9 +33,10 @@ import torch
 from .color import match_color
 from .errors import UserError
 from .loop import Callback
-from .optimize import OptimConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize, scaled_size, stylize, to_palette
+from .optimize import OptimConfig, StyleConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize, scaled_size, stylize, to_palette
 
 STYLE_MODES = ("global", "localized")
+INITS = ("stylized", "content", "noise", "blurred")
 MAX_CANVAS = 16384
 
 
@@ -50,8 +51,10 @@ class PatchConfig:
     style_mode: str = "global"  # global | localized
     feather: float = 0.25  # width of the blend ramp, as a fraction of the patch side
     # stylized: the whole image stylized at `base` px and upsampled (global style only; localized
-    # starts from the content) | content | noise
+    # starts from the content) | content | noise | blurred: the content (or, with none, the style
+    # photo) shrunk to `blur` pixels per largest patch side, upsampled, plus faint noise
     init: str = "stylized"
+    blur: int = 8  # cells per largest patch side in the blurred start: its colour layout, no detail
     base: int = 384  # long side of the whole-image stylization that `stylized` starts from
     seed: int = 0  # positions, scales and noise
 
@@ -68,10 +71,33 @@ class PatchConfig:
             raise UserError(f"style mode {self.style_mode!r} is not one of {', '.join(STYLE_MODES)}")
         if not (0 <= self.feather <= 0.5):
             raise UserError(f"feather must be in [0, 0.5], got {self.feather}")
-        if self.init not in ("stylized", "content", "noise"):
-            raise UserError(f"init {self.init!r} is not one of stylized, content, noise")
+        if self.init not in INITS:
+            raise UserError(f"init {self.init!r} is not one of {', '.join(INITS)}")
+        if not (1 <= self.blur <= 64):
+            raise UserError(f"blur must be in [1, 64] cells per patch side, got {self.blur}")
         if not (64 <= self.base <= 2048):
             raise UserError(f"base must be in [64, 2048], got {self.base}")
+
+
+# ``stylemotion remix`` (no content image) without a preset. Measured with
+# benchmarks/seed_experiments.py on photos it was not tuned on (docs/measurements.md).
+REMIX = PatchConfig(
+    canvas=512,
+    patch=128,  # the scale of the recombined parts: 128 px windows, and 256 px at scale 2
+    iterations=50,  # per patch: 20 left the fine detail unresolved (soft, hazy parts)
+    scales=(1, 2),
+    style_mode="localized",  # each region's statistics from the same region of the photo
+    init="blurred",
+)
+REMIX_STYLE = StyleConfig(
+    content_weight=0.0,  # there is no content image
+    style_weight=3.0,
+    # TV 2, with no content term: 10 washed the parts out into soft blobs, 0 left a 3 px maze grain
+    tv_weight=2.0,
+    # the fine layers weighted as much as the deep ones: the deep-heavy image default covered flat
+    # areas in grain; the photo's small parts (windows, tiles) live in relu2_1-relu3_1
+    style_layer_weights=(0.25, 1.0, 1.0, 1.0, 1.0),
+)
 
 
 @dataclass
@@ -112,23 +138,37 @@ def crop_relative(img: torch.Tensor, top: float, left: float, height: float, wid
 
 @torch.no_grad()
 def tiled_grams(engine: StyleEngine, img: torch.Tensor, tile: int) -> dict[str, torch.Tensor]:
-    """Grams of a large image (1, 3, H, W) on CPU, averaged over tiles weighted by area."""
+    """Style targets of a large image (1, 3, H, W) on CPU: its tiles' targets blended by area
+    (:meth:`StyleEngine.blend`: the mean of Grams, or a mixture of samples)."""
     H, W = img.shape[-2:]
-    acc: dict[str, torch.Tensor] = {}
-    total = 0.0
+    parts: list[dict[str, torch.Tensor]] = []
+    areas: list[float] = []
     for y in range(0, H, tile):
         for x in range(0, W, tile):
             t = img[..., y:y + tile, x:x + tile]
             if min(t.shape[-2:]) < 16:
                 continue
-            g = engine.style_grams(t.to(engine.device))
-            a = float(t.shape[-2] * t.shape[-1])
-            for k, v in g.items():
-                acc[k] = acc.get(k, 0) + v * a
-            total += a
-    if not acc:  # smaller than one tile
+            parts.append(engine.style_grams(t.to(engine.device)))
+            areas.append(float(t.shape[-2] * t.shape[-1]))
+    if not parts:  # smaller than one tile
         return engine.style_grams(img.to(engine.device))
-    return {k: v / total for k, v in acc.items()}
+    return engine.blend(parts, areas)
+
+
+def blurred_start(ref: torch.Tensor, hw: tuple[int, int], cell: float, gen: torch.Generator) -> torch.Tensor:
+    """(1, 3, H, W) start: ``ref`` (1, 3, h, w) shrunk to cells of ``cell`` canvas pixels, upsampled,
+    plus uniform noise of amplitude 0.1.
+
+    Why a remix starts here rather than from noise: from noise, 20-50 iterations per patch left
+    saturated false-colour blobs where the patches' statistics disagreed (the greens of a tree's
+    region pulled into the sky's), a checkerboard grain, and none of the photo's parts. The cells
+    carry only where the photo's colours are (8 per largest patch: less than the patch's own
+    statistics describe); the shapes inside them come from the localized style.
+    """
+    H, W = hw
+    small = resize(ref, (max(1, round(H / cell)), max(1, round(W / cell))))
+    noise = 0.1 * (torch.rand((1, 3, H, W), generator=gen) - 0.5)
+    return (resize(small, hw) + noise).clamp(0, 1).contiguous()
 
 
 def canvas_hw(cfg: PatchConfig, ref_hw: tuple[int, int]) -> tuple[int, int]:
@@ -195,6 +235,8 @@ class PatchRenderer:
             self.canvas = resize(stylize(engine, small, [style], optim, callback=base_callback), self.hw).clamp(0, 1).contiguous()
         elif cfg.init in ("content", "stylized") and content is not None:
             self.canvas = resize(content, self.hw).clamp(0, 1).contiguous()
+        elif cfg.init == "blurred":
+            self.canvas = blurred_start(ref, self.hw, cfg.patch * max(cfg.scales) / cfg.blur, self.gen)
         else:
             noise = torch.rand((1, 3, *self.hw), generator=self.gen)
             # smooth the noise a little (white noise at canvas resolution only adds fizz), and give

@@ -103,7 +103,7 @@ class StyleSection:
     content_layers: list = field(default_factory=lambda: list(_STYLE.content_layers))
     style_layers: list = field(default_factory=lambda: list(_STYLE.style_layers))
     style_layer_weights: list = field(default_factory=lambda: list(_STYLE.style_layer_weights))
-    style_loss: str = _STYLE.style_loss  # gram | w2 (means + covariances; slow on CPU)
+    style_loss: str = _STYLE.style_loss  # gram | w2 (means + covariances; slow on CPU) | sw (sliced Wasserstein)
 
 
 @dataclass
@@ -206,7 +206,7 @@ CHOICES = {
     ("run", "backbone"): ("vgg16-hed", "vgg19"),
     ("run", "pooling"): ("max", "avg"),
     ("run", "precision"): PRECISIONS,
-    ("style", "style_loss"): ("gram", "w2"),
+    ("style", "style_loss"): ("gram", "w2", "sw"),
     ("fx", "color_coherence"): ("none", "rgb", "lab", "hsv"),
     ("fx", "noise_type"): ("uniform", "perlin"),
     ("motion", "border"): ("reflect", "replicate"),

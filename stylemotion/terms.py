@@ -25,6 +25,7 @@ from .backbone import VGGFeatures
 from .temporal import temporal_loss
 
 Features = Mapping[str, torch.Tensor]
+RGB = "rgb"  # a sliced-Wasserstein target key for the image's own pixels
 
 
 class Term(nn.Module):
@@ -123,6 +124,36 @@ class W2StyleTerm(GramStyleTerm):
 
     def forward(self, x: torch.Tensor, feats: Features) -> torch.Tensor:
         return sum(self.layer_weights[k] * losses.w2_loss(feats[k], t, self.sqrts[k]) for k, t in self.targets.items())
+
+
+class SlicedStyleTerm(GramStyleTerm):
+    """Sliced-Wasserstein style (see :func:`losses.sw_loss`): targets are feature samples
+    (B, C, N) from :func:`losses.sw_sample`; the key ``"rgb"``, when present, holds pixel samples
+    (B, 3, N) matched the same way on the image itself (its colour distribution), weighted as the
+    shallowest layer. Each layer's directions are a fixed random basis (seeded by its position),
+    drawn once: a loss that changed every iteration would break L-BFGS's curvature pairs."""
+
+    def __init__(self, targets: Mapping[str, torch.Tensor], layer_weights: Mapping[str, float], weight: float = 1.0) -> None:
+        feats = {k: v for k, v in targets.items() if k != RGB}
+        lw = dict(layer_weights)
+        if RGB in targets:
+            lw[RGB] = min((layer_weights[k] for k in feats), default=1.0)
+        super().__init__(targets, lw, weight)
+        self.layers = tuple(feats)
+        self._sort_targets()
+
+    def _sort_targets(self) -> None:
+        dev = next(iter(self.targets.values())).device
+        self.dirs = {k: losses.sw_directions(v.shape[1], i, dev) for i, (k, v) in enumerate(self.targets.items())}
+        self.sorted = {k: losses.sw_project(v, self.dirs[k]) for k, v in self.targets.items()}
+
+    def set_targets(self, targets: Mapping[str, torch.Tensor]) -> None:
+        super().set_targets(targets)
+        self._sort_targets()
+
+    def forward(self, x: torch.Tensor, feats: Features) -> torch.Tensor:
+        return sum(self.layer_weights[k] * losses.sw_loss(x if k == RGB else feats[k], t, self.dirs[k])
+                   for k, t in self.sorted.items())
 
 
 class TVTerm(Term):

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from stylemotion import losses
@@ -84,7 +85,6 @@ def test_w2_loss_is_zero_at_target_falls_and_matches_statistics():
 
 
 def test_tv_l1_keeps_edges_that_squared_tv_smears():
-    import pytest
 
     from stylemotion.losses import tv_l1_loss, tv_loss
 
@@ -96,3 +96,51 @@ def test_tv_l1_keeps_edges_that_squared_tv_smears():
     # L1: the edge costs about what the ramp costs; squared TV charges the edge many times more
     assert tv_l1_loss(edge) / tv_l1_loss(ramp) < 1.3
     assert tv_loss(edge) / tv_loss(ramp) > 10
+
+
+def test_sw_loss_is_zero_for_the_same_distribution_in_any_layout():
+    torch.manual_seed(0)
+    f = torch.rand(1, 8, 6, 7)
+    shuffled = f.reshape(1, 8, 42)[..., torch.randperm(42)].reshape(1, 8, 6, 7)  # same samples, other places
+    dirs = losses.sw_directions(8, seed=3)
+    target = losses.sw_project(losses.sw_sample(f), dirs)
+    assert losses.sw_loss(shuffled, target, dirs) < 1e-10
+    assert losses.sw_loss(f * 0.5, target, dirs) > 0.05  # a darker copy is far
+    # the target may hold another number of samples: its quantiles are resampled
+    small = losses.sw_project(losses.sw_sample(f, max_n=21), dirs)
+    assert small.shape == (1, 8, 21)
+    assert losses.sw_loss(f, small, dirs) < 0.2 * losses.sw_loss(f * 0.5, small, dirs)
+
+
+def test_sw_loss_gradient_moves_samples_toward_the_target():
+    torch.manual_seed(1)
+    dirs = losses.sw_directions(3, seed=0)
+    target = losses.sw_project(losses.sw_sample(torch.rand(1, 3, 8, 8) * 0.2 + 0.7), dirs)  # bright
+    x = (torch.rand(1, 3, 8, 8) * 0.2).requires_grad_()  # dark
+    loss0 = losses.sw_loss(x, target, dirs)
+    loss0.backward()
+    with torch.no_grad():
+        x2 = x - 0.5 * x.grad / x.grad.abs().max()
+    assert losses.sw_loss(x2, target, dirs) < loss0
+    assert (x.grad < 0).float().mean() > 0.9  # every pixel pushed brighter
+
+
+def test_sw_directions_orthonormal_and_seeded():
+    d = losses.sw_directions(16, seed=5)
+    assert torch.allclose(d.T @ d, torch.eye(16), atol=1e-5)
+    assert torch.equal(d, losses.sw_directions(16, seed=5))
+    assert not torch.allclose(d, losses.sw_directions(16, seed=6))
+
+
+def test_sw_sample_and_blend_samples():
+    f = torch.arange(2 * 100, dtype=torch.float32).reshape(1, 2, 10, 10)
+    s = losses.sw_sample(f, max_n=10)
+    assert s.shape == (1, 2, 10) and s[0, 0, 0] == 0 and s[0, 0, -1] == 99  # an even stride, ends kept
+    assert losses.sw_sample(f).shape == (1, 2, 100)
+    a, b = torch.zeros(1, 2, 50), torch.ones(1, 2, 80)
+    mix = losses.blend_samples([a, b], [3.0, 1.0], max_n=40)
+    assert mix.shape == (1, 2, 40) and mix.mean() == pytest.approx(0.25)
+    with pytest.raises(ValueError):
+        losses.blend_samples([a], [1.0, 2.0])
+    with pytest.raises(ValueError, match="directions"):
+        losses.sw_loss(torch.rand(1, 4, 3, 3), torch.rand(1, 3, 9), losses.sw_directions(3, 0))

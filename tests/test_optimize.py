@@ -265,6 +265,24 @@ def test_w2_style_loss_in_the_engine(backbone, cat64, starry96):
         StyleEngine(backbone, StyleConfig(style_loss="kl"))
 
 
+def test_sw_style_loss_matches_the_paintings_colours_and_features(backbone, cat64, starry96, scream96):
+    """style_loss='sw': sample targets with the pixels ("rgb") included; the optimization brings the
+    image's colour distribution to the painting's, and a blend of two paintings mixes samples."""
+    engine = StyleEngine(backbone, StyleConfig(style_loss="sw", style_layers=("relu1_1", "relu2_1"), style_layer_weights=(1.0, 1.0), tv_weight=0))
+    hw = tuple(cat64.shape[-2:])
+    targets = Targets({}, engine.style_targets([starry96], None, hw))
+    assert set(targets.style) == {"relu1_1", "relu2_1", "rgb"} and targets.style["rgb"].shape[:2] == (1, 3)
+    obj = engine.objective(targets)
+    assert obj.layers == ("relu1_1", "relu2_1")  # the pixels are not a backbone layer
+    res = engine.optimize(cat64, obj, OptimConfig(iterations=15, tol=0))
+    before = engine.loss(cat64, targets)[1]["style"]
+    assert engine.loss(res.image, targets)[1]["style"] < before / 3
+    gap = lambda x: float((color_stats(x)[0] - color_stats(starry96)[0]).abs().max())  # noqa: E731
+    assert gap(res.image) < 0.5 * gap(cat64)
+    mix = engine.blend([engine.style_grams(starry96), engine.style_grams(scream96)], [1.0, 1.0])
+    assert mix["rgb"].shape[-1] == min(losses.SW_MAX_SAMPLES, 2 * round(losses.SW_MAX_SAMPLES / 2))
+
+
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_divergence_retries_with_smaller_steps(backbone, cat64, starry96, optimizer):
     """A step that explodes is retried from the start image with a smaller step; the caller sees a

@@ -5,7 +5,7 @@ from stylemotion import losses
 from stylemotion.color import color_stats
 from stylemotion.errors import UserError
 from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine
-from stylemotion.patches import PatchConfig, PatchRenderer, crop_relative, feather_mask
+from stylemotion.patches import REMIX, REMIX_STYLE, PatchConfig, PatchRenderer, blurred_start, crop_relative, feather_mask
 
 from .conftest import sample
 
@@ -152,3 +152,43 @@ def test_palette_recolours_the_content_once_for_every_patch(backbone, cat64):
         PatchConfig(canvas=100, patch=256).check()
     with pytest.raises(UserError, match="style mode 'local'"):
         PatchConfig(style_mode="local").check()
+
+
+def test_blurred_start_keeps_only_the_colour_layout():
+    photo = sample("chelsea.png", 128)
+    hw = tuple(photo.shape[-2:])
+    x = blurred_start(photo, hw, cell=32.0, gen=torch.Generator().manual_seed(0))
+    assert x.shape == photo.shape and 0 <= x.min() and x.max() <= 1
+    shrink = lambda im: torch.nn.functional.interpolate(im, size=(2, 4), mode="area")  # noqa: E731
+    assert (shrink(x) - shrink(photo)).abs().max() < 0.08  # where the colours are: kept
+    def detail(im):  # what a 5 px box blur removes
+        return (im - torch.nn.functional.avg_pool2d(im, 5, stride=1, padding=2, count_include_pad=False)).flatten()
+
+    assert torch.corrcoef(torch.stack([detail(x), detail(photo)]))[0, 1].abs() < 0.1  # the photo's detail: not
+    assert torch.equal(x, blurred_start(photo, hw, 32.0, torch.Generator().manual_seed(0)))
+    with pytest.raises(UserError, match="blur must be in"):
+        PatchConfig(blur=0).check()
+    with pytest.raises(UserError, match="init 'grey' is not one of"):
+        PatchConfig(init="grey").check()
+
+
+def test_remix_defaults_recombine_the_photo_region_by_region(backbone):
+    """The remix's defaults on a tiny canvas: each half keeps its own half's colours, and the
+    whole is far closer in style to its photo than the unrelated painting is."""
+    REMIX.check()
+    left, right = sample("starry_night.jpg", 128)[..., :64, :64], sample("shipwreck.jpg", 128)[..., :64, :64]
+    photo = torch.cat([left, right], dim=-1)
+    engine = StyleEngine(backbone, REMIX_STYLE)
+    cfg = PatchConfig(**{**REMIX.__dict__, "canvas": 128, "patch": 32, "iterations": 5, "passes": 1})
+    r = PatchRenderer(engine, None, photo, cfg, OPT)
+    for _ in r.steps():
+        pass
+    c = r.canvas
+    mean = lambda im: color_stats(im)[0]  # noqa: E731
+    assert (mean(c[..., :64]) - mean(left)).abs().max() < 0.08
+    assert (mean(c[..., 64:]) - mean(right)).abs().max() < 0.08
+    ours = engine.style_grams(c)
+    target = engine.style_grams(photo)
+    other = engine.style_grams(sample("the_scream.jpg", 128)[..., :64, :128])
+    dist = lambda g: sum(losses.relative_mse(g[k], target[k]).item() for k in g)  # noqa: E731
+    assert dist(ours) < 0.3 * dist(other)

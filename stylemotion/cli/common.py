@@ -149,7 +149,7 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--content-layers", type=name_list, help="comma-separated, e.g. relu4_2")
     g.add_argument("--style-layers", type=name_list, help="comma-separated, e.g. relu1_1,relu2_1,relu3_1")
     g.add_argument("--style-layer-weights", type=float_list, help="one weight per style layer")
-    g.add_argument("--style-loss", choices=["gram", "w2"], help="gram (default) or w2: means + covariances (slow on CPU)")
+    g.add_argument("--style-loss", choices=["gram", "w2", "sw"], help="gram (default), w2: means + covariances (slow on CPU), or sw: sliced Wasserstein (whole distributions)")
     g = p.add_argument_group("optimizer")
     g.add_argument("--iterations", type=nonneg_int, help="iterations at the final pyramid level")
     g.add_argument("--optimizer", choices=["lbfgs", "adam"])

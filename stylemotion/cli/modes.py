@@ -19,9 +19,9 @@ from ..images import check_output_path, load_image, montage, resize_long_side, s
 from ..loop import report_interval
 from ..measure import laplacian_energy
 from ..optimize import OptimConfig, StyleConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize, scaled_size
-from ..patches import PatchConfig, PatchRenderer, base_iterations, canvas_hw, total_steps
+from ..patches import REMIX, REMIX_STYLE, PatchConfig, PatchRenderer, base_iterations, canvas_hw, total_steps
 from ..presets import load_mode_preset
-from ..superres import ReconstructConfig, UpscaleConfig, downsample, psnr, reconstruct, upscale
+from ..superres import RECONSTRUCT_OPTIM, RECONSTRUCT_POOLING, RECONSTRUCT_STYLE, ReconstructConfig, UpscaleConfig, downsample, psnr, reconstruct, upscale
 from .common import (BACKBONE_FLAGS, Bar, OPTIM_FLAGS, STYLE_FLAGS, add_engine_args, arch_of, finite_float, flag_overrides, fps_arg, nonneg_float,
                      positive_int, size_arg)
 from .estimate import frame_io_seconds, print_estimate, setup_seconds
@@ -32,9 +32,9 @@ EXAMPLES_HIRES = """examples:
   stylemotion hires photo.jpg --style art.jpg --style-mode localized --canvas 1024 -o local.png
   stylemotion hires --preset hires-multiscale -o big.png
 """
-EXAMPLES_REMIX = """Remix: no content image. The canvas starts as noise, and each patch takes its style
-statistics from the same relative region of PHOTO (localized style), so the result is a new
-image that keeps the photo's rough layout.
+EXAMPLES_REMIX = """Remix: no content image. The canvas starts as PHOTO's colour layout, blurred to a few
+cells per patch, and each patch takes its style statistics from the same relative region of
+PHOTO (localized style): the result recombines the photo's own parts at the scale of the patch.
 
 examples:
   stylemotion remix samples/coffee.png -o remix.png --canvas 512
@@ -123,8 +123,7 @@ def estimate_hires(engine, content, style, pc, optim, hw, device, out: Path) -> 
 
 def cmd_hires(args: argparse.Namespace) -> int:
     remix = args.command == "remix"
-    base = PatchConfig(style_mode="localized", init="noise", canvas=512, patch=128, scales=(1, 2)) if remix else PatchConfig()
-    cfg = _configs(args, args.command, {"patches": base})
+    cfg = _configs(args, args.command, {"patches": REMIX, "style": REMIX_STYLE} if remix else {"patches": PatchConfig()})
     pc: PatchConfig = cfg["patches"]
     for name in ("canvas", "patch", "steps", "scales", "style_mode", "feather"):
         v = getattr(args, name, None)
@@ -139,7 +138,7 @@ def cmd_hires(args: argparse.Namespace) -> int:
     if remix:
         style_path = _input(args.photo, cfg, "style", "photo")
         style_cfg = replace(style_cfg, content_weight=0.0)
-        pc = replace(pc, style_mode="localized", init="noise")
+        pc = replace(pc, style_mode="localized", init=pc.init if pc.init in ("noise", "blurred") else "blurred")
     else:
         style_path = _input(args.style, cfg, "style", "style image (--style)")
         content_path = _input(args.content, cfg, "content", "content image")
@@ -235,20 +234,16 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     if args.layer not in names:
         raise UserError(f"unknown layer {args.layer!r} for --layer; valid: {', '.join(n for n in names if n.startswith('relu'))}")
     optim: OptimConfig = cfg["optim"]
-    if not args.preset:
-        # coarse to fine from 48 px in sqrt(2) steps. Most iterations go to the final level: over
-        # seeds, a lower final loss gave a more recognizable result, and 500 final iterations
-        # raised the edge structure of every seed tried (docs/measurements.md); coarser levels get 0.75x each
-        optim = replace(optim, iterations=500 if args.iterations is None else optim.iterations,
-                        pyramid_min=48 if args.pyramid_min is None else optim.pyramid_min,
-                        pyramid_step=2**0.5 if args.pyramid_step is None else optim.pyramid_step,
-                        pyramid_iter_factor=0.75)
-    optim = replace(optim, tol=0.0 if args.tol is None else optim.tol)
+    if not args.preset:  # the command's own defaults where no flag was given
+        optim = replace(optim, iterations=RECONSTRUCT_OPTIM.iterations if args.iterations is None else optim.iterations,
+                        pyramid_min=RECONSTRUCT_OPTIM.pyramid_min if args.pyramid_min is None else optim.pyramid_min,
+                        pyramid_step=RECONSTRUCT_OPTIM.pyramid_step if args.pyramid_step is None else optim.pyramid_step,
+                        pyramid_iter_factor=RECONSTRUCT_OPTIM.pyramid_iter_factor)
+    optim = replace(optim, tol=RECONSTRUCT_OPTIM.tol if args.tol is None else optim.tol)
     layer = args.layer
     image = to_tensor(resize_long_side(load_image(image_path, "image"), args.size))
-    # TV 20: high layers leave fine noise unconstrained; without a strong smoothness prior it stays
-    # max pooling here: measured on the astronaut at 192 px, edge structure 0.39 against 0.30 with avg
-    engine, device = _engine(args, replace(cfg["style"], tv_weight=args.tv_weight if args.tv_weight is not None else 20.0), pooling="max")
+    tv = args.tv_weight if args.tv_weight is not None else RECONSTRUCT_STYLE.tv_weight
+    engine, device = _engine(args, replace(cfg["style"], tv_weight=tv), pooling=RECONSTRUCT_POOLING)
     engine.backbone.check_layers([layer], "layer")
     writer = VideoWriter(args.video, args.fps, metadata={"command": "reconstruct", "layer": layer}) if args.video else None
     levels = pyramid_sizes(image.shape[-2], image.shape[-1], optim.pyramid_min, optim.pyramid_step)
@@ -309,7 +304,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--canvas", type=positive_int, help="long side of the output canvas (default 1024; remix 512)")
         p.add_argument("--patch", type=positive_int, help="patch side in pixels: bounds memory (default 256; remix 128)")
         p.add_argument("--steps", type=positive_int, help="number of patches to optimize (default: cover every scale twice)")
-        p.add_argument("--patch-iterations", type=positive_int, help="optimizer iterations per patch (default 20)")
+        p.add_argument("--patch-iterations", type=positive_int, help="optimizer iterations per patch (default 20; remix 50)")
         p.add_argument("--scales", type=int_list, help="patch scales to draw from, e.g. 1,2,4 (multiscale)")
         p.add_argument("--feather", type=finite_float, help="blend ramp as a fraction of the patch (default 0.25)")
         p.add_argument("--preset", help="a preset file or shipped name for this command")
