@@ -30,7 +30,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import torch
 
 from stylemotion.backbone import load_backbone, pick_device
 from stylemotion.images import grid_sheet, load_image, resize_long_side, save_image, to_pil, to_tensor

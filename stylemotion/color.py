@@ -2,8 +2,9 @@
 
 * ``original_colors``: keep the luminance of the stylized image and the chroma (YIQ's I and Q)
   of the content image, the "luminance-only transfer" of Gatys et al. (2016).
-* ``match_color``: pull an image's colors to a reference, by per-channel mean/std or by
-  per-channel histogram matching; used to stop long animations drifting darker or greyer.
+* ``match_color``: pull an image's colors to a reference, by per-channel mean/std (in RGB or
+  YIQ) or by per-channel histogram matching; used to stop long animations drifting darker or
+  greyer, and to give a top-layer regeneration its photo's colours.
 * ``match_palette``: move an image's colours to a painting's by the linear map that gives them the
   painting's mean and 3x3 covariance (the colour transfer of Gatys et al., "Controlling Perceptual
   Factors in Neural Style Transfer", 2017, used here the other way round: photo -> painting).
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 _RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
-COLOR_MATCH_MODES = ("none", "meanstd", "histogram")
+COLOR_MATCH_MODES = ("none", "meanstd", "histogram", "yiq")
 PALETTE_RIDGE = 1e-4  # added to the photo's colour variances: a flat photo is not blown up into noise
 
 
@@ -41,10 +42,14 @@ def match_color(x: torch.Tensor, ref: torch.Tensor, mode: str = "meanstd") -> to
     """Match the per-channel color statistics of ``x`` (B, 3, H, W) to ``ref`` (B, 3, H', W')."""
     if mode == "none":
         return x
-    if mode == "meanstd":
-        xm, xs = x.mean((2, 3), keepdim=True), x.std((2, 3), keepdim=True)
-        rm, rs = ref.mean((2, 3), keepdim=True), ref.std((2, 3), keepdim=True)
-        return ((x - xm) / (xs + 1e-5) * rs + rm).clamp(0, 1)
+    if mode in ("meanstd", "yiq"):
+        # yiq: the same per channel in YIQ. Luminance (Y) only moves by an affine map, so every
+        # edge keeps its place and relative strength, whatever the chroma does
+        a, b = (rgb_to_yiq(x), rgb_to_yiq(ref)) if mode == "yiq" else (x, ref)
+        am, asd = a.mean((2, 3), keepdim=True), a.std((2, 3), keepdim=True)
+        bm, bsd = b.mean((2, 3), keepdim=True), b.std((2, 3), keepdim=True)
+        out = (a - am) / (asd + 1e-5) * bsd + bm
+        return (yiq_to_rgb(out) if mode == "yiq" else out).clamp(0, 1)
     if mode == "histogram":
         b, c, h, w = x.shape
         flat = x.reshape(b, c, -1)

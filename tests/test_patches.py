@@ -192,3 +192,7 @@ def test_remix_defaults_recombine_the_photo_region_by_region(backbone):
     other = engine.style_grams(sample("the_scream.jpg", 128)[..., :64, :128])
     dist = lambda g: sum(losses.relative_mse(g[k], target[k]).item() for k in g)  # noqa: E731
     assert dist(ours) < 0.3 * dist(other)
+    # final_colors: the whole canvas ends with the photo's colour means and spreads
+    assert (mean(c) - mean(photo)).abs().max() < 0.02
+    ratio = c.std((0, 2, 3)) / photo.std((0, 2, 3))
+    assert ((ratio > 0.75) & (ratio < 1.25)).all(), ratio

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from stylemotion.color import color_stats, match_color, rgb_to_yiq
 from stylemotion.errors import UserError
 from stylemotion.optimize import OptimConfig, StyleEngine
 from stylemotion.measure import laplacian_energy
@@ -72,3 +73,21 @@ def test_reconstruct_restarts_keep_the_lowest_final_loss(backbone, cat64):
     assert torch.equal(alone.image, res.image) and alone.loss == res.loss
     with pytest.raises(UserError, match="reconstruct.restarts must be in \\[1, 64\\], got 0"):
         reconstruct(engine, cat64, "relu4_1", optim, cfg=ReconstructConfig(restarts=0))
+
+
+def test_reconstruct_takes_the_photos_colours_unless_colors_free(backbone):
+    """colors='photo' (the default) ends with the photo's luminance and chroma means and spreads;
+    'free' keeps whatever the layer gave. Luminance moves by an affine map only, so the edges of
+    the same run stay where they were."""
+    engine = StyleEngine(backbone)
+    photo = sample("the_scream.jpg", 64)  # strongly coloured: orange sky, blue water
+    optim = OptimConfig(iterations=6, tol=0, pyramid_min=0)
+    free = reconstruct(engine, photo, "relu4_1", optim, cfg=ReconstructConfig(colors="free")).image
+    ours = reconstruct(engine, photo, "relu4_1", optim).image
+    mean_gap = lambda x: float((color_stats(x)[0] - color_stats(photo)[0]).abs().max())  # noqa: E731
+    assert mean_gap(ours) < 0.02 < mean_gap(free)
+    assert torch.equal(ours, match_color(free, photo, "yiq"))  # one colour map of the same run, nothing else
+    y = lambda x: rgb_to_yiq(x)[:, 0].flatten()  # noqa: E731
+    assert torch.corrcoef(torch.stack([y(ours), y(free)]))[0, 1] > 0.99
+    with pytest.raises(UserError, match="reconstruct.colors 'grey' is not one of photo, free"):
+        ReconstructConfig(colors="grey").check()

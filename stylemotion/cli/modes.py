@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from ..backbone import DEFAULT_POOLING, layer_names, load_backbone, pick_device
+from ..color import match_color
 from ..encode import VideoWriter, check_video_path
 from ..errors import UserError
 from ..estimate import Cost, Meter, image_estimate, probe_level, sync
@@ -21,7 +22,7 @@ from ..measure import laplacian_energy
 from ..optimize import OptimConfig, StyleConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize, scaled_size
 from ..patches import REMIX, REMIX_STYLE, PatchConfig, PatchRenderer, base_iterations, canvas_hw, total_steps
 from ..presets import load_mode_preset
-from ..superres import RECONSTRUCT_OPTIM, RECONSTRUCT_POOLING, RECONSTRUCT_STYLE, ReconstructConfig, UpscaleConfig, downsample, psnr, reconstruct, upscale
+from ..superres import RECONSTRUCT_COLORS, RECONSTRUCT_OPTIM, RECONSTRUCT_POOLING, RECONSTRUCT_STYLE, ReconstructConfig, UpscaleConfig, downsample, psnr, reconstruct, upscale
 from .common import (BACKBONE_FLAGS, Bar, OPTIM_FLAGS, STYLE_FLAGS, add_engine_args, arch_of, finite_float, flag_overrides, fps_arg, nonneg_float,
                      positive_int, size_arg)
 from .estimate import frame_io_seconds, print_estimate, setup_seconds
@@ -225,6 +226,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     rc: ReconstructConfig = cfg["reconstruct"]
     if args.restarts is not None:
         rc = replace(rc, restarts=args.restarts)
+    if args.colors is not None:
+        rc = replace(rc, colors=args.colors)
     rc.check()
     image_path = _input(args.image, cfg, "image", "image")
     out = check_output_path(args.output, [image_path])
@@ -266,7 +269,10 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
             bar.update(p.advanced, loss=f"{p.loss:.4g}")
         if writer is not None and (p.iteration == 1 or p.iteration % args.every == 0):
             # coarse pyramid levels are shown upsampled to the final size: the film zooms into focus
-            frame = to_uint8(resize(p.image, (image.shape[-2], image.shape[-1])).clamp(0, 1))
+            frame = resize(p.image, (image.shape[-2], image.shape[-1])).clamp(0, 1)
+            if rc.colors == "photo":  # the film in the colours the result will have
+                frame = match_color(frame, image.to(frame.device), "yiq")
+            frame = to_uint8(frame)
             if rc.restarts == 1:
                 writer.write(frame)
             else:
@@ -348,6 +354,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=fps_arg, default=24.0, help="video frame rate, 1..120 (default 24)")
     p.add_argument("--restarts", type=positive_int,
                    help="full runs from seeds seed, seed+1, ...; keeps the lowest final loss (default 1; N x the time)")
+    p.add_argument("--colors", choices=list(RECONSTRUCT_COLORS),
+                   help="photo (default): map the result to the photo's colour mean and covariance after each level; "
+                        "free: no colour information beyond the layer")
     p.add_argument("--preset", help="a preset file or shipped name for this command")
     p.add_argument("-o", "--output", type=Path, default=Path("reconstruct.png"))
     add_engine_args(p)
