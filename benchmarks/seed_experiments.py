@@ -31,6 +31,8 @@ from dataclasses import replace
 from pathlib import Path
 
 
+import torch
+
 from stylemotion.backbone import load_backbone, pick_device
 from stylemotion.images import grid_sheet, load_image, resize_long_side, save_image, to_pil, to_tensor
 from stylemotion.optimize import OptimConfig, StyleEngine
@@ -70,7 +72,11 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("seed_experiments_out"), help="where the images go")
     ap.add_argument("--only", choices=["remix", "regen"])
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, help="CPU threads for torch")
+    ap.add_argument("--reuse", action="store_true", help="measure images already in --work instead of rendering them again")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     m = load_metrics(args.metrics)
     photos = [Path(p) for p in args.photos]
     if len(photos) < 2:
@@ -86,14 +92,14 @@ def main() -> None:
         print(f"remix: canvas {args.canvas}, patch {pc.patch}, scales {pc.scales}, {pc.iterations} iterations per patch, init {pc.init}")
         print(f"{'photo':28s} {'ratio':>6s} {'d_photo':>8s} {'d_unrel':>8s} {'|dmean| max':>11s} {'std ratio (r,g,b)':>20s} {'time':>6s}")
         for i, photo in enumerate(photos):
-            style = to_tensor(load_image(photo))
-            t0 = time.perf_counter()
-            r = PatchRenderer(engine, None, style, pc, OptimConfig())  # the command's optimizer settings
-            for _ in r.steps():
-                pass
-            dt = time.perf_counter() - t0
             out = args.work / f"remix_{photo.stem}.png"
-            save_image(r.canvas, out)
+            t0 = time.perf_counter()
+            if not (args.reuse and out.exists()):
+                r = PatchRenderer(engine, None, to_tensor(load_image(photo)), pc, OptimConfig())  # the command's optimizer settings
+                for _ in r.steps():
+                    pass
+                save_image(r.canvas, out)
+            dt = time.perf_counter() - t0
             x = m.load(str(out))
             side = max(x.shape[2:])
             ref = m.load(str(photo), size=side)
@@ -103,7 +109,7 @@ def main() -> None:
             ok = d / du <= 0.15 and max(dm) <= 0.05 and all(0.75 <= v <= 1.25 for v in sr)
             print(f"{photo.name:28s} {d / du:6.3f} {d:8.4f} {du:8.4f} {max(dm):11.3f} {' '.join(f'{v:.2f}' for v in sr):>20s} {dt:5.0f}s {'pass' if ok else 'FAIL'}", flush=True)
             tiles[(i, 0)] = resize_long_side(load_image(photo), 256)
-            tiles[(i, 1)] = to_pil(r.canvas)
+            tiles[(i, 1)] = load_image(out)
         sheet = grid_sheet(tiles, [p.stem for p in photos], ["photo", f"remix {args.canvas}"], tile=256)
         sheet.save(args.sheets / "seed_remix.jpg", quality=88)
         print(f"wrote {args.sheets / 'seed_remix.jpg'}")
@@ -113,22 +119,24 @@ def main() -> None:
         engine = StyleEngine(load_backbone(pooling=RECONSTRUCT_POOLING, device=dev), RECONSTRUCT_STYLE)
         optim = RECONSTRUCT_OPTIM
         print(f"\nregeneration from {args.layer} at {args.size} px, seeds 0-{args.seeds - 1}, {optim.iterations} final iterations")
-        print(f"{'photo':28s} {'structure per seed':>24s} {'mean':>6s} {'|dmean| max':>11s} {'time':>6s}")
+        print(f"{'photo':28s} {'structure per seed':>24s} {'mean':>6s} {'|dmean| max':>11s} {'std ratios':>10s} {'time':>6s}")
         for i, photo in enumerate(photos):
             image = to_tensor(resize_long_side(load_image(photo), args.size))
-            scores, dms = [], []
+            scores, dms, srs = [], [], []
             t0 = time.perf_counter()
             for seed in range(args.seeds):
-                res = reconstruct(engine, image, args.layer, replace(optim, seed=seed))
                 out = args.work / f"regen_{photo.stem}_s{seed}.png"
-                save_image(res.image, out)
+                if not (args.reuse and out.exists()):
+                    save_image(reconstruct(engine, image, args.layer, replace(optim, seed=seed)).image, out)
                 x = m.load(str(out))
                 scores.append(m.structure(x, m.load(str(photo), like=(x.shape[3], x.shape[2]))))
-                dms.append(max(colour(m, out, photo)[0]))
-                tiles[(i, seed + 1)] = to_pil(res.image)
+                dm, sr = colour(m, out, photo)
+                dms.append(max(dm))
+                srs += sr
+                tiles[(i, seed + 1)] = load_image(out)
             dt = (time.perf_counter() - t0) / args.seeds
             mean = sum(scores) / len(scores)
-            print(f"{photo.name:28s} {' '.join(f'{s:.3f}' for s in scores):>24s} {mean:6.3f} {max(dms):11.3f} {dt:5.0f}s {'pass' if mean >= 0.45 else 'FAIL'}", flush=True)
+            print(f"{photo.name:28s} {' '.join(f'{s:.3f}' for s in scores):>24s} {mean:6.3f} {max(dms):11.3f} {min(srs):.2f}-{max(srs):.2f} {dt:5.0f}s {'pass' if mean >= 0.45 else 'FAIL'}", flush=True)
             tiles[(i, 0)] = to_pil(image)
         sheet = grid_sheet(tiles, [p.stem for p in photos], ["photo"] + [f"seed {s}" for s in range(args.seeds)], tile=192)
         sheet.save(args.sheets / "seed_regen.jpg", quality=88)
