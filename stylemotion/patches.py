@@ -103,6 +103,10 @@ REMIX_STYLE = StyleConfig(
     # the fine layers weighted as much as the deep ones: the deep-heavy image default covered flat
     # areas in grain; the photo's small parts (windows, tiles) live in relu2_1-relu3_1
     style_layer_weights=(0.25, 1.0, 1.0, 1.0, 1.0),
+    # sliced Wasserstein: whole feature and colour distributions, not their second moments. On the
+    # rocket the Gram remix spread the towers' lattice over the sky as a uniform grain; this one
+    # keeps the sky clean and the lights and tower fragments distinct. 1.7x the time on a CPU
+    style_loss="sw",
 )
 
 
