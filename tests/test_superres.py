@@ -88,6 +88,6 @@ def test_reconstruct_takes_the_photos_colours_unless_colors_free(backbone):
     assert mean_gap(ours) < 0.02 < mean_gap(free)
     assert torch.equal(ours, match_color(free, photo, "yiq"))  # one colour map of the same run, nothing else
     y = lambda x: rgb_to_yiq(x)[:, 0].flatten()  # noqa: E731
-    assert torch.corrcoef(torch.stack([y(ours), y(free)]))[0, 1] > 0.99
+    assert torch.corrcoef(torch.stack([y(ours), y(free)]))[0, 1] > 0.97  # up to clamping to [0, 1]
     with pytest.raises(UserError, match="reconstruct.colors 'grey' is not one of photo, free"):
         ReconstructConfig(colors="grey").check()
