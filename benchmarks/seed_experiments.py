@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from stylemotion.backbone import load_backbone, pick_device
+from stylemotion.backbone import DEFAULT_POOLING, load_backbone, pick_device
 from stylemotion.images import grid_sheet, load_image, resize_long_side, save_image, to_pil, to_tensor
 from stylemotion.optimize import OptimConfig, StyleEngine
 from stylemotion.patches import REMIX, REMIX_STYLE, PatchRenderer
@@ -87,7 +87,7 @@ def main() -> None:
     tiles: dict[tuple[int, int], object] = {}
 
     if args.only != "regen":
-        engine = StyleEngine(load_backbone(pooling="avg", device=dev), REMIX_STYLE)
+        engine = StyleEngine(load_backbone(pooling=DEFAULT_POOLING, device=dev), REMIX_STYLE)
         pc = replace(REMIX, canvas=args.canvas)
         print(f"remix: canvas {args.canvas}, patch {pc.patch}, scales {pc.scales}, {pc.iterations} iterations per patch, init {pc.init}")
         print(f"{'photo':28s} {'ratio':>6s} {'d_photo':>8s} {'d_unrel':>8s} {'|dmean| max':>11s} {'std ratio (r,g,b)':>20s} {'time':>6s}")
