@@ -94,7 +94,8 @@ def main() -> None:
         for i, photo in enumerate(photos):
             out = args.work / f"remix_{photo.stem}.png"
             t0 = time.perf_counter()
-            if not (args.reuse and out.exists()):
+            reused = args.reuse and out.exists()
+            if not reused:
                 r = PatchRenderer(engine, None, to_tensor(load_image(photo)), pc, OptimConfig())  # the command's optimizer settings
                 for _ in r.steps():
                     pass
@@ -107,7 +108,7 @@ def main() -> None:
             du = min(m.style_dist(m.load(str(o), size=side), ref) for o in photos if o != photo)
             dm, sr = colour(m, out, photo)
             ok = d / du <= 0.15 and max(dm) <= 0.05 and all(0.75 <= v <= 1.25 for v in sr)
-            print(f"{photo.name:28s} {d / du:6.3f} {d:8.4f} {du:8.4f} {max(dm):11.3f} {' '.join(f'{v:.2f}' for v in sr):>20s} {dt:5.0f}s {'pass' if ok else 'FAIL'}", flush=True)
+            print(f"{photo.name:28s} {d / du:6.3f} {d:8.4f} {du:8.4f} {max(dm):11.3f} {' '.join(f'{v:.2f}' for v in sr):>20s} {'reused' if reused else f'{dt:5.0f}s':>6s} {'pass' if ok else 'FAIL'}", flush=True)
             tiles[(i, 0)] = resize_long_side(load_image(photo), 256)
             tiles[(i, 1)] = load_image(out)
         sheet = grid_sheet(tiles, [p.stem for p in photos], ["photo", f"remix {args.canvas}"], tile=256)
@@ -123,6 +124,7 @@ def main() -> None:
         for i, photo in enumerate(photos):
             image = to_tensor(resize_long_side(load_image(photo), args.size))
             scores, dms, srs = [], [], []
+            reused = args.reuse and all((args.work / f"regen_{photo.stem}_s{seed}.png").exists() for seed in range(args.seeds))
             t0 = time.perf_counter()
             for seed in range(args.seeds):
                 out = args.work / f"regen_{photo.stem}_s{seed}.png"
@@ -136,7 +138,7 @@ def main() -> None:
                 tiles[(i, seed + 1)] = load_image(out)
             dt = (time.perf_counter() - t0) / args.seeds
             mean = sum(scores) / len(scores)
-            print(f"{photo.name:28s} {' '.join(f'{s:.3f}' for s in scores):>24s} {mean:6.3f} {max(dms):11.3f} {min(srs):.2f}-{max(srs):.2f} {dt:5.0f}s {'pass' if mean >= 0.45 else 'FAIL'}", flush=True)
+            print(f"{photo.name:28s} {' '.join(f'{s:.3f}' for s in scores):>24s} {mean:6.3f} {max(dms):11.3f} {min(srs):.2f}-{max(srs):.2f} {'reused' if reused else f'{dt:5.0f}s':>6s} {'pass' if mean >= 0.45 else 'FAIL'}", flush=True)
             tiles[(i, 0)] = to_pil(image)
         sheet = grid_sheet(tiles, [p.stem for p in photos], ["photo"] + [f"seed {s}" for s in range(args.seeds)], tile=192)
         sheet.save(args.sheets / "seed_regen.jpg", quality=88)
