@@ -24,7 +24,6 @@ about 4; the whole run about an hour.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from dataclasses import replace
@@ -40,16 +39,9 @@ from stylemotion.patches import REMIX, REMIX_STYLE, PatchRenderer
 from stylemotion.presets import SAMPLES_DIR
 from stylemotion.superres import RECONSTRUCT_OPTIM, RECONSTRUCT_POOLING, RECONSTRUCT_STYLE, reconstruct
 
+from quality import load_metrics  # benchmarks/ is on sys.path when this runs as a script
+
 PHOTOS = ("summer_palace.jpg", "grace_hopper.jpg", "chelsea.png", "rocket.jpg", "woman-with-hat-matisse.jpg")
-
-
-def load_metrics(path: Path):  # type: ignore[no-untyped-def]
-    if not path.exists():
-        sys.exit(f"error: {path} not found; pass --metrics PATH to the shared eval/metrics.py")
-    spec = importlib.util.spec_from_file_location("eval_metrics", path)
-    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
 
 
 def colour(m, out: Path, photo: Path) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
