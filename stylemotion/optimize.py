@@ -205,7 +205,8 @@ class StyleEngine:
 
     @torch.no_grad()
     def style_grams(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Style targets of one style image at the size it is given: Grams, or mean-Grams for w2."""
+        """Style targets of one style image at the size it is given: Grams, mean-Grams for w2, or
+        feature and pixel samples (1, C, N) for sw."""
         feats = self.backbone(style.to(self.device), self.style.style_layers)
         if self.style.style_loss == "sw":  # the distributions themselves, pixels included
             return {**{k: losses.sw_sample(v) for k, v in feats.items()}, RGB: losses.sw_sample(style.to(self.device))}

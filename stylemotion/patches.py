@@ -98,7 +98,7 @@ REMIX = PatchConfig(
 REMIX_STYLE = StyleConfig(
     content_weight=0.0,  # there is no content image
     style_weight=3.0,
-    # TV 2, with no content term: 10 washed the parts out into soft blobs, 0 left a 3 px maze grain
+    # TV 2, with no content term: 10 washed the parts out into soft blobs (0.5 looked like 2)
     tv_weight=2.0,
     # the fine layers weighted as much as the deep ones: the deep-heavy image default covered flat
     # areas in grain; the photo's small parts (windows, tiles) live in relu2_1-relu3_1

@@ -166,9 +166,10 @@ def reconstruct(
     from the photo: at every pyramid level, those of the photo resized to that level. The result
     varies with the seed of the starting noise; runs that reached a lower final loss were more
     recognizable, which is why the command spends most iterations at the final level and why
-    ``cfg.restarts`` keeps the lowest-loss run. With ``cfg.colors == "photo"`` the kept image's
-    luminance and chroma take the photo's means and spreads (:func:`color.match_color` "yiq"). ``on_restart(k, kept)`` is called before run k
-    (k >= 1) with the index of the best run so far, so a caller can drop what it holds of the others.
+    ``cfg.restarts`` keeps the lowest-loss run. With ``cfg.colors == "photo"`` each run's image
+    takes the photo's luminance and chroma means and spreads (:func:`color.match_color` "yiq").
+    ``on_restart(k, kept)`` is called before run k (k >= 1) with the index of the best run so far,
+    so a caller can drop what it holds of the others.
     """
     cfg = cfg or ReconstructConfig()
     cfg.check()

@@ -144,8 +144,11 @@ class SlicedStyleTerm(GramStyleTerm):
 
     def _sort_targets(self) -> None:
         dev = next(iter(self.targets.values())).device
-        self.dirs = {k: losses.sw_directions(v.shape[1], i, dev) for i, (k, v) in enumerate(self.targets.items())}
-        self.sorted = {k: losses.sw_project(v, self.dirs[k]) for k, v in self.targets.items()}
+        if not hasattr(self, "dirs") or any(self.dirs[k].shape[0] != v.shape[1] for k, v in self.targets.items()):
+            self.dirs = {k: losses.sw_directions(v.shape[1], i, dev) for i, (k, v) in enumerate(self.targets.items())}
+        new = {k: losses.sw_project(v, self.dirs[k]) for k, v in self.targets.items()}
+        # in place when the shapes allow, as the other terms' targets (a captured graph reads them)
+        self.sorted = _copy_into(self.sorted, new) if hasattr(self, "sorted") else new
 
     def set_targets(self, targets: Mapping[str, torch.Tensor]) -> None:
         super().set_targets(targets)

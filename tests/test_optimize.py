@@ -429,3 +429,18 @@ def test_a_run_where_every_step_makes_it_worse_is_not_a_result(backbone, cat64):
     flat = FnTerm(lambda x: ((x - start) ** 2).sum())
     res = engine.optimize(cat64, Targets(), OptimConfig(optimizer="adam", lr=0.5, iterations=3, tol=0), extra=[flat])
     assert torch.equal(res.image, cat64) and res.retries == 0
+
+
+def test_sw_targets_are_replaced_in_place(backbone, starry96, scream96):
+    """A frame loop's new sw targets land in the same sorted-projection tensors (a captured graph
+    keeps reading them), with the same directions."""
+    engine = StyleEngine(backbone, StyleConfig(style_loss="sw", style_layers=("relu1_1",), style_layer_weights=(1.0,)))
+    a, b = starry96[..., :48, :48], scream96[..., :48, :48]  # same size: same sample counts
+    term = engine.objective(Targets({}, engine.style_grams(a))).term("style")
+    ptrs = {k: v.data_ptr() for k, v in term.sorted.items()}
+    old = {k: v.clone() for k, v in term.sorted.items()}
+    dirs = {k: v.clone() for k, v in term.dirs.items()}
+    term.set_targets(engine.style_grams(b))
+    assert {k: v.data_ptr() for k, v in term.sorted.items()} == ptrs
+    assert all(not torch.equal(term.sorted[k], old[k]) for k in old)
+    assert all(torch.equal(term.dirs[k], dirs[k]) for k in dirs)

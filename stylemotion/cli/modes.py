@@ -355,8 +355,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--restarts", type=positive_int,
                    help="full runs from seeds seed, seed+1, ...; keeps the lowest final loss (default 1; N x the time)")
     p.add_argument("--colors", choices=list(RECONSTRUCT_COLORS),
-                   help="photo (default): map the result to the photo's colour mean and covariance after each level; "
-                        "free: no colour information beyond the layer")
+                   help="photo (default): give the result the photo's luminance and chroma means and spreads "
+                        "(edges unchanged); free: no colour information beyond the layer")
     p.add_argument("--preset", help="a preset file or shipped name for this command")
     p.add_argument("-o", "--output", type=Path, default=Path("reconstruct.png"))
     add_engine_args(p)
