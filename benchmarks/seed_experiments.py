@@ -71,14 +71,14 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     m = load_metrics(args.metrics)
     photos = [Path(p) for p in args.photos]
-    if len(photos) < 2:
-        sys.exit("error: give at least two photos (each one's 'unrelated' reference is another)")
     args.work.mkdir(parents=True, exist_ok=True)
     args.sheets.mkdir(parents=True, exist_ok=True)
     dev = pick_device(args.device)
     tiles: dict[tuple[int, int], object] = {}
 
     if args.only != "regen":
+        if len(photos) < 2:
+            sys.exit("error: the remix needs at least two photos (each one's 'unrelated' reference is another)")
         engine = StyleEngine(load_backbone(pooling=DEFAULT_POOLING, device=dev), REMIX_STYLE)
         pc = replace(REMIX, canvas=args.canvas)
         print(f"remix: canvas {args.canvas}, patch {pc.patch}, scales {pc.scales}, {pc.iterations} iterations per patch, init {pc.init}")
