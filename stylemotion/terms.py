@@ -140,6 +140,7 @@ class SlicedStyleTerm(GramStyleTerm):
             lw[RGB] = min((layer_weights[k] for k in feats), default=1.0)
         super().__init__(targets, lw, weight)
         self.layers = tuple(feats)
+        self._resampled: dict[tuple[str, int, int, int], torch.Tensor] = {}
         self._sort_targets()
 
     def _sort_targets(self) -> None:
@@ -149,14 +150,29 @@ class SlicedStyleTerm(GramStyleTerm):
         new = {k: losses.sw_project(v, self.dirs[k]) for k, v in self.targets.items()}
         # in place when the shapes allow, as the other terms' targets (a captured graph reads them)
         self.sorted = _copy_into(self.sorted, new) if hasattr(self, "sorted") else new
+        self._resampled.clear()
 
     def set_targets(self, targets: Mapping[str, torch.Tensor]) -> None:
         super().set_targets(targets)
         self._sort_targets()
 
+    def _target(self, k: str, n: int) -> torch.Tensor:
+        """Layer k's sorted target resampled to n points, kept until the next one (an image of
+        another size than its target's would otherwise resample it at every iteration)."""
+        t = self.sorted[k]
+        if t.shape[-1] == n:
+            return t
+        key = (k, n, t.data_ptr(), t._version)
+        if key not in self._resampled:
+            self._resampled[key] = torch.nn.functional.interpolate(t.float(), size=n, mode="linear", align_corners=True)
+        return self._resampled[key]
+
     def forward(self, x: torch.Tensor, feats: Features) -> torch.Tensor:
-        return sum(self.layer_weights[k] * losses.sw_loss(x if k == RGB else feats[k], t, self.dirs[k])
-                   for k, t in self.sorted.items())
+        total = x.new_zeros((), dtype=torch.float32)
+        for k in self.sorted:
+            f = x if k == RGB else feats[k]
+            total = total + self.layer_weights[k] * losses.sw_loss(f, self._target(k, f.shape[-2] * f.shape[-1]), self.dirs[k])
+        return total
 
 
 class TVTerm(Term):
