@@ -42,9 +42,6 @@ class Progress:
 Callback = Callable[[Progress], None]
 
 
-Callback = Callable[[Progress], None]
-
-
 @dataclass
 class OptimResult:
     image: torch.Tensor  # (1, 3, H, W)

@@ -35,7 +35,8 @@ class _Gram(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         (x,) = ctx.saved_tensors
         b, c, h, w = ctx.shape
-        dx = torch.bmm(x, grad + grad.transpose(1, 2)) / (h * w)
+        # scale the (C, C) factor, not the (n, C) product: one division of C*C numbers, not n*C
+        dx = torch.bmm(x, (grad + grad.transpose(1, 2)) / (h * w))
         return dx.reshape(b, h, w, c).permute(0, 3, 1, 2)
 
 
