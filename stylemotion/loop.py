@@ -7,7 +7,8 @@ iterations (:data:`REPORT_EVERY`) are they read on the host; then the divergence
 progress callback and the early stop (:func:`should_stop`) run. :class:`StyleEngine.optimize
 <stylemotion.optimize.StyleEngine>` owns the retries with smaller steps.
 
-Images are (1, 3, H, W) float32 RGB in [0, 1]. Nothing here prints.
+Images are (B, 3, H, W) float32 RGB in [0, 1]: B = 1, or a batch scored by a
+:class:`~stylemotion.terms.BatchObjective`. Nothing here prints.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 import torch
 
 from .lbfgs import MAX_STEP, LBFGS, LBFGSConfig
-from .terms import Objective
+from .terms import BatchObjective, Objective
 
 if TYPE_CHECKING:  # the configs live with the engine, which imports this module
     from .optimize import OptimConfig
@@ -74,7 +75,7 @@ def report_interval(device: torch.device, every: int | None = None) -> int:
 class _Run:
     """One attempt at one level: the iteration loop, with the loss kept on the device between reads."""
 
-    def __init__(self, objective: Objective, optim: OptimConfig, device: torch.device, every: int,
+    def __init__(self, objective: Objective | BatchObjective, optim: OptimConfig, device: torch.device, every: int,
                  callback: Callback | None, level: tuple[int, int]) -> None:
         self.obj, self.optim, self.device, self.every = objective, optim, device, every
         self.callback, self.level = callback, level

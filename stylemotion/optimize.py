@@ -29,7 +29,7 @@ from .backbone import VGGFeatures, layer_names
 from .color import color_stats, match_palette, mix_stats, original_colors
 from .errors import Diverged, UserError
 from .loop import Callback, OptimResult, _Run, report_interval
-from .terms import RGB, ContentTerm, GramStyleTerm, Objective, SlicedStyleTerm, Term, TVTerm, W2StyleTerm
+from .terms import RGB, BatchObjective, ContentTerm, GramStyleTerm, Objective, SlicedStyleTerm, Term, TVTerm, W2StyleTerm
 
 OPTIMIZERS = ("lbfgs", "adam")
 STYLE_LOSSES = ("gram", "w2", "sw")
@@ -279,7 +279,7 @@ class StyleEngine:
     def optimize(
         self,
         init: torch.Tensor,
-        targets: Targets | Objective,
+        targets: Targets | Objective | Sequence[Targets] | BatchObjective,
         optim: OptimConfig,
         iterations: int | None = None,
         callback: Callback | None = None,
@@ -291,16 +291,26 @@ class StyleEngine:
         """Optimize pixels starting from ``init`` (1, 3, H, W). Returns the best image seen.
 
         ``targets`` is a :class:`Targets` (the engine builds the objective, with ``extra`` terms)
-        or a ready :class:`Objective`. ``adam_state`` warm-starts Adam's moments (same shape as
+        or a ready :class:`Objective`. A batch: ``init`` (B, 3, H, W) with a sequence of B
+        :class:`Targets` (or a :class:`BatchObjective`) optimizes B independent images through one
+        network pass per iteration; the loss is the sum of theirs, and one L-BFGS runs on the whole
+        batch (so an item's pixels differ slightly from a run of its own). ``adam_state`` warm-starts Adam's moments (same shape as
         the image); the result carries the final moments so that a frame sequencer can pass them
         on. The host reads the loss every ``report_every`` iterations (default: loop.REPORT_EVERY),
         which is when the callback, the early stop and the divergence checks run. If the loss goes
         non-finite or explodes, the run restarts from ``init`` with smaller steps
         (RETRY_STEP_SCALES); if that fails too, :class:`Diverged`.
         """
-        if init.dim() != 4 or init.shape[:2] != (1, 3):
-            raise ValueError(f"init must be (1, 3, H, W), got {tuple(init.shape)}")
-        objective = targets if isinstance(targets, Objective) else self.objective(targets, extra)
+        objective: Objective | BatchObjective
+        if isinstance(targets, (Objective, BatchObjective)):
+            objective = targets
+        elif isinstance(targets, Targets):
+            objective = self.objective(targets, extra)
+        else:
+            objective = BatchObjective([self.objective(t, extra) for t in targets])
+        batch = len(objective) if isinstance(objective, BatchObjective) else 1
+        if init.dim() != 4 or tuple(init.shape[:2]) != (batch, 3):
+            raise ValueError(f"init must be ({batch}, 3, H, W) for {batch} target set(s), got {tuple(init.shape)}")
         every = report_interval(self.device, report_every)
         reason = ""
         for attempt, scale in enumerate((1.0, *RETRY_STEP_SCALES)):

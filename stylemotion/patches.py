@@ -60,6 +60,10 @@ class PatchConfig:
     final_colors: bool = False
     base: int = 384  # long side of the whole-image stylization that `stylized` starts from
     seed: int = 0  # positions, scales and noise
+    # patches of one scale optimized together, as one batch through the network (they never
+    # overlap, so each sees the canvas as it would alone). 1 = one at a time. Pays where one patch
+    # leaves the device idle (small patches, GPUs): docs/measurements.md; memory grows with it
+    batch: int = 1
 
     def check(self) -> None:
         if not (32 <= self.patch <= 4096):
@@ -80,6 +84,8 @@ class PatchConfig:
             raise UserError(f"blur must be in [1, 64] cells per patch side, got {self.blur}")
         if not (64 <= self.base <= 2048):
             raise UserError(f"base must be in [64, 2048], got {self.base}")
+        if not (1 <= self.batch <= 64):
+            raise UserError(f"batch must be in [1, 64] patches, got {self.batch}")
 
 
 # ``stylemotion remix`` (no content image) without a preset. Measured with
@@ -181,6 +187,11 @@ def blurred_start(ref: torch.Tensor, hw: tuple[int, int], cell: float, gen: torc
     return (resize(small, hw) + noise).clamp(0, 1).contiguous()
 
 
+def overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether two boxes (top, left, height, width) share a pixel."""
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
 def canvas_hw(cfg: PatchConfig, ref_hw: tuple[int, int]) -> tuple[int, int]:
     """Canvas (H, W): long side ``cfg.canvas``, the reference's aspect, at least one patch."""
     h, w = ref_hw
@@ -268,19 +279,39 @@ class PatchRenderer:
     def _box(self, scale: int) -> tuple[int, int, int, int]:
         """Next position for this scale: stratified (a shuffled grid, refilled when used up) plus
         a random jitter, so that every region is visited while seams never line up."""
-        H, W = self.hw
-        side = self.cfg.patch * scale
-        ph, pw = min(side, H), min(side, W)
         queue = self._queues.setdefault(scale, [])
         if not queue:
             cells = self._grid(scale)
             order = torch.randperm(len(cells), generator=self.gen).tolist()
             queue.extend(cells[i] for i in order)
-        y, x = queue.pop()
+        return self._jittered(scale, queue.pop())
+
+    def _jittered(self, scale: int, cell: tuple[int, int]) -> tuple[int, int, int, int]:
+        """The box (top, left, height, width) of a grid cell, moved by a random jitter, in the canvas."""
+        H, W = self.hw
+        side = self.cfg.patch * scale
+        ph, pw = min(side, H), min(side, W)
+        y, x = cell
         jitter = max(1, int(side * self.cfg.feather / 2))
         y += int(torch.randint(-jitter, jitter + 1, (1,), generator=self.gen))
         x += int(torch.randint(-jitter, jitter + 1, (1,), generator=self.gen))
         return min(max(0, y), H - ph), min(max(0, x), W - pw), ph, pw
+
+    def _boxes(self, scale: int, k: int) -> list[tuple[int, int, int, int]]:
+        """Up to ``k`` boxes of this scale that do not overlap: the next one, then the next cells of
+        the queue that clear the ones taken (those that do not go back, in order, for later)."""
+        boxes = [self._box(scale)]
+        queue = self._queues[scale]
+        skipped: list[tuple[int, int]] = []
+        while len(boxes) < k and queue:
+            cell = queue.pop()
+            box = self._jittered(scale, cell)
+            if any(overlaps(box, b) for b in boxes):
+                skipped.append(cell)
+            else:
+                boxes.append(box)
+        queue.extend(reversed(skipped))
+        return boxes
 
     @property
     def total_steps(self) -> int:
@@ -305,22 +336,27 @@ class PatchRenderer:
         n = self.total_steps
         # a scale is drawn in proportion to how many cells its grid has: each scale gets the same coverage
         weights = torch.tensor([float(len(self._grid(s))) for s in cfg.scales])
-        for i in range(1, n + 1):
+        H, W = self.hw
+        i = 0
+        while i < n:
             scale = cfg.scales[int(torch.multinomial(weights, 1, generator=self.gen))]
-            box = self._box(scale)
-            top, left, ph, pw = box
-            region = self.canvas[..., top:top + ph, left:left + pw]
+            boxes = [self._box(scale)] if cfg.batch == 1 else self._boxes(scale, min(cfg.batch, n - i))
+            ph, pw = boxes[0][2:]  # one scale: every box has the same size
             patch_hw = (max(16, round(ph / scale)), max(16, round(pw / scale)))
-            start = resize(region, patch_hw).to(dev)
-            res = self.engine.optimize(start, self.targets(box, scale, patch_hw), self.optim, cfg.iterations)
-            delta = resize((res.image - start).cpu(), (ph, pw))  # only the change goes back: finer detail survives
+            regions = [self.canvas[..., top:top + ph, left:left + pw] for top, left, _, _ in boxes]
+            start = torch.cat([resize(r, patch_hw) for r in regions]).to(dev)
+            targets = [self.targets(box, scale, patch_hw) for box in boxes]
+            res = self.engine.optimize(start, targets[0] if len(boxes) == 1 else targets, self.optim, cfg.iterations)
             ramp = max(1, round(cfg.feather * min(ph, pw))) if cfg.feather > 0 else 0
-            H, W = self.hw
-            mask = feather_mask(ph, pw, ramp, sides=(top > 0, top + ph < H, left > 0, left + pw < W))
-            region.add_(delta * mask).clamp_(0, 1)
-            if i == n and cfg.final_colors:
-                self.canvas.copy_(match_color(self.canvas, self.content if self.content is not None else self.style, "yiq"))
-            step = PatchStep(i, n, box, scale, res.loss, self.canvas)
-            if callback is not None:
-                callback(step)
-            yield step
+            for b, ((top, left, _, _), region) in enumerate(zip(boxes, regions)):
+                i += 1
+                delta = resize((res.image[b:b + 1] - start[b:b + 1]).cpu(), (ph, pw))  # only the change goes back: finer detail survives
+                mask = feather_mask(ph, pw, ramp, sides=(top > 0, top + ph < H, left > 0, left + pw < W))
+                region.add_(delta * mask).clamp_(0, 1)
+                if i == n and cfg.final_colors:
+                    self.canvas.copy_(match_color(self.canvas, self.content if self.content is not None else self.style, "yiq"))
+                # a batch reports its mean loss for each of its patches
+                step = PatchStep(i, n, boxes[b], scale, res.loss / len(boxes), self.canvas)
+                if callback is not None:
+                    callback(step)
+                yield step

@@ -266,7 +266,10 @@ class Objective(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"Objective expects (B, 3, H, W), got {tuple(x.shape)}")
-        feats = self.backbone(x, self.layers) if self.layers else {}
+        return self.score(x, self.backbone(x, self.layers) if self.layers else {})
+
+    def score(self, x: torch.Tensor, feats: Features) -> tuple[torch.Tensor, torch.Tensor]:
+        """(total, parts) of ``x`` from features already computed (a batch computes them once)."""
         parts = torch.stack([t(x, feats).reshape(()).float() for t in self.terms])
         weights = torch.stack([t.weight for t in self.terms])
         return (weights * parts).sum(), parts.detach()
@@ -276,3 +279,45 @@ class Objective(nn.Module):
         with torch.no_grad():
             total, parts = self(x)
         return float(total), dict(zip(self.names, parts.tolist()))
+
+
+class BatchObjective(nn.Module):
+    """B objectives scored over one backbone pass of a (B, 3, H, W) batch.
+
+    Item b is scored by objective b alone (its own targets and weights) and the total is the sum,
+    so each item's gradient is the one it would get by itself: the batch changes how the work
+    reaches the device (one network pass for B images), not the loss. ``parts`` are summed over
+    the items. All objectives must share the backbone and the term names.
+    """
+
+    def __init__(self, objectives: Sequence[Objective]) -> None:
+        super().__init__()
+        if not objectives:
+            raise ValueError("a batch objective needs at least one objective")
+        first = objectives[0]
+        for o in objectives[1:]:
+            if o.backbone is not first.backbone or o.names != first.names:
+                raise ValueError(f"batched objectives must share the backbone and the terms; got {first.names} and {o.names}")
+        self.items = nn.ModuleList(objectives)
+        self.backbone = first.backbone
+        layers: list[str] = []
+        for o in objectives:
+            layers += [k for k in o.layers if k not in layers]
+        self.layers = tuple(layers)
+
+    @property
+    def names(self) -> list[str]:
+        return self.items[0].names
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        if x.dim() != 4 or x.shape[1] != 3 or x.shape[0] != len(self.items):
+            raise ValueError(f"BatchObjective of {len(self.items)} expects ({len(self.items)}, 3, H, W), got {tuple(x.shape)}")
+        feats = self.backbone(x, self.layers) if self.layers else {}
+        total, parts = self.items[0].score(x[:1], {k: v[:1] for k, v in feats.items()})
+        for b in range(1, len(self.items)):
+            t, p = self.items[b].score(x[b:b + 1], {k: v[b:b + 1] for k, v in feats.items()})
+            total, parts = total + t, parts + p
+        return total, parts

@@ -8,7 +8,7 @@ from stylemotion.color import color_stats, rgb_to_yiq
 from stylemotion.errors import UserError
 from stylemotion.lbfgs import MAX_STEP, LBFGS, LBFGSConfig
 from stylemotion.loop import should_stop
-from stylemotion.terms import FnTerm
+from stylemotion.terms import BatchObjective, FnTerm
 from stylemotion.optimize import (
     OptimConfig,
     StyleConfig,
@@ -444,3 +444,39 @@ def test_sw_targets_are_replaced_in_place(backbone, starry96, scream96):
     assert {k: v.data_ptr() for k, v in term.sorted.items()} == ptrs
     assert all(not torch.equal(term.sorted[k], old[k]) for k in old)
     assert all(torch.equal(term.dirs[k], dirs[k]) for k in dirs)
+
+
+def test_a_batch_scores_each_image_by_its_own_targets(backbone, cat64, starry96, scream96):
+    """One network pass for two images; each gets the loss and gradient it would get alone."""
+    engine = StyleEngine(backbone)
+    hw = tuple(cat64.shape[-2:])
+    t1 = Targets(engine.content_targets(cat64), engine.style_targets([starry96], None, hw))
+    t2 = Targets(engine.content_targets(cat64.flip(-1)), engine.style_targets([scream96], None, hw))
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand((2, 3, *hw), generator=g)
+    batch = BatchObjective([engine.objective(t1), engine.objective(t2)])
+    xb = x.clone().requires_grad_(True)
+    total, parts = batch(xb)
+    (gb,) = torch.autograd.grad(total, xb)
+    solo_total, solo_parts = 0.0, 0.0
+    for b, t in enumerate((t1, t2)):
+        xs = x[b:b + 1].clone().requires_grad_(True)
+        tot, par = engine.objective(t)(xs)
+        (gs,) = torch.autograd.grad(tot, xs)
+        assert torch.allclose(gb[b:b + 1], gs, rtol=1e-3, atol=1e-7)
+        solo_total, solo_parts = solo_total + tot.item(), solo_parts + par
+    assert total.item() == pytest.approx(solo_total, rel=1e-4)
+    assert torch.allclose(parts, solo_parts, rtol=1e-4)
+
+
+def test_optimize_a_batch_moves_each_image_toward_its_own_style(backbone, cat64, starry96, scream96):
+    engine = StyleEngine(backbone)
+    hw = tuple(cat64.shape[-2:])
+    targets = [Targets(engine.content_targets(cat64), engine.style_targets([s], None, hw)) for s in (starry96, scream96)]
+    res = engine.optimize(torch.cat([cat64, cat64]), targets, FAST)
+    assert res.image.shape == (2, 3, *hw)
+    a, b = res.image[:1], res.image[1:]
+    assert gram_dist(engine, a, starry96) < gram_dist(engine, a, scream96)
+    assert gram_dist(engine, b, scream96) < gram_dist(engine, b, starry96)
+    with pytest.raises(ValueError, match=r"\(2, 3, H, W\)"):
+        engine.optimize(cat64, targets, FAST)

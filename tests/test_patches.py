@@ -5,7 +5,7 @@ from stylemotion import losses
 from stylemotion.color import color_stats
 from stylemotion.errors import UserError
 from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine
-from stylemotion.patches import REMIX, REMIX_STYLE, PatchConfig, PatchRenderer, blurred_start, crop_relative, feather_mask
+from stylemotion.patches import REMIX, REMIX_STYLE, PatchConfig, PatchRenderer, blurred_start, crop_relative, feather_mask, overlaps
 
 from .conftest import sample
 
@@ -197,3 +197,67 @@ def test_remix_defaults_recombine_the_photo_region_by_region(backbone):
     assert (mean(c) - mean(photo)).abs().max() < 0.02
     ratio = c.std((0, 2, 3)) / photo.std((0, 2, 3))
     assert ((ratio > 0.75) & (ratio < 1.25)).all(), ratio
+
+
+def test_batched_patches_never_overlap_and_cover_the_same_steps(backbone, cat64):
+    engine = StyleEngine(backbone)
+    style = sample("starry_night.jpg", 128)
+    r, steps, seen = run(engine, cat64, style, scales=(1, 2), steps=12, canvas=256, batch=3)
+    assert [s.step for s in steps] == list(range(1, 13))  # every patch is still one step
+    assert max(max(s) for s in seen) <= 64  # each batch item is patch-sized
+    assert len(seen) < 12  # some patches went through together
+    # the patches of one optimize call are one batch: consecutive steps of one scale, disjoint boxes
+    k = 0
+    batches = []
+    for n in seen_batches(engine, cat64, style, scales=(1, 2), steps=12, canvas=256, batch=3):
+        batches.append(steps[k:k + n])
+        k += n
+    assert k == 12 and max(len(b) for b in batches) > 1
+    for b in batches:
+        assert len({s.scale for s in b}) == 1
+        for i, a in enumerate(b):
+            for c in b[i + 1:]:
+                assert not overlaps(a.box, c.box), (a.box, c.box)
+    assert 0 <= r.canvas.min() and r.canvas.max() <= 1
+
+
+def seen_batches(engine, content, style, **kw):
+    """Batch sizes of the optimize calls of the same render as ``run``'s."""
+    cfg = PatchConfig(**{"canvas": 160, "patch": 64, "steps": 10, "iterations": 3, "init": "content", **kw})
+    r = PatchRenderer(engine, content, style, cfg, OPT)
+    sizes = []
+    real = engine.optimize
+
+    def spy(init, *a, **k):
+        sizes.append(init.shape[0])
+        return real(init, *a, **k)
+
+    engine.optimize = spy
+    try:
+        list(r.steps())
+    finally:
+        del engine.optimize
+    return sizes
+
+
+def test_a_batch_of_patches_stylizes_like_one_at_a_time(backbone, cat64):
+    engine = StyleEngine(backbone, StyleConfig(style_weight=10.0))
+    style = sample("the_scream.jpg", 128)
+    kw = dict(canvas=192, steps=6, iterations=6, scales=(1,))
+    one, _, _ = run(engine, cat64, style, **kw)
+    three, _, _ = run(engine, cat64, style, batch=3, **kw)
+    start = PatchRenderer(engine, cat64, style, PatchConfig(canvas=192, patch=64, steps=1, init="content"), OPT).canvas
+    target = engine.style_grams(style)
+
+    def style_dist(x):
+        g = engine.style_grams(x)
+        return sum(float(losses.relative_mse(g[k], target[k])) for k in g)
+
+    d0, d1, d3 = style_dist(start), style_dist(one.canvas), style_dist(three.canvas)
+    assert d1 < 0.9 * d0 and d3 < 0.9 * d0, (d0, d1, d3)  # both moved toward the painting
+    assert abs(d3 - d1) < 0.25 * (d0 - d1), (d0, d1, d3)  # and about as far
+
+
+def test_patch_batch_is_checked():
+    with pytest.raises(UserError, match="batch"):
+        PatchConfig(batch=0).check()

@@ -106,7 +106,7 @@ def estimate_hires(engine, content, style, pc, optim, hw, device, out: Path) -> 
     # the patches: a renderer of 3 steps from noise (no base), the first step a warm-up
     sync(device)
     t0 = time.perf_counter()
-    probe = PatchRenderer(engine, content, style, replace(pc, init="noise", steps=3), optim)
+    probe = PatchRenderer(engine, content, style, replace(pc, init="noise", steps=3 * pc.batch), optim)
     grams = time.perf_counter() - t0
     stamps = []
     for _ in probe.steps():
@@ -114,7 +114,8 @@ def estimate_hires(engine, content, style, pc, optim, hw, device, out: Path) -> 
         stamps.append(time.perf_counter())
     steps = total_steps(pc, probe.hw)
     levels.append(((pc.patch, pc.patch), steps))
-    costs.append(Cost(0.0, (stamps[2] - stamps[0]) / 2))  # one patch of pc.iterations iterations
+    b = pc.batch  # the patches of a batch finish together: time whole batches, after the first
+    costs.append(Cost(0.0, (stamps[3 * b - 1] - stamps[b - 1]) / (2 * b)))  # one patch of pc.iterations iterations
     est = image_estimate(levels, costs, setup + grams, meter, tail=frame_io_seconds(hw, report=False))
     est.iterations = est.iterations - steps + steps * pc.iterations
     est.lines[-2] = f"{steps} patches of {pc.patch}px x {pc.iterations} iterations: {costs[-1].per_iteration:.2f} s each"
@@ -126,7 +127,7 @@ def cmd_hires(args: argparse.Namespace) -> int:
     remix = args.command == "remix"
     cfg = _configs(args, args.command, {"patches": REMIX, "style": REMIX_STYLE} if remix else {"patches": PatchConfig()})
     pc: PatchConfig = cfg["patches"]
-    for name in ("canvas", "patch", "steps", "scales", "style_mode", "feather"):
+    for name in ("canvas", "patch", "steps", "scales", "style_mode", "feather", "batch"):
         v = getattr(args, name, None)
         if v is not None:
             pc = replace(pc, **{name: v})
@@ -313,6 +314,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--patch-iterations", type=positive_int, help="optimizer iterations per patch (default 20; remix 50)")
         p.add_argument("--scales", type=int_list, help="patch scales to draw from, e.g. 1,2,4 (multiscale)")
         p.add_argument("--feather", type=finite_float, help="blend ramp as a fraction of the patch (default 0.25)")
+        p.add_argument("--batch", type=positive_int, help="patches of one scale optimized together as one batch "
+                       "(default 1; pays on a GPU and with small patches, costs memory)")
         p.add_argument("--preset", help="a preset file or shipped name for this command")
         p.add_argument("-o", "--output", type=Path, default=Path("hires.png"))
         p.add_argument("--save-every", type=positive_int, help="also save the canvas every N patches")
