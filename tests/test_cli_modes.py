@@ -20,6 +20,22 @@ def test_hires_multiscale(tmp_path, capsys):
     assert max(Image.open(out).size) == 160
 
 
+def test_hires_batch_flag_and_preset_key(tmp_path, capsys):
+    out = tmp_path / "big.png"
+    code = main(["hires", str(SAMPLES / "chelsea.png"), "--style", str(SAMPLES / "starry_night.jpg"), "--canvas", "192",
+                 "--patch", "64", "--steps", "4", "--patch-iterations", "2", "--batch", "2", "--iterations", "3", "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert max(Image.open(out).size) == 192
+    capsys.readouterr()
+    p = tmp_path / "p.toml"
+    p.write_text('command = "hires"\n[patches]\nbatch = 100\n')
+    assert main(["hires", str(SAMPLES / "chelsea.png"), "--style", str(SAMPLES / "starry_night.jpg"), "--preset", str(p),
+                 "-o", str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err
+    assert "batch must be in [1, 64] patches, got 100" in err and err.count("\n") == 1
+    assert not (tmp_path / "o.png").exists()
+
+
 def test_remix_has_no_content(tmp_path, capsys):
     out = tmp_path / "remix.png"
     code = main(["remix", str(SAMPLES / "coffee.png"), "--canvas", "96", "--patch", "48", "--steps", "3",
