@@ -446,9 +446,10 @@ def test_sw_targets_are_replaced_in_place(backbone, starry96, scream96):
     assert all(torch.equal(term.dirs[k], dirs[k]) for k in dirs)
 
 
-def test_a_batch_scores_each_image_by_its_own_targets(backbone, cat64, starry96, scream96):
+@pytest.mark.parametrize("style_loss", ["gram", "w2", "sw"])
+def test_a_batch_scores_each_image_by_its_own_targets(backbone, cat64, starry96, scream96, style_loss):
     """One network pass for two images; each gets the loss and gradient it would get alone."""
-    engine = StyleEngine(backbone)
+    engine = StyleEngine(backbone, StyleConfig(style_loss=style_loss))
     hw = tuple(cat64.shape[-2:])
     t1 = Targets(engine.content_targets(cat64), engine.style_targets([starry96], None, hw))
     t2 = Targets(engine.content_targets(cat64.flip(-1)), engine.style_targets([scream96], None, hw))
@@ -463,7 +464,8 @@ def test_a_batch_scores_each_image_by_its_own_targets(backbone, cat64, starry96,
         xs = x[b:b + 1].clone().requires_grad_(True)
         tot, par = engine.objective(t)(xs)
         (gs,) = torch.autograd.grad(tot, xs)
-        assert torch.allclose(gb[b:b + 1], gs, rtol=1e-3, atol=1e-7)
+        # the same up to float rounding (batched convolutions sum in another order)
+        assert (gb[b:b + 1] - gs).norm() < 1e-4 * gs.norm()
         solo_total, solo_parts = solo_total + tot.item(), solo_parts + par
     assert total.item() == pytest.approx(solo_total, rel=1e-4)
     assert torch.allclose(parts, solo_parts, rtol=1e-4)
