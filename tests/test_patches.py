@@ -37,8 +37,11 @@ def run(engine, content, style, **kw):
     seen = []
     real = engine.optimize
 
+    r.batch_sizes = []  # images per optimize call
+
     def spy(init, *a, **k):
         seen.append(tuple(init.shape[-2:]))
+        r.batch_sizes.append(init.shape[0])
         return real(init, *a, **k)
 
     engine.optimize = spy
@@ -209,7 +212,7 @@ def test_batched_patches_never_overlap_and_cover_the_same_steps(backbone, cat64)
     # the patches of one optimize call are one batch: consecutive steps of one scale, disjoint boxes
     k = 0
     batches = []
-    for n in seen_batches(engine, cat64, style, scales=(1, 2), steps=12, canvas=256, batch=3):
+    for n in r.batch_sizes:
         batches.append(steps[k:k + n])
         k += n
     assert k == 12 and max(len(b) for b in batches) > 1
@@ -219,25 +222,6 @@ def test_batched_patches_never_overlap_and_cover_the_same_steps(backbone, cat64)
             for c in b[i + 1:]:
                 assert not overlaps(a.box, c.box), (a.box, c.box)
     assert 0 <= r.canvas.min() and r.canvas.max() <= 1
-
-
-def seen_batches(engine, content, style, **kw):
-    """Batch sizes of the optimize calls of the same render as ``run``'s."""
-    cfg = PatchConfig(**{"canvas": 160, "patch": 64, "steps": 10, "iterations": 3, "init": "content", **kw})
-    r = PatchRenderer(engine, content, style, cfg, OPT)
-    sizes = []
-    real = engine.optimize
-
-    def spy(init, *a, **k):
-        sizes.append(init.shape[0])
-        return real(init, *a, **k)
-
-    engine.optimize = spy
-    try:
-        list(r.steps())
-    finally:
-        del engine.optimize
-    return sizes
 
 
 def test_a_batch_of_patches_stylizes_like_one_at_a_time(backbone, cat64):
