@@ -45,7 +45,7 @@ Callback = Callable[[Progress], None]
 
 @dataclass
 class OptimResult:
-    image: torch.Tensor  # (1, 3, H, W)
+    image: torch.Tensor  # (B, 3, H, W), as the start image
     iterations: int  # actually run (early stop may cut)
     loss: float
     adam_state: Optional[dict[str, torch.Tensor]] = None  # exp_avg, exp_avg_sq, step (Adam only)

@@ -340,7 +340,7 @@ class PatchRenderer:
         i = 0
         while i < n:
             scale = cfg.scales[int(torch.multinomial(weights, 1, generator=self.gen))]
-            boxes = [self._box(scale)] if cfg.batch == 1 else self._boxes(scale, min(cfg.batch, n - i))
+            boxes = self._boxes(scale, min(cfg.batch, n - i))
             ph, pw = boxes[0][2:]  # one scale: every box has the same size
             patch_hw = (max(16, round(ph / scale)), max(16, round(pw / scale)))
             regions = [self.canvas[..., top:top + ph, left:left + pw] for top, left, _, _ in boxes]
