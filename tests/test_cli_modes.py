@@ -10,20 +10,21 @@ from stylemotion.presets import PRESET_DIR, list_presets, preset_command
 from .conftest import SAMPLES
 
 FAST = ["--iterations", "3"]
+# the cat in The Starry Night by 64 px patches, 4 patches of 2 iterations: the hires runs' common part
+HIRES = ["hires", str(SAMPLES / "chelsea.png"), "--style", str(SAMPLES / "starry_night.jpg"), "--patch", "64", "--steps", "4",
+         "--patch-iterations", "2", *FAST]
 
 
 def test_hires_multiscale(tmp_path, capsys):
     out = tmp_path / "big.png"
-    code = main(["hires", str(SAMPLES / "chelsea.png"), "--style", str(SAMPLES / "starry_night.jpg"), "--canvas", "160",
-                 "--patch", "64", "--steps", "4", "--patch-iterations", "2", "--scales", "1,2", "--iterations", "3", "-o", str(out)])
+    code = main([*HIRES, "--canvas", "160", "--scales", "1,2", "-o", str(out)])
     assert code == 0, capsys.readouterr().err
     assert max(Image.open(out).size) == 160
 
 
 def test_hires_batch_flag_and_preset_key(tmp_path, capsys):
     out = tmp_path / "big.png"
-    code = main(["hires", str(SAMPLES / "chelsea.png"), "--style", str(SAMPLES / "starry_night.jpg"), "--canvas", "192",
-                 "--patch", "64", "--steps", "4", "--patch-iterations", "2", "--batch", "2", "--iterations", "3", "-o", str(out)])
+    code = main([*HIRES, "--canvas", "192", "--batch", "2", "-o", str(out)])
     assert code == 0, capsys.readouterr().err
     assert max(Image.open(out).size) == 192
     capsys.readouterr()
