@@ -1,10 +1,12 @@
 """hires, remix, upscale, reconstruct from the command line and from preset files."""
 
 import pytest
+import torch
 from PIL import Image
 
 from stylemotion.cli import main
 from stylemotion.encode import probe
+from stylemotion.images import load_image, to_tensor
 from stylemotion.presets import PRESET_DIR, list_presets, preset_command
 
 from .conftest import SAMPLES
@@ -84,6 +86,18 @@ def test_reconstruct_video(tmp_path, capsys):
     assert (w, h) == (64, 42) and n == 1 + 2 + 2 + 1
 
 
+def test_reconstruct_coarse_levels_flag_reaches_the_run(tmp_path, capsys):
+    """--coarse-levels 0 drops the coarser levels' terms: the same seed gives another image."""
+    outs = []
+    for flag in ([], ["--coarse-levels", "0"]):
+        out = tmp_path / f"r{len(outs)}.png"
+        code = main(["reconstruct", str(SAMPLES / "chelsea.png"), "--layer", "relu4_1", "--size", "64", "--iterations", "3",
+                     "--pyramid-min", "32", "-o", str(out), *flag])
+        assert code == 0, capsys.readouterr().err
+        outs.append(to_tensor(load_image(out)))
+    assert outs[0].shape == outs[1].shape and not torch.equal(outs[0], outs[1])
+
+
 @pytest.mark.parametrize("name", [n for n in list_presets() if preset_command(n) not in ("zoom", "drift", "video")])
 def test_mode_presets_run(tmp_path, capsys, name):
     cmd = preset_command(name)
@@ -106,6 +120,7 @@ def test_mode_presets_run(tmp_path, capsys, name):
         (["reconstruct", str(SAMPLES / "chelsea.png"), "--layer", "fc7"], "unknown layer 'fc7'"),
         (["reconstruct", str(SAMPLES / "chelsea.png"), "--video", "x.avi"], "unknown extension '.avi'"),
         (["reconstruct", str(SAMPLES / "chelsea.png"), "--restarts", "0"], "--restarts"),
+        (["reconstruct", str(SAMPLES / "chelsea.png"), "--coarse-levels", "-1"], "--coarse-levels"),
         (["remix"], "no photo"),
     ],
 )
@@ -124,12 +139,16 @@ def test_bad_mode_preset_key(tmp_path, capsys):
     assert "patches.steps: expected an integer" in capsys.readouterr().err
 
 
-def test_bad_reconstruct_restarts_in_preset(tmp_path, capsys):
+@pytest.mark.parametrize("key, value, message", [
+    ("restarts", "100", "reconstruct.restarts must be in [1, 64], got 100"),
+    ("coarse_levels", "20", "reconstruct.coarse_levels must be in [0, 8], got 20"),
+])
+def test_bad_reconstruct_value_in_preset(tmp_path, capsys, key, value, message):
     p = tmp_path / "p.toml"
-    p.write_text('command = "reconstruct"\n[reconstruct]\nrestarts = 100\n')
+    p.write_text(f'command = "reconstruct"\n[reconstruct]\n{key} = {value}\n')
     assert main(["reconstruct", str(SAMPLES / "chelsea.png"), "--preset", str(p), "-o", str(tmp_path / "o.png")]) == 2
     err = capsys.readouterr().err
-    assert "reconstruct.restarts must be in [1, 64], got 100" in err and err.count("\n") == 1
+    assert message in err and err.count("\n") == 1
     assert not (tmp_path / "o.png").exists()
 
 

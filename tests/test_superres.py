@@ -5,7 +5,9 @@ from stylemotion.color import color_stats, match_color, rgb_to_yiq
 from stylemotion.errors import UserError
 from stylemotion.optimize import OptimConfig, StyleEngine
 from stylemotion.measure import laplacian_energy
+from stylemotion.optimize import resize
 from stylemotion.superres import (
+    CoarseLevelsTerm,
     ReconstructConfig,
     UpscaleConfig,
     consistency_loss,
@@ -91,3 +93,44 @@ def test_reconstruct_takes_the_photos_colours_unless_colors_free(backbone):
     assert torch.corrcoef(torch.stack([y(ours), y(free)]))[0, 1] > 0.97  # up to clamping to [0, 1]
     with pytest.raises(UserError, match="reconstruct.colors 'grey' is not one of photo, free"):
         ReconstructConfig(colors="grey").check()
+
+
+def test_coarse_levels_term_is_zero_at_the_photo_and_pulls_toward_it(backbone, cat64):
+    """The term compares the layer at coarser sizes of x with the photo's at those sizes: zero for
+    the photo itself, positive for noise, and its gradient moves noise toward the photo."""
+    sizes = [(22, 32), (32, 48)]
+    targets = [backbone(resize(cat64, s), ("relu4_1",))["relu4_1"] for s in sizes]
+    term = CoarseLevelsTerm(backbone, "relu4_1", sizes, targets)
+    assert float(term(cat64, {})) < 1e-6
+    x = torch.rand(cat64.shape, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    loss = term(x, {})
+    assert float(loss) > 0.1
+    (g,) = torch.autograd.grad(loss, x)
+    with torch.no_grad():
+        assert float(term(x - 0.5 * g / g.abs().max() * 0.02, {})) < float(loss)
+    assert len(list(term.parameters())) == 0  # the backbone is the objective's, not the term's
+    with pytest.raises(ValueError, match="one target per size"):
+        CoarseLevelsTerm(backbone, "relu4_1", sizes, targets[:1])
+
+
+def test_reconstruct_levels_hold_the_coarser_levels_targets(backbone, cat64):
+    """With coarse_levels=N each level after the first also scores the N coarser levels' targets
+    (a 'coarse' part), and the result is closer to the photo's activations at those sizes than a
+    run with coarse_levels=0 from the same seed."""
+    engine = StyleEngine(backbone)
+    optim = OptimConfig(iterations=8, tol=0, pyramid_min=24, pyramid_step=2**0.5, pyramid_iter_factor=1.0)
+    parts: dict[int, set] = {}
+    held = reconstruct(engine, cat64, "relu4_1", optim, lambda p: parts.setdefault(p.level, set()).update(p.parts),
+                       cfg=ReconstructConfig(coarse_levels=2, colors="free")).image
+    assert "coarse" not in parts[0] and all("coarse" in parts[k] for k in (1, 2))
+    alone_parts: set = set()
+    alone = reconstruct(engine, cat64, "relu4_1", optim, lambda p: alone_parts.update(p.parts),
+                        cfg=ReconstructConfig(coarse_levels=0, colors="free")).image
+    assert "coarse" not in alone_parts
+    sizes = [(22, 32), (32, 48)]  # the two levels below 43 x 64
+    targets = [backbone(resize(cat64, s), ("relu4_1",))["relu4_1"] for s in sizes]
+    term = CoarseLevelsTerm(backbone, "relu4_1", sizes, targets)
+    with torch.no_grad():
+        assert float(term(held, {})) < 0.9 * float(term(alone, {}))
+    with pytest.raises(UserError, match="reconstruct.coarse_levels must be in \\[0, 8\\], got 9"):
+        ReconstructConfig(coarse_levels=9).check()
