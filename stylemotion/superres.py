@@ -153,11 +153,11 @@ class ReconstructConfig:
     # 0.36 on the Summer Palace). free: no colour information beyond the layer
     colors: str = "photo"
     # each pyramid level also matches the layer at this many coarser levels' sizes (x resized down,
-    # against the photo's activations at those sizes): the layout found at the coarse levels, where
-    # one cell of the layer covers much of the picture, holds while finer levels add detail. 2 at
-    # 192 px, seed 0: edge structure 0.311 -> 0.405 on the Matisse portrait, 0.405 -> 0.413 on the
-    # cat, for about 1.6x the time (docs/commands.md); 0: the final level alone
-    coarse_levels: int = 2
+    # against the photo's activations at those sizes), so the layout the coarse levels found holds
+    # while finer levels add detail. Off by default: over three seeds at 192 px, 2 raised the
+    # Matisse portrait (0.314 -> 0.359 edge structure) and lowered Grace Hopper (0.516 -> 0.446)
+    # and the cat (0.379 -> 0.361), for about 1.6x the time (docs/measurements.md)
+    coarse_levels: int = 0
 
     def check(self) -> None:
         if not (1 <= self.restarts <= 64):
@@ -202,9 +202,9 @@ def reconstruct(
     recognizable, which is why the command spends most iterations at the final level and why
     ``cfg.restarts`` keeps the lowest-loss run. With ``cfg.colors == "photo"`` each run's image
     takes the photo's luminance and chroma means and spreads (:func:`color.match_color` "yiq").
-    Each level after the first also matches the layer's activations of the image resized to the
-    ``cfg.coarse_levels`` coarser levels' sizes (:class:`CoarseLevelsTerm`, equal weight to the level's own), so the
-    layout the coarse levels found is not traded away for detail at the finer ones.
+    With ``cfg.coarse_levels`` N > 0, each level after the first also matches the layer's
+    activations of the image resized to the N coarser levels' sizes (:class:`CoarseLevelsTerm`,
+    the same weight as the level's own), so the layout they found is held while detail is added.
     ``on_restart(k, kept)`` is called before run k (k >= 1) with the index of the best run so far,
     so a caller can drop what it holds of the others.
     """

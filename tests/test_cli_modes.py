@@ -87,9 +87,9 @@ def test_reconstruct_video(tmp_path, capsys):
 
 
 def test_reconstruct_coarse_levels_flag_reaches_the_run(tmp_path, capsys):
-    """--coarse-levels 0 drops the coarser levels' terms: the same seed gives another image."""
+    """--coarse-levels 2 adds the coarser levels' terms: the same seed gives another image."""
     outs = []
-    for flag in ([], ["--coarse-levels", "0"]):
+    for flag in ([], ["--coarse-levels", "2"]):
         out = tmp_path / f"r{len(outs)}.png"
         code = main(["reconstruct", str(SAMPLES / "chelsea.png"), "--layer", "relu4_1", "--size", "64", "--iterations", "3",
                      "--pyramid-min", "32", "-o", str(out), *flag])
