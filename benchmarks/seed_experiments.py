@@ -1,7 +1,7 @@
 """The seed's remix and top-layer regeneration on photos they were not tuned on.
 
     python benchmarks/seed_experiments.py [--photos P ...] [--seeds 3] [--canvas 256] [--size 192]
-        [--metrics ../shared/eval/metrics.py] [--sheets docs/] [--only remix|regen]
+        [--metrics ../shared/eval/metrics.py] [--sheets docs/] [--only remix|regen] [--coarse-levels N]
 
 The defaults were chosen on coffee.png and astronaut.png; the photos here are others:
 summer_palace.jpg, grace_hopper.jpg, chelsea.png, rocket.jpg and the painted portrait
@@ -37,7 +37,7 @@ from stylemotion.images import grid_sheet, load_image, resize_long_side, save_im
 from stylemotion.optimize import OptimConfig, StyleEngine
 from stylemotion.patches import REMIX, REMIX_STYLE, PatchRenderer
 from stylemotion.presets import SAMPLES_DIR
-from stylemotion.superres import RECONSTRUCT_OPTIM, RECONSTRUCT_POOLING, RECONSTRUCT_STYLE, reconstruct
+from stylemotion.superres import RECONSTRUCT_OPTIM, RECONSTRUCT_POOLING, RECONSTRUCT_STYLE, ReconstructConfig, reconstruct
 
 from quality import load_metrics  # benchmarks/ is on sys.path when this runs as a script
 
@@ -59,6 +59,8 @@ def main() -> None:
     ap.add_argument("--canvas", type=int, default=256, help="remix canvas long side")
     ap.add_argument("--size", type=int, default=192, help="regeneration long side")
     ap.add_argument("--layer", default="relu5_1")
+    ap.add_argument("--coarse-levels", type=int, default=ReconstructConfig.coarse_levels,
+                    help="regeneration: also match the layer at this many coarser levels' sizes (the command's --coarse-levels)")
     ap.add_argument("--metrics", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "eval" / "metrics.py")
     ap.add_argument("--sheets", type=Path, default=Path("docs"))
     ap.add_argument("--work", type=Path, default=Path("seed_experiments_out"), help="where the images go")
@@ -111,6 +113,7 @@ def main() -> None:
         tiles = {}
         engine = StyleEngine(load_backbone(pooling=RECONSTRUCT_POOLING, device=dev), RECONSTRUCT_STYLE)
         optim = RECONSTRUCT_OPTIM
+        rc = ReconstructConfig(coarse_levels=args.coarse_levels)
         print(f"\nregeneration from {args.layer} at {args.size} px, seeds 0-{args.seeds - 1}, {optim.iterations} final iterations")
         print(f"{'photo':28s} {'structure per seed':>24s} {'mean':>6s} {'|dmean| max':>11s} {'std ratios':>10s} {'time':>6s}")
         for i, photo in enumerate(photos):
@@ -121,7 +124,7 @@ def main() -> None:
             for seed in range(args.seeds):
                 out = args.work / f"regen_{photo.stem}_s{seed}.png"
                 if not (args.reuse and out.exists()):
-                    save_image(reconstruct(engine, image, args.layer, replace(optim, seed=seed)).image, out)
+                    save_image(reconstruct(engine, image, args.layer, replace(optim, seed=seed), cfg=rc).image, out)
                 x = m.load(str(out))
                 scores.append(m.structure(x, m.load(str(photo), like=(x.shape[3], x.shape[2]))))
                 dm, sr = colour(m, out, photo)

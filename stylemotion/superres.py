@@ -155,8 +155,9 @@ class ReconstructConfig:
     # each pyramid level also matches the layer at this many coarser levels' sizes (x resized down,
     # against the photo's activations at those sizes), so the layout the coarse levels found holds
     # while finer levels add detail. Off by default: over three seeds at 192 px, 2 raised the
-    # Matisse portrait (0.314 -> 0.359 edge structure) and lowered Grace Hopper (0.516 -> 0.446)
-    # and the cat (0.379 -> 0.361), for about 1.6x the time (docs/measurements.md)
+    # rocket (0.491 -> 0.601 edge structure) and the Matisse portrait (0.314 -> 0.359) but lowered
+    # Grace Hopper (0.516 -> 0.446) and the cat (0.379 -> 0.361), for about 1.6x the time
+    # (docs/measurements.md)
     coarse_levels: int = 0
 
     def check(self) -> None:
