@@ -18,12 +18,12 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .backbone import VGGFeatures
 from .color import match_color
 from .errors import UserError
 from .loop import Callback
-from .optimize import OptimConfig, StyleConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize
-from .backbone import VGGFeatures
 from .losses import content_loss
+from .optimize import OptimConfig, StyleConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize
 from .terms import Features, Term, TVL1Term
 
 
