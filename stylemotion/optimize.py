@@ -296,8 +296,9 @@ class StyleEngine:
         network pass per iteration; the loss is the sum of theirs, and one L-BFGS runs on the whole
         batch (so an item's pixels differ slightly from a run of its own). ``adam_state``
         warm-starts Adam's moments (same shape as the image); the result carries the final moments
-        so that a frame sequencer can pass them on. The host reads the loss every ``report_every`` iterations (default: loop.REPORT_EVERY),
-        which is when the callback, the early stop and the divergence checks run. If the loss goes
+        so that a frame sequencer can pass them on. The host reads the loss every ``report_every``
+        iterations (default: loop.REPORT_EVERY), which is when the callback, the early stop and the
+        divergence checks run. If the loss goes
         non-finite or explodes, the run restarts from ``init`` with smaller steps
         (RETRY_STEP_SCALES); if that fails too, :class:`Diverged`.
         """
