@@ -298,9 +298,8 @@ class StyleEngine:
         warm-starts Adam's moments (same shape as the image); the result carries the final moments
         so that a frame sequencer can pass them on. The host reads the loss every ``report_every``
         iterations (default: loop.REPORT_EVERY), which is when the callback, the early stop and the
-        divergence checks run. If the loss goes
-        non-finite or explodes, the run restarts from ``init`` with smaller steps
-        (RETRY_STEP_SCALES); if that fails too, :class:`Diverged`.
+        divergence checks run. If the loss goes non-finite or explodes, the run restarts from
+        ``init`` with smaller steps (RETRY_STEP_SCALES); if that fails too, :class:`Diverged`.
         """
         objective: Objective | BatchObjective
         if isinstance(targets, (Objective, BatchObjective)):
