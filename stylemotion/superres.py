@@ -177,6 +177,16 @@ class ReconstructResult:
     losses: list[float]  # final loss of every run
 
 
+def reconstruct_objective(engine: StyleEngine, layer: str) -> tuple[StyleEngine, list[Term]]:
+    """The objective every level of :func:`reconstruct` minimizes: an engine that matches ``layer``
+    alone, and the prior (L1 TV of weight ``engine.style.tv_weight / 20``; none at 0)."""
+    engine.backbone.check_layers([layer], "layer")
+    sc = StyleConfig(content_layers=(layer,), style_layers=(), style_layer_weights=(), content_weight=1.0,
+                     style_weight=0.0, tv_weight=0.0)
+    tv = engine.style.tv_weight / 20.0
+    return engine.with_style(sc), ([TVL1Term(tv)] if tv > 0 else [])
+
+
 def reconstruct(
     engine: StyleEngine,
     image: torch.Tensor,
@@ -211,13 +221,8 @@ def reconstruct(
     """
     cfg = cfg or ReconstructConfig()
     cfg.check()
-    engine.backbone.check_layers([layer], "layer")
     optim.check()
-    sc = StyleConfig(content_layers=(layer,), style_layers=(), style_layer_weights=(), content_weight=1.0,
-                     style_weight=0.0, tv_weight=0.0)
-    tv = engine.style.tv_weight / 20.0
-    prior = [TVL1Term(tv)] if tv > 0 else []
-    eng = engine.with_style(sc)
+    eng, prior = reconstruct_objective(engine, layer)
     hw = (int(image.shape[-2]), int(image.shape[-1]))
     sizes = pyramid_sizes(*hw, optim.pyramid_min, optim.pyramid_step)
     iters = level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)
