@@ -66,8 +66,10 @@ def main() -> None:
         hw = (int(image.shape[-2]), int(image.shape[-1]))
         ref = m.load(path, like=(hw[1], hw[0]))
 
-        def score(x: torch.Tensor) -> float:
-            return float(m.structure(match_color(x.cpu().clamp(0, 1), image, "yiq"), ref))
+        def score(x: torch.Tensor, matched: bool = False) -> float:
+            """Structure of x as the command would save it: the photo's colours, then clamped."""
+            y = x.cpu() if matched else match_color(x.cpu(), image, "yiq")
+            return float(m.structure(y.clamp(0, 1), ref))
 
         small = (max(1, round(hw[0] * 16 / max(hw))), max(1, round(hw[1] * 16 / max(hw))))
         starts = {"photo": image, "blur16": resize(resize(image, small), hw).clamp(0, 1)}
@@ -79,7 +81,7 @@ def main() -> None:
                   f"{time.perf_counter() - t0:5.0f}s", flush=True)
         t0 = time.perf_counter()
         r = reconstruct(engine, image, args.layer, optim, cfg=ReconstructConfig())
-        print(f"{Path(path).name:28s} {'noise':7s} {'':>18s} {score(r.image):7.3f} {r.loss:11.4f} "
+        print(f"{Path(path).name:28s} {'noise':7s} {'':>18s} {score(r.image, matched=True):7.3f} {r.loss:11.4f} "
               f"{time.perf_counter() - t0:5.0f}s", flush=True)
 
 

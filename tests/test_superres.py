@@ -3,7 +3,7 @@ import torch
 
 from stylemotion.color import color_stats, match_color, rgb_to_yiq
 from stylemotion.errors import UserError
-from stylemotion.optimize import OptimConfig, StyleEngine
+from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine, Targets
 from stylemotion.measure import laplacian_energy
 from stylemotion.optimize import resize
 from stylemotion.superres import (
@@ -14,8 +14,10 @@ from stylemotion.superres import (
     downsample,
     psnr,
     reconstruct,
+    reconstruct_objective,
     upscale,
 )
+from stylemotion.terms import TVL1Term
 
 from .conftest import sample
 
@@ -134,3 +136,21 @@ def test_reconstruct_levels_hold_the_coarser_levels_targets(backbone, cat64):
         assert float(term(held, {})) < 0.9 * float(term(alone, {}))
     with pytest.raises(UserError, match="reconstruct.coarse_levels must be in \\[0, 8\\], got 9"):
         ReconstructConfig(coarse_levels=9).check()
+
+
+def test_reconstruct_objective_matches_the_layer_alone_plus_the_l1_tv(backbone, cat64):
+    """The objective reconstruct minimizes: the layer's activations (zero at the photo itself) and
+    an L1 TV of weight tv_weight / 20; no prior at TV 0; an unknown layer is a UserError."""
+    eng, prior = reconstruct_objective(StyleEngine(backbone, StyleConfig(tv_weight=40.0)), "relu4_1")
+    assert eng.style.content_layers == ("relu4_1",) and eng.style.style_layers == () and eng.style.tv_weight == 0
+    assert [type(t) for t in prior] == [TVL1Term] and float(prior[0].weight) == 2.0
+    optim = OptimConfig(iterations=3, tol=0, pyramid_min=0)
+    targets = Targets(eng.content_targets(cat64), {})
+    res = eng.optimize(cat64.clone(), targets, optim, 3, extra=prior)
+    assert res.loss > 0  # the photo pays the TV
+    bare = eng.optimize(cat64.clone(), targets, optim, 3)
+    assert bare.loss < 1e-6 and torch.equal(bare.image, cat64)  # and nothing for the layer
+    _, none = reconstruct_objective(StyleEngine(backbone, StyleConfig(tv_weight=0.0)), "relu4_1")
+    assert none == []
+    with pytest.raises(UserError, match="relu9_9"):
+        reconstruct_objective(StyleEngine(backbone), "relu9_9")
