@@ -35,7 +35,9 @@ from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine, stylize
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
-PHOTOS = {"chelsea": "chelsea.png", "astronaut": "astronaut.png", "coffee": "coffee.png", "rocket": "rocket.jpg"}
+PHOTOS = {"chelsea": "chelsea.png", "astronaut": "astronaut.png", "coffee": "coffee.png", "rocket": "rocket.jpg",
+          # held out from every tuning (benchmarks/seed_experiments.py, time_to_quality.py)
+          "summer_palace": "summer_palace.jpg", "grace_hopper": "grace_hopper.jpg"}
 PAINTINGS = {
     "starry_night": "starry_night.jpg",
     "the_scream": "the_scream.jpg",
@@ -91,13 +93,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--pooling", default=DEFAULT_POOLING, choices=["max", "avg"])
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (renders only; metrics stay on the CPU)")
-    ap.add_argument("--precision", default="auto", choices=list(PRECISIONS), help="CUDA arithmetic (auto = bf16)")
+    ap.add_argument("--precision", default="auto", choices=list(PRECISIONS), help="auto = bf16 on CUDA and CPUs with native bf16")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     metrics = load_metrics(args.metrics)
     if args.all:
-        pairs = [f"{p}:{s}" for p in PHOTOS for s in PAINTINGS]
+        pairs = [f"{p}:{s}" for p in list(PHOTOS)[:4] for s in PAINTINGS]
     elif args.pairs:
         pairs = [p for p in args.pairs.split(",") if p]
     else:
@@ -109,7 +111,7 @@ def main() -> None:
     engine = StyleEngine(load_backbone(pooling=args.pooling, device=dev, precision=args.precision), style_cfg)
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"overrides: {so | oo or 'none (defaults)'}; device {dev}")
-    print(f"{'pair':<28} {'size':>4} {'style_ratio':>11} {'structure':>9} {'hf_ratio':>8} {'top_band':>8} {'seconds':>7}")
+    print(f"{'pair':<28} {'size':>4} {'style_ratio':>11} {'structure':>9} {'hf_ratio':>8} {'top_band':>8} {'seconds':>7}  iterations per level")
     rows: dict[int, list] = {s: [] for s in args.sizes}
     for size in args.sizes:
         for pair in pairs:
@@ -117,8 +119,13 @@ def main() -> None:
             cpath, spath = SAMPLES / PHOTOS[photo], SAMPLES / PAINTINGS[painting]
             content = to_tensor(resize_long_side(load_image(cpath), size))
             style = to_tensor(load_image(spath))
+            ran: dict[int, int] = {}  # iterations run per pyramid level (early stop cuts them)
+
+            def count(p, ran=ran) -> None:  # type: ignore[no-untyped-def]
+                ran[p.level] = ran.get(p.level, 0) + p.advanced
+
             t = time.perf_counter()
-            out = stylize(engine, content, [style], optim)
+            out = stylize(engine, content, [style], optim, callback=count)
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
             out = out.cpu()
@@ -133,7 +140,7 @@ def main() -> None:
             structure = metrics.structure(x, c)
             hf = float(high_freq_energy(x) / high_freq_energy(s))
             band = float(top_band(x))
-            print(f"{pair:<28} {size:>4} {ratio:>11.4f} {structure:>9.3f} {hf:>8.2f} {band:>8.3f} {secs:>7.1f}", flush=True)
+            print(f"{pair:<28} {size:>4} {ratio:>11.4f} {structure:>9.3f} {hf:>8.2f} {band:>8.3f} {secs:>7.1f}  {'+'.join(str(ran[k]) for k in sorted(ran))}", flush=True)
             painting_im = to_tensor(resize_long_side(load_image(spath), size))
             rows[size].append(([content, painting_im, out], f"{pair[:18]} {ratio:.4f} {structure:.2f}"))
         tiles = [t for r in rows[size] for t in r[0]]

@@ -2,8 +2,9 @@
 
 Everything else asks for named layers (``relu4_2``, ``conv3_1``, ``pool2``, ...) and gets back
 a dict of activations. The network runs only up to the deepest layer asked for, its weights
-never require gradients, and the convolutions run in channels_last, on CUDA in bf16 autocast (``precision``; on the CPU bf16 on request)
-(callers compute Grams and losses in fp32; see :mod:`stylemotion.losses`).
+never require gradients, and the convolutions run in channels_last, in bf16 autocast where the
+hardware has native bf16 (``precision``: CUDA, and CPUs with avx512_bf16 or AMX). Callers compute
+Grams and losses in fp32 (see :mod:`stylemotion.losses`).
 
 Backbones:
 
@@ -16,6 +17,7 @@ Backbones:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from contextlib import nullcontext
@@ -45,16 +47,27 @@ POOLINGS = ("max", "avg")
 # it transfers the painting's large-scale statistics (relu4/relu5) several times better
 # (docs/defaults.md).
 DEFAULT_POOLING = "avg"
-# The convolutions' arithmetic. On CUDA, auto = bf16 autocast (the fast path on tensor cores); on
-# the CPU, auto = float32: bf16 runs at native speed only on CPUs with avx512_bf16 or AMX, and on
-# one without (AVX2) a 3x3 conv ran 10x slower under bf16 autocast than in fp32; on one with it,
-# bf16 is an opt-in (--precision bf16) until the quality benchmark has been run there.
+# The convolutions' arithmetic. auto = bf16 autocast where the hardware computes bf16 natively: on
+# CUDA (tensor cores) and on CPUs with avx512_bf16 or AMX, where the quality benchmark scores bf16
+# as fp32 (docs/defaults.md) and an iteration runs 1.6-1.9x faster; fp32 elsewhere, because on an
+# AVX2-only CPU bf16 is emulated and a 3x3 conv ran 10x slower under it. bf16 asks for it anyway;
 # fp32 = float32 throughout (TF32 where torch allows it). Losses and the image stay float32.
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
+@functools.lru_cache(maxsize=None)  # asked at every forward pass; the CPU does not change
 def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (avx512_bf16 or AMX); False where it cannot tell."""
+    """Whether this CPU computes bf16 natively (avx512_bf16 or AMX).
+
+    torch's own CPU probe answers where it has one; otherwise /proc/cpuinfo's flags (False where
+    neither can tell: an unknown CPU gets fp32, which is never wrong, only slower)."""
+    caps = getattr(torch.cpu, "get_capabilities", None)  # torch's cpuinfo, where this torch has it
+    if caps is not None:
+        try:
+            c = caps()
+            return bool(c.get("avx512_bf16") or c.get("amx_bf16"))
+        except Exception:  # noqa: BLE001 - fall back to the kernel's flags
+            pass
     try:
         flags = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
@@ -66,9 +79,43 @@ def autocast_dtype(device_type: str, precision: str) -> torch.dtype | None:
     """bf16 where ``precision`` asks for it on this device type (see PRECISIONS), else None (fp32)."""
     if precision == "bf16" and device_type in ("cuda", "cpu"):
         return torch.bfloat16
-    if precision == "auto" and device_type == "cuda":
+    if precision == "auto" and (device_type == "cuda" or (device_type == "cpu" and cpu_has_native_bf16())):
         return torch.bfloat16
     return None
+
+
+def precision_name(device_type: str, precision: str) -> str:
+    """What ``precision`` means on this device type: "bf16" or "fp32" (for the first line a run prints)."""
+    return "bf16" if autocast_dtype(device_type, precision) is not None else "fp32"
+
+
+_BF16_WORKS: dict[str, bool] = {}
+
+
+def check_precision(device: torch.device, precision: str) -> str:
+    """Check that ``precision`` can run on ``device`` before any work; returns a warning ("" if none).
+
+    UserError (one line) where torch cannot compute a bf16 convolution here at all; a warning
+    where ``bf16`` is asked for on a CPU that only emulates it (it works, several times slower)."""
+    if precision not in PRECISIONS:
+        raise UserError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if autocast_dtype(device.type, precision) is None:
+        return ""
+    key = str(device)
+    if key not in _BF16_WORKS:
+        try:
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                x = torch.ones(1, 3, 4, 4, device=device, requires_grad=True)
+                F.conv2d(x, torch.ones(2, 3, 3, 3, device=device), padding=1).sum().backward()
+            _BF16_WORKS[key] = bool(x.grad is not None and torch.isfinite(x.grad).all())
+        except Exception:  # noqa: BLE001 - any failure means the same: no bf16 here
+            _BF16_WORKS[key] = False
+    if not _BF16_WORKS[key]:
+        raise UserError(f"--precision bf16: this torch build cannot compute bf16 convolutions on {device.type}; use --precision fp32 or auto")
+    if device.type == "cpu" and precision == "bf16" and not cpu_has_native_bf16():
+        return ("warning: this CPU has no native bf16 (no avx512_bf16 or AMX): --precision bf16 is emulated "
+                "and several times slower than fp32; --precision auto picks fp32 here")
+    return ""
 
 
 def layer_names(arch: str) -> list[str]:

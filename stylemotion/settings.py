@@ -56,7 +56,7 @@ class RunSection:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     backbone: str = "vgg16-hed"  # vgg16-hed (bundled) | vgg19 (needs its weights)
     pooling: str = "avg"  # avg | max (avg transfers large-scale style better; docs/defaults.md)
-    precision: str = "auto"  # auto (bf16 on CUDA) | bf16 | fp32 (closest to the CPU's pixels); CUDA only
+    precision: str = "auto"  # auto: bf16 on CUDA and on CPUs with native bf16, else fp32 | bf16 | fp32
     cadence: int = 1  # optimize every Nth frame; the frames between are warped from both neighbours
     loop: bool = False  # pull the last frames back to frame 0 so the video repeats without a jump
     loop_frames: int = 12  # how many final frames the loop blends over

@@ -149,26 +149,63 @@ def test_one_extra_pixel_row_and_column_barely_move_the_deep_gram(pooling):
     assert ((a - b).norm() / b.norm()).item() < 0.1
 
 
-def test_precision_is_checked_and_the_cpu_computes_in_float32_unless_asked(backbone, cat64):
+def test_precision_is_checked_and_auto_follows_the_cpu(backbone, cat64, monkeypatch):
+    import stylemotion.backbone as bbmod
+
     with pytest.raises(UserError, match="precision 'fp16' is not one of auto, bf16, fp32"):
         load_backbone(precision="fp16")
     assert backbone.precision == "auto"
-    auto = backbone(cat64, ["relu3_1"])["relu3_1"]
     try:
         backbone.precision = "fp32"
         fp32 = backbone(cat64, ["relu3_1"])["relu3_1"]
-        backbone.precision = "bf16"  # an explicit request runs bf16 autocast on the CPU too
+        backbone.precision = "bf16"  # an explicit request runs bf16 autocast on any CPU
         bf16 = backbone(cat64, ["relu3_1"])["relu3_1"]
+        backbone.precision = "auto"
+        # auto = bf16 exactly where the CPU computes it natively, fp32 on an AVX2-only CPU
+        monkeypatch.setattr(bbmod, "cpu_has_native_bf16", lambda: True)
+        auto_native = backbone(cat64, ["relu3_1"])["relu3_1"]
+        assert bbmod.precision_name("cpu", "auto") == "bf16"
+        monkeypatch.setattr(bbmod, "cpu_has_native_bf16", lambda: False)
+        auto_avx2 = backbone(cat64, ["relu3_1"])["relu3_1"]
+        assert bbmod.precision_name("cpu", "auto") == "fp32"
     finally:
         backbone.precision = "auto"
-    assert auto.dtype == fp32.dtype == torch.float32
-    assert torch.equal(auto, fp32)
-    assert bf16.dtype == torch.bfloat16
+    assert fp32.dtype == auto_avx2.dtype == torch.float32 and torch.equal(auto_avx2, fp32)
+    assert bf16.dtype == auto_native.dtype == torch.bfloat16 and torch.equal(auto_native, bf16)
     # bf16 keeps about 3 significant digits: close to fp32, not equal
     rel = ((bf16.float() - fp32).norm() / fp32.norm()).item()
     assert 0 < rel < 0.05, rel
-    assert autocast_dtype("cpu", "auto") is None and autocast_dtype("cuda", "auto") == torch.bfloat16
+    assert autocast_dtype("cuda", "auto") == torch.bfloat16 and autocast_dtype("cuda", "fp32") is None
     assert autocast_dtype("mps", "bf16") is None  # MPS stays float32
+
+
+def test_cpu_bf16_detection_matches_the_cpu_flags():
+    from pathlib import Path
+
+    import stylemotion.backbone as bbmod
+
+    flags = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").is_file() else None
+    if flags is None:
+        pytest.skip("no /proc/cpuinfo to compare with")
+    assert bbmod.cpu_has_native_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
+
+
+def test_check_precision_warns_where_bf16_is_emulated_and_refuses_where_impossible(monkeypatch):
+    import stylemotion.backbone as bbmod
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(bbmod, "cpu_has_native_bf16", lambda: False)
+    warning = bbmod.check_precision(cpu, "bf16")
+    assert warning.startswith("warning: ") and "emulated" in warning and "\n" not in warning
+    assert bbmod.check_precision(cpu, "auto") == "" and bbmod.check_precision(cpu, "fp32") == ""
+    monkeypatch.setattr(bbmod, "cpu_has_native_bf16", lambda: True)
+    assert bbmod.check_precision(cpu, "bf16") == "" and bbmod.check_precision(cpu, "auto") == ""
+    # a torch that cannot run a bf16 convolution here: one line, before any work
+    monkeypatch.setattr(bbmod, "_BF16_WORKS", {})
+    monkeypatch.setattr(bbmod.F, "conv2d", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no bf16 kernel")))
+    with pytest.raises(UserError, match="cannot compute bf16 convolutions on cpu; use --precision fp32"):
+        bbmod.check_precision(cpu, "bf16")
+    assert bbmod.check_precision(cpu, "fp32") == ""
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
+from PIL import Image
 import pytest
 import torch
 
@@ -124,8 +125,17 @@ def test_killed_video_render_resumes_identically(tmp_path):
     for i in range(6):
         name = f"frame_{i:05d}.png"
         assert (tmp_path / "full_frames" / name).read_bytes() == (tmp_path / "part_frames" / name).read_bytes(), name
+    # the frames are the render's result and match byte for byte (above); the H.264 streams made
+    # from them may not: with this PyAV/x264 the same PNG frames, fed in the same order, encoded
+    # to different streams in different processes. So the videos are held to codec noise, and
+    # each decoded frame must be closer to its own rendered frame than to any other
     a, b = decode_frames(tmp_path / "full.mp4"), decode_frames(tmp_path / "part.mp4")
-    assert len(a) == len(b) == 6 and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert len(a) == len(b) == 6
+    pngs = [np.asarray(Image.open(tmp_path / "full_frames" / f"frame_{i:05d}.png").convert("RGB")).astype(float) for i in range(6)]
+    for i, (x, y) in enumerate(zip(a, b)):
+        assert np.abs(x.astype(float) - y).mean() < 4, i
+        dists = [np.abs(y.astype(float) - q).mean() for q in pngs]
+        assert int(np.argmin(dists)) == i, (i, dists)
 
 
 def test_palette_is_one_colour_map_for_the_whole_clip_and_survives_resume(backbone, starry96):

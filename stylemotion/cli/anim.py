@@ -40,7 +40,7 @@ def add_anim_args(p: argparse.ArgumentParser, default_preset: str, default_out: 
     p.add_argument("--frames", type=positive_int, help="number of frames (overrides run.frames)")
     p.add_argument("--size", type=positive_int, help="long side in pixels (overrides run.size)")
     p.add_argument("--device", type=device_arg, help="auto, cpu, cuda, cuda:N, mps (overrides run.device)")
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="CUDA arithmetic: auto = bf16; fp32 is closest to the CPU (overrides run.precision)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="arithmetic: auto = bf16 on CUDA and on CPUs with native bf16 (avx512_bf16, AMX), else fp32 (overrides run.precision)")
     p.add_argument("--estimate", action="store_true", help="time a few frames, print the expected time and peak memory, write nothing")
     p.add_argument("--weights", type=Path, help="backbone weights file (for run.backbone = vgg19)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",

@@ -23,7 +23,7 @@ from typing import Any, Callable, NoReturn, Sequence
 
 import torch
 
-from ..backbone import check_device_name
+from ..backbone import check_device_name, check_precision, pick_device, precision_name
 from ..errors import Diverged, UserError
 
 MAX_SIZE = 8192  # long side limit of a single optimization (patch modes go beyond with --canvas)
@@ -169,7 +169,7 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weights", type=Path, help="weights file for the backbone (.pth or .safetensors)")
     g.add_argument("--pooling", choices=["avg", "max"])
     g.add_argument("--device", type=device_arg, help="auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps")
-    g.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="CUDA arithmetic: auto = bf16 (fast); fp32 is closest to the CPU")
+    g.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="arithmetic: auto = bf16 on CUDA and on CPUs with native bf16 (avx512_bf16, AMX), else fp32")
 
 
 STYLE_FLAGS = ("content_weight", "style_weight", "tv_weight", "style_scale", "content_layers", "style_layers", "style_layer_weights", "style_loss")
@@ -209,6 +209,16 @@ class Bar:
 
     def close(self) -> None:
         self.bar.close()
+
+
+def open_device(name: str, precision: str) -> tuple[torch.device, str]:
+    """The run's device, with the precision checked (one warning line where bf16 is emulated), and
+    the label a run's first line shows, e.g. "cpu, bf16"."""
+    device = pick_device(name)
+    warning = check_precision(device, precision)
+    if warning:
+        print(warning, file=sys.stderr)
+    return device, f"{device.type}, {precision_name(device.type, precision)}"
 
 
 def arch_of(backbone: str | None) -> str:

@@ -7,13 +7,14 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
-from ..backbone import DEFAULT_POOLING, load_backbone, pick_device
+from ..backbone import DEFAULT_POOLING, load_backbone
 from ..errors import UserError
 from ..estimate import Meter, image_estimate, probe_level
 from ..images import check_output_path, load_image, resize_long_side, save_image, to_tensor
 from ..loop import report_interval
 from ..optimize import OptimConfig, StyleConfig, StyleEngine, Targets, fit_style, level_iterations, pyramid_sizes, resize, stylize
-from .common import BACKBONE_FLAGS, Bar, OPTIM_FLAGS, STYLE_FLAGS, add_engine_args, arch_of, flag_overrides, float_list, positive_int, size_arg
+from .common import (BACKBONE_FLAGS, Bar, OPTIM_FLAGS, STYLE_FLAGS, add_engine_args, arch_of, flag_overrides, float_list, open_device,
+                     positive_int, size_arg)
 from .estimate import check_fits, frame_io_seconds, print_estimate, setup_seconds
 
 EXAMPLES_IMAGE = """examples:
@@ -57,7 +58,7 @@ def cmd_image(args: argparse.Namespace) -> int:
             raise UserError(f"--style-blend has {len(args.style_blend)} weights for {len(args.style)} --style images; give one per style")
         if not sum(args.style_blend) > 0:
             raise UserError(f"--style-blend weights {args.style_blend} are all zero; at least one must be > 0")
-    device = pick_device(bo.get("device", "auto"))
+    device, where = open_device(bo.get("device", "auto"), bo.get("precision", "auto"))
     content = to_tensor(resize_long_side(load_image(args.content, "content image"), args.size))
     # styles are kept at the size the run needs (style_scale x output), never at full resolution
     style_long = max(8, round(args.size * style_cfg.style_scale))
@@ -73,7 +74,7 @@ def cmd_image(args: argparse.Namespace) -> int:
         content.to(device), Targets(engine.content_targets(content), engine.style_targets(styles, args.style_blend, sizes[-1])),
         replace(optim, tol=0.0), 1), "this image")
     total = sum(level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor))
-    bar = Bar(total, f"{out.name} {content.shape[-1]}x{content.shape[-2]} on {device.type}")
+    bar = Bar(total, f"{out.name} {content.shape[-1]}x{content.shape[-2]} on {where}")
     seen = {"level": 0, "done": 0}  # early stop ends a level before its budget: skip ahead for a true ETA
 
     def on_progress(p) -> None:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from ..backbone import DEFAULT_POOLING, layer_names, load_backbone, pick_device
+from ..backbone import DEFAULT_POOLING, layer_names, load_backbone, precision_name
 from ..color import match_color
 from ..encode import VideoWriter, check_video_path
 from ..errors import UserError
@@ -24,7 +24,7 @@ from ..patches import REMIX, REMIX_STYLE, PatchConfig, PatchRenderer, base_itera
 from ..presets import load_mode_preset
 from ..superres import RECONSTRUCT_COLORS, RECONSTRUCT_OPTIM, RECONSTRUCT_POOLING, RECONSTRUCT_STYLE, ReconstructConfig, UpscaleConfig, downsample, psnr, reconstruct, upscale
 from .common import (BACKBONE_FLAGS, Bar, OPTIM_FLAGS, STYLE_FLAGS, add_engine_args, arch_of, finite_float, flag_overrides, fps_arg, nonneg_float, nonneg_int,
-                     positive_int, size_arg)
+                     open_device, positive_int, size_arg)
 from .estimate import frame_io_seconds, print_estimate, setup_seconds
 
 EXAMPLES_HIRES = """examples:
@@ -61,7 +61,7 @@ def int_list(text: str) -> tuple[int, ...]:
 
 def _engine(args: argparse.Namespace, style_cfg: Any, pooling: str | None = None):  # type: ignore[no-untyped-def]
     bo = flag_overrides(args, BACKBONE_FLAGS)
-    device = pick_device(bo.get("device", "auto"))
+    device, _ = open_device(bo.get("device", "auto"), bo.get("precision", "auto"))
     backbone = load_backbone(bo.get("backbone", "vgg16-hed"), bo.get("pooling", pooling or DEFAULT_POOLING), bo.get("weights"), device, bo.get("precision", "auto"))
     return StyleEngine(backbone, style_cfg), device
 
@@ -167,7 +167,7 @@ def cmd_hires(args: argparse.Namespace) -> int:
         if base_bar:
             base_bar.close()
     h, w = renderer.hw
-    bar = Bar(renderer.total_steps, f"{out.name} {w}x{h} canvas, {pc.patch}px patches on {device.type}", unit="patch")
+    bar = Bar(renderer.total_steps, f"{out.name} {w}x{h} canvas, {pc.patch}px patches on {device.type}, {precision_name(device.type, engine.backbone.precision)}", unit="patch")
     try:
         for st in renderer.steps():
             bar.update(1, scale=st.scale, loss=f"{st.loss:.4g}")
@@ -204,7 +204,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         raise UserError(f"output would be {low.shape[-1] * uc.scale}x{low.shape[-2] * uc.scale}; the limit is 8192 on the long side")
     engine, device = _engine(args, cfg["style"])
     optim = cfg["optim"]
-    bar = Bar(optim.iterations, f"upscale x{uc.scale} on {device.type}")
+    bar = Bar(optim.iterations, f"upscale x{uc.scale} on {device.type}, {precision_name(device.type, engine.backbone.precision)}")
     try:
         result, bicubic = upscale(engine, low, style, uc, optim, lambda p: bar.update(p.advanced, loss=f"{p.loss:.4g}"))
     finally:
@@ -255,7 +255,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     levels = pyramid_sizes(image.shape[-2], image.shape[-1], optim.pyramid_min, optim.pyramid_step)
     per_run = sum(level_iterations(optim.iterations, len(levels), optim.pyramid_iter_factor))
     runs = f" x {rc.restarts} restarts" if rc.restarts > 1 else ""
-    bar = Bar(per_run * rc.restarts, f"reconstruct from {layer}{runs} on {device.type}")
+    bar = Bar(per_run * rc.restarts, f"reconstruct from {layer}{runs} on {device.type}, {precision_name(device.type, engine.backbone.precision)}")
     # with restarts, film frames are held (uint8, the final size) for the current run and the best
     # run so far only; the kept run's are written at the end: the film shows the run that made the image
     films: dict[int, list] = {0: []}

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..backbone import load_backbone, pick_device
+from ..backbone import load_backbone, precision_name
 from ..encode import check_video_path
 from ..errors import UserError
 from ..framestyle import load_styles
 from ..optimize import StyleEngine
 from ..presets import apply_values, load_preset, parse_override
 from ..settings import Settings, from_dict, style_config
+from .common import open_device
 from .estimate import check_fits, estimate_frame_loop
 from .render import (Job, apply_playlist_flags, atomic_write_text, check_outputs, check_same_weights, load_state, output_paths,
                      render_to_files, resume_threads, run_paths, settings_diff, srt_text, weights_id)
@@ -101,7 +102,7 @@ def open_render(args: argparse.Namespace, setting_flags: tuple[str, ...], resolv
 
 def build_engine(s: Settings, weights: Path | None):  # type: ignore[no-untyped-def]
     """(device, engine, style images) of a run: every input is read before anything on disk changes."""
-    device = pick_device(s.run.device)
+    device, _ = open_device(s.run.device, s.run.precision)
     styles = load_styles(s)
     backbone = load_backbone(s.run.backbone, s.run.pooling, weights, device, s.run.precision)
     cfg = style_config(s)
@@ -134,7 +135,7 @@ def run(args: argparse.Namespace, mode: str, r: Opened, plan: Plan) -> tuple[int
     check_fits(plan.device, s.run.size, lambda: next(iter(plan.probe())), "this render")
     settings = s.to_dict()
     job = Job(out=r.out, mode=mode, start=start, frames=s.run.frames, settings=settings, weights=r.weights, fps=plan.fps,
-              crf=s.output.crf, hw=plan.hw, audio=plan.audio, desc=f"{mode} {w}x{h} {s.run.frames} frames on {plan.device.type}",
+              crf=s.output.crf, hw=plan.hw, audio=plan.audio, desc=f"{mode} {w}x{h} {s.run.frames} frames on {plan.device.type}, {precision_name(plan.device.type, s.run.precision)}",
               total_iterations=sum(plan.iterations_at(t) for t in plan.key_frames), iterations_at=plan.iterations_at)
     try:
         final, log_lines, audio_note = render_to_files(plan.frames, job)

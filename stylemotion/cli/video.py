@@ -189,7 +189,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-frame", action="store_true", help="stylize every frame on its own (no flow; flickers: for comparison)")
     p.add_argument("--no-audio", action="store_true", help="do not copy the input's audio")
     p.add_argument("--device", type=device_arg, help="auto, cpu, cuda, cuda:N, mps (overrides run.device)")
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="CUDA arithmetic: auto = bf16; fp32 is closest to the CPU (overrides run.precision)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="arithmetic: auto = bf16 on CUDA and on CPUs with native bf16 (avx512_bf16, AMX), else fp32 (overrides run.precision)")
     p.add_argument("--estimate", action="store_true", help="time a few frames, print the expected time and peak memory, write nothing")
     p.add_argument("--weights", type=Path, help="backbone weights file (for run.backbone = vgg19)")
     p.add_argument("-o", "--output", type=Path, default=Path("video_styled.mp4"), help="output .mp4, .webm or .gif (default video_styled.mp4)")
