@@ -75,6 +75,8 @@ def parse_sets(items: list[str]) -> tuple[dict, dict]:
             value: object = tuple(type(default[0])(t) if default else t for t in parts)
         elif isinstance(default, bool):
             value = text.lower() in ("1", "true", "yes")
+        elif default is None:  # an optional number (None = derived from another setting)
+            value = float(text)
         else:
             value = type(default)(text)
         (so if key in style_fields else oo)[key] = value

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import torch
 
-from stylemotion.backbone import DEFAULT_POOLING, cpu_has_native_bf16, load_backbone
+from stylemotion.backbone import DEFAULT_POOLING, cpu_has_native_bf16, load_backbone, pick_device
+from stylemotion.estimate import sync
 from stylemotion.images import load_image, resize_long_side, save_image, to_tensor
 from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine, make_init, stylize
 
@@ -41,7 +42,7 @@ from quality import PAINTINGS, PHOTOS, ROOT, SAMPLES, load_metrics, parse_sets
 # Photos held out from every tuning first, then two tuned ones; paintings all four.
 PAIRS = ["summer_palace:starry_night", "grace_hopper:the_scream", "coffee:matisse", "rocket:shipwreck"]
 # The previous release's schedule: a fixed count with a tight early stop.
-BEFORE = {"iterations": 200, "tol": 1e-4, "pyramid_iter_factor": 2.0}
+BEFORE = {"iterations": 200, "tol": 1e-4, "coarse_tol": 1e-4, "pyramid_iter_factor": 2.0}
 
 
 def score(metrics, path: Path, photo: Path, painting: Path) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -61,15 +62,21 @@ def main() -> None:
     ap.add_argument("--ref-iterations", type=int, default=1000, help="time this many reference iterations, scaled to 1000")
     ap.add_argument("--no-before", action="store_true", help="skip the previous release's schedule")
     ap.add_argument("--set", action="append", default=[], help="key=value override of the default row (screens)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (the reference runs there too, in fp32)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/stylemotion-ttq"))
     ap.add_argument("--metrics", type=Path, default=ROOT.parent / "shared" / "eval" / "metrics.py")
     args = ap.parse_args()
-    metrics = load_metrics(args.metrics)
-    precisions = args.precisions or (["fp32", "bf16"] if cpu_has_native_bf16() else ["fp32"])
+    # without the measuring tool (a device machine has no shared/), the times alone
+    metrics = load_metrics(args.metrics) if args.metrics.is_file() else None
+    if metrics is None:
+        print(f"note: {args.metrics} not found: times only, no scores")
+    dev = pick_device(args.device)
+    native = dev.type == "cuda" or cpu_has_native_bf16()
+    precisions = args.precisions or (["fp32", "bf16"] if native else ["fp32"])
     so, oo = parse_sets(args.set)
     args.out.mkdir(parents=True, exist_ok=True)
-    backbones = {p: load_backbone("vgg16-hed", DEFAULT_POOLING, precision=p) for p in {"fp32", *precisions}}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16: {cpu_has_native_bf16()}; "
+    backbones = {p: load_backbone("vgg16-hed", DEFAULT_POOLING, device=dev, precision=p) for p in {"fp32", *precisions}}
+    print(f"{dev}, torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16: {native}; "
           f"default overrides: {so | oo or 'none'}")
     pairs = [p for p in args.pairs.split(",") if p]
     for size in args.sizes:
@@ -78,11 +85,13 @@ def main() -> None:
         content = to_tensor(resize_long_side(load_image(SAMPLES / PHOTOS[photo]), size))
         style = to_tensor(resize_long_side(load_image(SAMPLES / PAINTINGS[painting]), size))
         bb = backbones["fp32"]
-        ct, st = reference_targets(bb, content, style)
-        x0 = make_init("noise", None, tuple(content.shape[-2:]), 0)
+        ct, st = reference_targets(bb, content.to(dev), style.to(dev))
+        x0 = make_init("noise", None, tuple(content.shape[-2:]), 0).to(dev)
         reference_run(bb, x0, ct, st, 2)  # warm-up
+        sync(dev)
         t = time.perf_counter()
         reference_run(bb, x0, ct, st, args.ref_iterations)
+        sync(dev)
         ref = (time.perf_counter() - t) * 1000 / args.ref_iterations
         scaled = "" if args.ref_iterations == 1000 else f" ({args.ref_iterations} iterations timed, scaled to 1000)"
         print(f"\n{size} px: reference (neural-style-pt, 1000 L-BFGS iterations, fp32): {ref:.1f} s{scaled}")
@@ -108,7 +117,7 @@ def main() -> None:
                 secs = time.perf_counter() - t
                 path = args.out / f"{photo}-{painting}-{size}-{label.replace(' ', '_')}.png"
                 save_image(out, path)
-                ratio, structure = score(metrics, path, cpath, spath)
+                ratio, structure = score(metrics, path, cpath, spath) if metrics else (float("nan"), float("nan"))
                 vs = "" if before is None else f"  (before: {before[0]:.4f} / {before[1]:.3f}; style x{ratio / before[0]:.2f}, structure {structure - before[1]:+.3f})"
                 if label.startswith("before"):
                     before = (ratio, structure)

@@ -50,6 +50,7 @@ class OptimResult:
     loss: float
     adam_state: Optional[dict[str, torch.Tensor]] = None  # exp_avg, exp_avg_sq, step (Adam only)
     retries: int = 0  # restarts with smaller steps after a divergence (0 = none were needed)
+    stop: str = "limit"  # why it ended: "settled" (the loss stopped moving, see should_stop) or "limit"
 
 
 DIVERGE_FACTOR = 1e6  # a loss this many times the first one is an explosion, not a bad step
@@ -120,6 +121,7 @@ class _Run:
         ema_weight = 0.0  # 1 - decay^k: the bias correction of Adam's moments, here for the average
         history: list[float] = []
         read = 0  # iterations read back to the host so far
+        stop = "limit"
         for it in range(n):
             before.copy_(x.detach())  # the loss computed below belongs to this image
             loss, parts = self.obj(x)
@@ -147,6 +149,7 @@ class _Run:
                     self.callback(Progress(self.level[0], self.level[1], k, n, history[-1], parts_now, x.detach(), k - read))
                 read = k
                 if should_stop(history, optim.tol):
+                    stop = "settled"
                     break
         done = len(history)
         with torch.no_grad():
@@ -173,7 +176,7 @@ class _Run:
             s = opt.state[x]
             state = {k: v.detach().clone() if torch.is_tensor(v) else torch.tensor(float(v)) for k, v in s.items()}
             state["step"] = state["step"].cpu()
-        return OptimResult(best, done, float(best_loss), state), ""
+        return OptimResult(best, done, float(best_loss), state, stop=stop), ""
 
     @staticmethod
     def _read(loss_buf: torch.Tensor, xbad_buf: torch.Tensor, lo: int, hi: int) -> tuple[list[float], list[bool]]:

@@ -18,7 +18,7 @@ Images are (1, 3, H, W) float32 RGB in [0, 1]. Nothing here prints; progress goe
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping, Sequence
 
 import torch
@@ -100,7 +100,14 @@ class OptimConfig:
     optimizer: str = "lbfgs"  # lbfgs: best quality per iteration; adam: cheaper steps, carries state across frames
     iterations: int = 200  # at the final pyramid level (coarser levels get more, they are cheap)
     lr: float = 0.02  # Adam step on [0,1] pixels; L-BFGS uses its own curvature scaling
-    tol: float = 1e-4  # early stop when the loss moves less than this fraction per iteration (over 10); 0 = never
+    # Each pyramid level stops when its loss has settled: when it moves by less than this fraction
+    # of itself per iteration (over 10 iterations; loop.should_stop); ``iterations`` is the ceiling.
+    # 0 = never: every level runs its full count
+    tol: float = 2e-3
+    # the same rule on the coarser pyramid levels; None = tol / 4. They are cheap (a quarter of the
+    # pixels per halving) and the big strokes they settle carry over to the final level, so they
+    # run to a tighter rule
+    coarse_tol: float | None = None
     init: str = "content"  # content | noise | image (the image is passed to stylize)
     seed: int = 0  # noise init and anything random: same seed, same pixels on CPU
     pyramid_min: int = 128  # coarse-to-fine: start at this long side (halving from the target); 0 = off
@@ -117,6 +124,12 @@ class OptimConfig:
     # (structure 0.49 -> 0.40); the relu2_2 content layer now holds them. Ignored with original_colors.
     palette: float = 1.0
 
+    def level_tol(self, coarse: bool) -> float:
+        """The early-stop tolerance of a coarse pyramid level or of the final one."""
+        if not coarse:
+            return self.tol
+        return self.tol / 4 if self.coarse_tol is None else self.coarse_tol
+
     def check(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise UserError(f"optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
@@ -130,6 +143,8 @@ class OptimConfig:
             raise UserError(f"lr must be in (0, 1], got {self.lr}")
         if not (0 <= self.tol < 1):
             raise UserError(f"tol must be in [0, 1), got {self.tol}")
+        if self.coarse_tol is not None and not (0 <= self.coarse_tol < 1):
+            raise UserError(f"coarse_tol must be in [0, 1), got {self.coarse_tol}")
         if self.pyramid_min < 0:
             raise UserError(f"pyramid_min must be >= 0 (0 turns the pyramid off), got {self.pyramid_min}")
         if not (1.1 <= self.pyramid_step <= 4):
@@ -411,7 +426,8 @@ def stylize(
         st = style_targets(hw) if style_targets is not None else engine.style_targets(styles, blend, hw)
         targets = Targets(engine.content_targets(c) if c is not None else {}, st)
         start = make_init(optim.init, c, hw, optim.seed, init_image) if x is None else resize(x, hw)
-        x = engine.optimize(start.to(engine.device), targets, optim, n, callback, (i, len(sizes)), report_every=report_every).image
+        level_optim = optim if i == len(sizes) - 1 else replace(optim, tol=optim.level_tol(coarse=True))
+        x = engine.optimize(start.to(engine.device), targets, level_optim, n, callback, (i, len(sizes)), report_every=report_every).image
     assert x is not None
     if optim.original_colors and original is not None:
         x = original_colors(x, original.to(x.device))

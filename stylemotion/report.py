@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 REFRESH_SECONDS = 10  # how often a running render's page reloads itself
 # keys of the per-frame log that are bookkeeping, not values to plot
-SKIP = {"frame", "key", "source", "styles", "dither", "cut"}
+SKIP = {"frame", "key", "source", "styles", "dither", "cut", "stop"}
 # the order plots appear in (the rest follow alphabetically): what users tune first
 FIRST = ("loss", "seconds", "iterations", "reliable", "zoom", "angle", "tx", "ty", "content_weight", "style_weight",
          "temporal_weight")
@@ -162,8 +162,12 @@ def page(title: str, records: Sequence[Mapping[str, Any]], *, total_frames: int,
         body.append("</div>")
     if order:
         body.append('<h2>Per frame</h2><div class="plots">')
+        stops = [r.get("stop") for r in records if r.get("stop")]
+        settled = sum(1 for x in stops if x == "settled")
         for k in order:
-            body.append(f'<div class="plot"><h3>{e(k)}</h3>{svg_plot(frames, {k: varying[k]}, cuts)}</div>')
+            # the optimizer stops a frame whose loss has settled before its ceiling: say how often
+            note = f" (settled early on {settled} of {len(stops)} frames)" if k == "iterations" and stops else ""
+            body.append(f'<div class="plot"><h3>{e(k)}{e(note)}</h3>{svg_plot(frames, {k: varying[k]}, cuts)}</div>')
         body.append("</div>")
     if constant:
         body.append('<h2>Constant over the run</h2><table class="const">')

@@ -195,7 +195,7 @@ class Sequencer:
                 k0 = state.prev_index
                 k1 = next(k for k in keys if k > k0)
             t0 = time.perf_counter()
-            out, iters, loss, adam = self._render_key(k1, k0, state, gen, on_progress, optimize)
+            out, iters, loss, adam, stop = self._render_key(k1, k0, state, gen, on_progress, optimize)
             color_ref = state.color_ref if state.color_ref is not None else out
             key_state = SeqState(k1 + 1, out, color_ref, adam, gen.get_state(), k1)
             secs = time.perf_counter() - t0
@@ -213,6 +213,8 @@ class Sequencer:
                 yield Frame(j, img, label_at(self.playlist, j), 0, float("nan"), replace(state, next_frame=j + 1), params, False)
             p = self.params(k1, True)
             p.update(iterations=iters, loss=loss, seconds=round(secs, 3))
+            if stop:
+                p["stop"] = stop  # "settled" early or ran to the "limit"
             state = key_state
             yield Frame(k1, out, label_at(self.playlist, k1), iters, loss, state, p, True)
 
@@ -224,8 +226,9 @@ class Sequencer:
         gen: torch.Generator,
         on_progress: Callable[[int, Progress], None] | None,
         optimize: bool,
-    ) -> tuple[torch.Tensor, int, float, Optional[dict[str, torch.Tensor]]]:
-        """Optimize key frame t from the output of key frame prev_t: (image, iterations, loss, adam)."""
+    ) -> tuple[torch.Tensor, int, float, Optional[dict[str, torch.Tensor]], str]:
+        """Optimize key frame t from the output of key frame prev_t: (image, iterations, loss, adam,
+        why it stopped; "" when nothing was optimized)."""
         s = self.s
         adam = state.adam if s.optim.carry_moments else None
         loop_target = None
@@ -252,7 +255,7 @@ class Sequencer:
                 adam["exp_avg"] = warp(adam["exp_avg"], theta, "replicate", "bilinear")
                 adam["exp_avg_sq"] = warp(adam["exp_avg_sq"], theta, "replicate", "bilinear").clamp_min(0)
         if not optimize or self.styler is None:
-            return init.cpu(), 0, float("nan"), None
+            return init.cpu(), 0, float("nan"), None, ""
         obj = self.styler.objective(t, content, {"content": self.cw(t), "style": self.sw(t)})
         res = self.styler.optimize(t, init, obj, n, on_progress, adam)
         out = res.image.cpu()
@@ -261,4 +264,4 @@ class Sequencer:
         if loop_target is not None:
             target, mask = loop_target
             out = out + mask * (target - out)
-        return out, res.iterations, res.loss, res.adam_state if s.optim.carry_moments else None
+        return out, res.iterations, res.loss, res.adam_state if s.optim.carry_moments else None, res.stop

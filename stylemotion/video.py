@@ -235,6 +235,7 @@ class ClipStylizer:
         if p.cut or not (1 in p.flows and 1 in state.outputs):
             # the first frame of a shot (or every frame, per-frame): as `image` stylizes a photo
             out, iters, loss = self.styler.first_frame(t, p.x, s.run.first_iterations, {"content": self.cw(t), "style": self.sw(t)}, on_progress)
+            info["stop"] = "settled" if iters < self.styler.first_frame_iterations(s.run.first_iterations) else "limit"
             return out, iters, loss, info
         masks, warped = [], []
         for j in sorted(p.flows):
@@ -254,6 +255,7 @@ class ClipStylizer:
         if self.lags:
             obj.term("temporal").set_targets(temporal)  # type: ignore[union-attr]
         res = self.styler.optimize(t, init, obj, n, on_progress)
+        info["stop"] = res.stop
         if res.retries:
             info["retries"] = res.retries
         return res.image.cpu(), res.iterations, res.loss, info

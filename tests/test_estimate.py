@@ -80,7 +80,7 @@ def test_every_rendering_command_estimates_and_writes_nothing(tmp_path):
     }
     for name, cmd in commands.items():
         line = estimate_line(run(*cmd, "--estimate", cwd=work))
-        assert "about" in line and "iterations" in line and "GiB" in line, (name, line)
+        assert "at most" in line and "a ceiling of" in line and "iterations" in line and "GiB" in line, (name, line)
     assert list(work.iterdir()) == []  # an estimate writes nothing
 
 
@@ -88,7 +88,7 @@ def test_estimate_counts_the_schedule(tmp_path):
     preset = write_preset(tmp_path)
     a = estimate_line(run("zoom", "--preset", preset, "--frames", 4, "-o", "z.mp4", "--estimate", cwd=tmp_path))
     b = estimate_line(run("zoom", "--preset", preset, "--frames", 8, "-o", "z.mp4", "--estimate", cwd=tmp_path))
-    count = lambda line: int(line.split("(")[1].split(" iterations")[0])  # noqa: E731
+    count = lambda line: int(line.split("(a ceiling of ")[1].split(" iterations")[0])  # noqa: E731
     assert (count(a), count(b)) == (12 + 3 * 4, 12 + 7 * 4)  # the preset: first_iterations 12, then "4" per frame
     p = run("zoom", "--preset", preset, "--frames", 4, "-o", "z.mp4", "--estimate", "--preview-motion", cwd=tmp_path)
     assert p.returncode == 2 and p.stderr.startswith("error: --estimate and --preview-motion")

@@ -321,3 +321,22 @@ def test_loop_wrap_motion_lands_on_undithered_frame_0(tmp_path, cat64):
     want = motion_matrix(z, a, *dithered_shift(z, a, dither_offset(n - 1, 0.5), (0.0, 0.0)), seq.hw)
     assert torch.allclose(seq.theta(n), want)
     assert not torch.allclose(seq.theta(n - 1), motion_matrix(seq.zoom(n - 1), seq.angle(n - 1), 0.0, 0.0, seq.hw))  # dithered
+
+
+def test_a_zoom_frame_that_settles_stops_early_and_says_why(backbone, tmp_path, cat64, starry96):
+    from stylemotion.schedule import Schedule
+
+    s = load_preset(str(write_preset(tmp_path)))
+    s.run.frames, s.run.first_iterations, s.optim.tol = 4, 30, 1e-3
+    s.run.iterations = Schedule.parse("40", "run.iterations")
+    s.playlist = s.playlist[:1]
+    # a still camera with the style weight down to 0 after frame 0 (a schedule holding the picture):
+    # frame 1 smooths what TV asks for, and from then on each frame starts at its own optimum
+    s.motion.zoom, s.motion.angle, s.motion.dither = Schedule.parse("1", "zoom"), Schedule.parse("0", "angle"), 0.0
+    s.style.style_weight = Schedule.parse("0:(20), 1:(0)", "style_weight")
+    still = [f.params for f in Sequencer(s, StyleEngine(backbone), cat64, [starry96]).frames()]
+    assert all(p["stop"] == "settled" and p["iterations"] < 30 for p in still[2:]), [(p["iterations"], p["stop"]) for p in still]
+    # a fast zoom with the style on: every frame regrows the magnified strokes, to its ceiling
+    s.motion.zoom, s.style.style_weight = Schedule.parse("1.3", "zoom"), Schedule.parse("20", "style_weight")
+    moving = [f.params for f in Sequencer(s, StyleEngine(backbone), cat64, [starry96]).frames()]
+    assert all(p["stop"] == "limit" and p["iterations"] == 40 for p in moving[1:]), [(p["iterations"], p["stop"]) for p in moving]

@@ -286,3 +286,21 @@ def test_real_footage_one_shot_and_a_cut_into_it(backbone, starry96):
     # the bunny's motion leaves pixels the flow cannot explain: those start from the input frame
     _, hist, reliable, _ = stylizer.compare(real[5], real[6], 6)
     assert hist < 0.1 and 0.5 < reliable < 1.0
+
+
+def test_a_settled_frame_stops_early_and_a_frame_with_new_content_does_not(backbone, starry96):
+    # frames 0-2 of a still shot, then the camera pans 8 px a frame: new content enters on the right
+    pan = pan_frames(4, 64, 8)
+    clip = [pan[0], pan[0], pan[0], pan[1], pan[2], pan[3]]
+    s = settings(6)
+    s.run.first_iterations, s.run.iterations = 150, Schedule.parse("40")
+    s.optim.tol = 1e-3  # the frame loops' default
+    frames = list(ClipStylizer(s, StyleEngine(backbone), [starry96], clip[0].shape[-2:]).frames(enumerate(clip)))
+    log = [f.params for f in frames]
+    assert all(p["stop"] in ("settled", "limit") for p in log)
+    # the still frames start from a finished picture: their loss has settled within a few iterations
+    for p in log[1:3]:
+        assert p["stop"] == "settled" and p["iterations"] < 20, p
+    # each panned frame must paint its new strip from the input: it runs to its ceiling
+    for p in log[3:]:
+        assert p["stop"] == "limit" and p["iterations"] >= 40, p

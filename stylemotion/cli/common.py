@@ -151,10 +151,11 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--style-layer-weights", type=float_list, help="one weight per style layer")
     g.add_argument("--style-loss", choices=["gram", "w2", "sw"], help="gram (default), w2: means + covariances (slow on CPU), or sw: sliced Wasserstein (whole distributions)")
     g = p.add_argument_group("optimizer")
-    g.add_argument("--iterations", type=nonneg_int, help="iterations at the final pyramid level")
+    g.add_argument("--iterations", type=nonneg_int, help="most iterations at the final pyramid level (coarser levels get more); a level stops sooner when its loss settles (--tol)")
     g.add_argument("--optimizer", choices=["lbfgs", "adam"])
     g.add_argument("--lr", type=positive_float, help="Adam learning rate on [0,1] pixels (default 0.02)")
-    g.add_argument("--tol", type=nonneg_float, help="early-stop relative loss tolerance per iteration (0 = never)")
+    g.add_argument("--tol", type=nonneg_float, help="stop a level (or a frame) when its loss moves less than this fraction per iteration (0 = never)")
+    g.add_argument("--coarse-tol", type=nonneg_float, help="the same for the coarser pyramid levels (cheap, so they run longer)")
     g.add_argument("--init", choices=["content", "noise", "image"])
     g.add_argument("--init-image", type=Path, help="start image for --init image")
     g.add_argument("--seed", type=seed_arg, help="0..2**32-1")
@@ -173,7 +174,7 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
 
 
 STYLE_FLAGS = ("content_weight", "style_weight", "tv_weight", "style_scale", "content_layers", "style_layers", "style_layer_weights", "style_loss")
-OPTIM_FLAGS = ("iterations", "optimizer", "lr", "tol", "init", "seed", "pyramid_min", "pyramid_step", "avg_decay", "original_colors", "palette")
+OPTIM_FLAGS = ("iterations", "optimizer", "lr", "tol", "coarse_tol", "init", "seed", "pyramid_min", "pyramid_step", "avg_decay", "original_colors", "palette")
 BACKBONE_FLAGS = ("backbone", "weights", "pooling", "device", "precision")
 
 

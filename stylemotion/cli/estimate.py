@@ -63,11 +63,12 @@ def frame_io_seconds(hw: tuple[int, int], report: bool = True) -> float:
 def print_estimate(est: Estimate, what: str, device: torch.device) -> None:
     free = free_device_memory(device)
     fits = "" if free is None else (f" of {gib(free)} free" + ("" if est.peak_bytes < free else ": does NOT fit"))
-    print(f"estimate for {what} on {device.type}: about {duration(est.seconds)} ({est.iterations} iterations), "
+    print(f"estimate for {what} on {device.type}: at most {duration(est.seconds)} (a ceiling of {est.iterations} iterations), "
           f"peak {est.memory_kind} {gib(est.peak_bytes)}{fits}")
     for line in est.lines:
         print(f"  {line}")
-    print("  (measured with short probes on this machine; an early stop (tol) can only make the run shorter)")
+    print("  (measured with short probes on this machine; each pyramid level and each frame stops as soon as its loss "
+          "settles (tol), usually well before its ceiling)")
 
 
 def check_fits(device: torch.device, size: int, run_largest: Callable[[], object], what: str) -> None:
