@@ -264,22 +264,36 @@ class AudioSource:
     end: float | None = None
 
 
+# what a song in another codec is re-encoded to, per container (a .gif holds no sound)
+AUDIO_ENCODERS = {".mp4": ("aac", "fltp"), ".webm": ("libopus", "flt")}
+AUDIO_ENCODE_RATE = 48000  # Hz: what AAC and Opus both take
+
+
 def _audio_stream(src: AudioSource, dst: Any, suffix: str) -> tuple[Any, str | None]:
-    """Add a stream to ``dst`` for ``src``'s audio (before any packet is muxed): (stream, None) or (None, why not)."""
+    """Add a stream to ``dst`` for ``src``'s audio (before any packet is muxed): (stream, None) or (None, why not).
+    A codec the container holds is copied; another (WAV's PCM in an .mp4) is re-encoded."""
     with av.open(str(src.path)) as c:
         if not c.streams.audio:
             return None, "the input has no audio"
         a = c.streams.audio[0]
         name = a.codec_context.name
-        if name not in AUDIO_CODECS.get(suffix, set()):
-            return None, f"its {name} audio cannot go into a {suffix} file"
-        return dst.add_stream_from_template(a), None
+        if name in AUDIO_CODECS.get(suffix, set()):
+            return dst.add_stream_from_template(a), None
+        if suffix not in AUDIO_ENCODERS:
+            return None, f"a {suffix} file holds no sound"
+        codec, _ = AUDIO_ENCODERS[suffix]
+        layout = "stereo" if a.codec_context.channels >= 2 else "mono"
+        return dst.add_stream(codec, rate=AUDIO_ENCODE_RATE, layout=layout), None
 
 
 def _mux_audio(src: AudioSource, dst: Any, out: Any) -> None:
-    """Copy the audio packets (no re-encoding) in [start, end), shifted to start at 0."""
+    """The audio in [start, end), shifted to start at 0: packets copied, or re-encoded when the
+    output stream's codec differs from the input's."""
     with av.open(str(src.path)) as c:
         a = c.streams.audio[0]
+        if out.codec_context.name != a.codec_context.name:
+            _transcode_audio(c, a, src, dst, out)
+            return
         tb = a.time_base
         off = int(round(src.start / tb)) if tb else 0
         for packet in c.demux(a):
@@ -295,6 +309,47 @@ def _mux_audio(src: AudioSource, dst: Any, out: Any) -> None:
             dst.mux(packet)
 
 
+def _transcode_audio(c: Any, a: Any, src: AudioSource, dst: Any, out: Any) -> None:
+    """Decode ``a``, cut [start, end) to the sample, re-encode into ``out``."""
+    ctx = out.codec_context
+    resampler = av.AudioResampler(format=AUDIO_ENCODERS[".mp4" if ctx.name == "aac" else ".webm"][1],
+                                  layout=ctx.layout.name, rate=ctx.sample_rate)
+    rate = ctx.sample_rate
+    first = int(round(src.start * rate))
+    last = int(round(src.end * rate)) if src.end is not None else None
+    pos = 0  # samples of the resampled input seen so far
+    fifo = av.AudioFifo()
+
+    def cut(frames: list[Any]) -> None:
+        nonlocal pos
+        for fr in frames:
+            n = fr.samples
+            lo, hi = max(first - pos, 0), n if last is None else min(n, last - pos)
+            pos += n
+            if hi <= lo:
+                continue
+            arr = fr.to_ndarray()[..., lo:hi] if fr.format.is_planar else fr.to_ndarray()[..., lo * len(fr.layout.channels):hi * len(fr.layout.channels)]
+            part = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr), format=fr.format.name, layout=fr.layout.name)
+            part.sample_rate = rate
+            part.pts = None
+            fifo.write(part)
+
+    for frame in c.decode(a):
+        cut(resampler.resample(frame))
+    cut(resampler.resample(None))
+    size = ctx.frame_size or 1024
+    written = 0
+    while fifo.samples:
+        chunk = fifo.read(min(size, fifo.samples)) if fifo.samples >= size else fifo.read(fifo.samples)
+        chunk.pts = written
+        chunk.time_base = Fraction(1, rate)
+        written += chunk.samples
+        for packet in out.encode(chunk):
+            dst.mux(packet)
+    for packet in out.encode(None):
+        dst.mux(packet)
+
+
 def probe(path: str | os.PathLike) -> tuple[int, int, int, float]:
     """(frames, width, height, fps) by decoding the file."""
     with av.open(str(path)) as c:
@@ -307,3 +362,56 @@ def decode_frames(path: str | os.PathLike) -> list[np.ndarray]:
     """All frames as (H, W, 3) uint8 arrays."""
     with av.open(str(path)) as c:
         return [f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])]
+
+
+AUDIO_RATE = 22050  # Hz: the analysis rate (librosa's default); bands above 11 kHz are not needed
+
+
+def read_audio(path: str | os.PathLike, rate: int = AUDIO_RATE) -> np.ndarray:
+    """The first audio stream of any file FFmpeg reads, as mono float32 samples at ``rate`` Hz.
+
+    UserError (one line, naming the file) for a missing, unreadable or corrupt file and for one
+    with no audio stream (an image, a silent video)."""
+    p = check_input_file(Path(path), "audio file")
+    try:
+        with av.open(str(p)) as c:
+            if not c.streams.audio:
+                what = "an image or a video without sound" if c.streams.video else "no audio stream"
+                raise UserError(f"audio file {p} has no audio stream ({what}); give a song: mp3, wav, ogg, flac, m4a, ...")
+            a = c.streams.audio[0]
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            chunks = []
+            for frame in c.decode(a):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):  # flush
+                chunks.append(out.to_ndarray().reshape(-1))
+    except UserError:
+        raise
+    except (av.error.FFmpegError, ValueError) as e:
+        raise UserError(f"audio file {p} could not be decoded ({' '.join(str(e).split())[:120]})") from None
+    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    if samples.size == 0:
+        raise UserError(f"audio file {p} holds no audio samples")
+    return np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def write_audio(path: str | os.PathLike, samples: np.ndarray, rate: int = AUDIO_RATE) -> Path:
+    """Mono float samples in [-1, 1] to a WAV (16-bit PCM) or, by extension, an M4A (AAC) file."""
+    p = Path(path)
+    codec, fmt = ("aac", "fltp") if p.suffix.lower() in (".m4a", ".mp4") else ("pcm_s16le", "s16")
+    pcm = np.clip(np.asarray(samples, np.float32), -1, 1)
+    with av.open(str(p), "w") as c:
+        s = c.add_stream(codec, rate=rate, layout="mono")
+        chunk = 1024
+        for i in range(0, len(pcm), chunk):
+            part = pcm[i:i + chunk]
+            data = (part * 32767).astype(np.int16)[None] if fmt == "s16" else part[None]
+            frame = av.AudioFrame.from_ndarray(data, format=fmt, layout="mono")
+            frame.sample_rate = rate
+            frame.pts = i
+            for packet in s.encode(frame):
+                c.mux(packet)
+        for packet in s.encode(None):
+            c.mux(packet)
+    return p

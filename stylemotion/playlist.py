@@ -16,6 +16,8 @@ class Entry:
     style: str  # path of the style image
     hold: int = 24  # frames this style is the target
     crossfade: int = 0  # frames at the start of this entry that blend from the previous one
+    hold_beats: int = 0  # with a song: beats this style is the target (replaces hold; 0 = use hold)
+    crossfade_beats: int = 0  # with a song: beats to crossfade into it (replaces crossfade when hold_beats is set)
 
 
 def weights_at(entries: list[Entry], t: int) -> list[tuple[int, float]]:
@@ -42,3 +44,36 @@ def label_at(entries: list[Entry], t: int) -> str:
     """Short label of the dominant style at frame t, e.g. 'starry_night'."""
     i, _ = max(reversed(weights_at(entries, t)), key=lambda p: p[1])  # a tie goes to the incoming style
     return Path(entries[i].style).stem
+
+
+def on_beats(entries: list[Entry], beat_frames: list[int], frames: int, beat_period: float) -> list[Entry]:
+    """The playlist laid out over a song's beats for a run of ``frames`` frames.
+
+    Entries with ``hold_beats`` start and end on beats (``beat_frames``: the frames the beats fall
+    on, in order; past the last one, every ``beat_period`` frames); the others keep their frames.
+    Returns the cycle unrolled over the run, every entry in frames, so :func:`weights_at` needs
+    no song. The first entry starts at frame 0 and ends on beat ``hold_beats`` (counted from 0)."""
+    if not any(e.hold_beats for e in entries):
+        return entries
+    period = max(1.0, beat_period)
+
+    def beat(k: int) -> int:
+        if k < len(beat_frames):
+            return beat_frames[k]
+        last = beat_frames[-1] if beat_frames else 0
+        return int(round(last + (k - len(beat_frames) + 1) * period))
+
+    out: list[Entry] = []
+    t, k, i = 0, 0, 0  # frame, beat index and entry index where the next entry starts
+    while t < frames:
+        e = entries[i % len(entries)]
+        if e.hold_beats:
+            end = max(t + 1, beat(k + e.hold_beats))
+            fade = max(0, beat(k + min(e.crossfade_beats, e.hold_beats)) - t) if e.crossfade_beats else 0
+            k += e.hold_beats
+        else:
+            end, fade = t + e.hold, e.crossfade
+            k = next((j for j in range(k, k + 100_000) if beat(j) >= end), k)
+        out.append(Entry(e.style, end - t, min(fade, end - t)))
+        t, i = end, i + 1
+    return out

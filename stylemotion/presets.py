@@ -121,6 +121,7 @@ def _point_shipped_paths_at_samples(s: Settings) -> None:
         return path if (not path or p.exists()) else str(SAMPLES_DIR / p.name)
 
     s.run.content = fix(s.run.content)
+    s.run.audio = fix(s.run.audio)
     s.playlist = [dataclasses.replace(e, style=fix(e.style)) for e in s.playlist]
 
 

@@ -76,9 +76,10 @@ def series_of(records: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
 
 
 def svg_plot(frames: Sequence[int], series: Mapping[str, Sequence[float]], marks: Sequence[int] = (),
-             width: int = 360, height: int = 140) -> str:
+             width: int = 360, height: int = 140, beats: Sequence[int] = ()) -> str:
     """An SVG line plot over the frame number: one polyline per series (non-finite values break the
-    line), min and max labelled, vertical marks at ``marks`` (cuts)."""
+    line), min and max labelled, vertical marks at ``marks`` (cuts, red) and ``beats`` (a song's
+    beats, grey)."""
     e = html.escape
     left, right, top, bottom = 48, 8, 8, 20
     w, h = width - left - right, height - top - bottom
@@ -103,9 +104,10 @@ def svg_plot(frames: Sequence[int], series: Mapping[str, Sequence[float]], marks
            f'<text x="{left}" y="{height - 6}">{f0}</text>',
            f'<text x="{left + w}" y="{height - 6}" text-anchor="end">{f1}</text>',
            f'<text x="{left + w / 2}" y="{height - 6}" text-anchor="middle">frame</text>']
-    for m in marks:
-        out.append(f'<line class="cut" x1="{px(m):.1f}" x2="{px(m):.1f}" y1="{top}" y2="{top + h}" stroke="#ff5050" '
-                   f'stroke-dasharray="3 2" data-frame="{m}"/>')
+    for cls, color, where in (("beat", "#666", beats), ("cut", "#ff5050", marks)):
+        for m in where:
+            out.append(f'<line class="{cls}" x1="{px(m):.1f}" x2="{px(m):.1f}" y1="{top}" y2="{top + h}" stroke="{color}" '
+                       f'stroke-dasharray="3 2" data-frame="{m}"/>')
     for i, (name, vals) in enumerate(series.items()):
         color = COLORS[i % len(COLORS)]
         runs: list[list[str]] = [[]]
@@ -136,6 +138,7 @@ def page(title: str, records: Sequence[Mapping[str, Any]], *, total_frames: int,
     e = html.escape
     frames = [int(r.get("frame", i)) for i, r in enumerate(records)]
     cuts = [int(r.get("frame", i)) for i, r in enumerate(records) if r.get("cut")]
+    beats = [int(r.get("frame", i)) for i, r in enumerate(records) if r.get("beat") == 1]  # a song's (--audio)
     series = series_of(records)
     varying = {k: v for k, v in series.items() if len({x for x in v if math.isfinite(x)}) > 1}
     constant = {k: v for k, v in series.items() if k not in varying}
@@ -167,7 +170,7 @@ def page(title: str, records: Sequence[Mapping[str, Any]], *, total_frames: int,
         for k in order:
             # the optimizer stops a frame whose loss has settled before its ceiling: say how often
             note = f" (settled early on {settled} of {len(stops)} frames)" if k == "iterations" and stops else ""
-            body.append(f'<div class="plot"><h3>{e(k)}{e(note)}</h3>{svg_plot(frames, {k: varying[k]}, cuts)}</div>')
+            body.append(f'<div class="plot"><h3>{e(k)}{e(note)}</h3>{svg_plot(frames, {k: varying[k]}, cuts, beats=beats)}</div>')
         body.append("</div>")
     if constant:
         body.append('<h2>Constant over the run</h2><table class="const">')
@@ -178,3 +181,20 @@ def page(title: str, records: Sequence[Mapping[str, Any]], *, total_frames: int,
     if cuts:
         body.append(f'<p class="meta">cuts at frames {e(", ".join(map(str, cuts)))}</p>')
     return "\n".join(head + body + ["</body></html>", ""])
+
+
+def audio_page(title: str, curves: Mapping[str, Sequence[float]], beats: Sequence[int], meta: str) -> str:
+    """A song's curves (one value per output frame) as a page of plots, each with the beats marked
+    (``stylemotion audio SONG -o song.html``)."""
+    e = html.escape
+    n = max((len(v) for v in curves.values()), default=0)
+    frames = list(range(n))
+    body = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{e(title)}</title>", f"<style>{CSS}</style></head><body>",
+            f"<h1>{e(title)}</h1>", f'<p class="meta" id="status">{e(meta)}</p>',
+            '<h2>Per frame (beats marked)</h2><div class="plots">']
+    for k, v in curves.items():
+        body.append(f'<div class="plot"><h3>{e(k)}</h3>{svg_plot(frames, {k: list(v)}, beats=beats)}</div>')
+    body += ["</div>", "</body></html>", ""]
+    return "\n".join(body)

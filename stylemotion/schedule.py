@@ -4,7 +4,9 @@ Grammar (the form animation tools use)::
 
     schedule   := value | key ("," key)*
     key        := INT ":" "(" expression ")"
-    expression := arithmetic on numbers, t (frame number), pi, e, and the functions
+    expression := arithmetic on numbers, t (frame number), pi, e, the song's variables
+                  s amp bass mid high onset beat beat_n bpm (with --audio; see
+                  stylemotion.audio), and the functions
                   sin cos tan asin acos atan abs sqrt exp log floor ceil min max clamp
 
 Between keys the value is linearly interpolated (each key's expression evaluated at the current
@@ -18,8 +20,8 @@ from __future__ import annotations
 import ast
 import math
 import re
-from dataclasses import dataclass
-from typing import Callable, Union
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Optional, Union
 
 from .errors import UserError
 
@@ -32,6 +34,9 @@ FUNCS: dict[str, Callable[..., float]] = {
     "min": min, "max": max, "clamp": lambda x, lo, hi: min(max(x, lo), hi),
 }
 CONSTS = {"pi": math.pi, "e": math.e}
+# Per-frame variables a run binds (Schedule.bind): seconds, and a song's curves (stylemotion.audio)
+SIGNALS = ("s", "amp", "bass", "mid", "high", "onset", "beat", "beat_n", "bpm")
+Signals = Callable[[int], Mapping[str, float]]  # frame -> {name: value}
 _BINOPS: dict[type, Callable[[float, float], float]] = {
     ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
     ast.Div: lambda a, b: a / b, ast.Mod: lambda a, b: a % b, ast.FloorDiv: lambda a, b: a // b,
@@ -62,6 +67,7 @@ class Expr:
             tree = ast.parse(self.text, mode="eval")
         except SyntaxError as e:
             raise UserError(f"{where}: cannot parse {self.text!r} at column {(e.offset or 1)}: {e.msg}") from None
+        self.names: set[str] = set()  # the SIGNALS it uses
         self._check(tree.body)
         self.tree = tree.body
 
@@ -71,8 +77,11 @@ class Expr:
             if not isinstance(node.value, (int, float)) or isinstance(node.value, bool):
                 raise UserError(f"{self.where}: only numbers are allowed, found {node.value!r} at column {col}")
         elif isinstance(node, ast.Name):
-            if node.id != "t" and node.id not in CONSTS:
-                raise UserError(f"{self.where}: unknown name {node.id!r} at column {col}; allowed: t, pi, e and functions {', '.join(FUNCS)}")
+            if node.id in SIGNALS:
+                self.names.add(node.id)
+            elif node.id != "t" and node.id not in CONSTS:
+                raise UserError(f"{self.where}: unknown name {node.id!r} at column {col}; allowed: t, pi, e, "
+                                f"the song's {', '.join(SIGNALS)} and functions {', '.join(FUNCS)}")
         elif isinstance(node, ast.BinOp):
             if type(node.op) not in _BINOPS:
                 raise UserError(f"{self.where}: operator not allowed at column {col}; use + - * / % // **")
@@ -90,22 +99,29 @@ class Expr:
         else:
             raise UserError(f"{self.where}: {type(node).__name__} not allowed at column {col} in {self.text!r}")
 
-    def _eval(self, node: ast.AST, t: float) -> float:
+    def _eval(self, node: ast.AST, t: float, env: Mapping[str, float]) -> float:
         if isinstance(node, ast.Constant):
             return float(node.value)
         if isinstance(node, ast.Name):
-            return float(t) if node.id == "t" else CONSTS[node.id]
+            if node.id == "t":
+                return float(t)
+            return float(env[node.id]) if node.id in SIGNALS else CONSTS[node.id]
         if isinstance(node, ast.BinOp):
-            return _BINOPS[type(node.op)](self._eval(node.left, t), self._eval(node.right, t))
+            return _BINOPS[type(node.op)](self._eval(node.left, t, env), self._eval(node.right, t, env))
         if isinstance(node, ast.UnaryOp):
-            v = self._eval(node.operand, t)
+            v = self._eval(node.operand, t, env)
             return -v if isinstance(node.op, ast.USub) else v
         assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-        return float(FUNCS[node.func.id](*[self._eval(a, t) for a in node.args]))
+        return float(FUNCS[node.func.id](*[self._eval(a, t, env) for a in node.args]))
 
-    def __call__(self, t: float) -> float:
+    def __call__(self, t: float, env: Mapping[str, float] | None = None) -> float:
+        """The value at frame t; ``env`` holds the SIGNALS it uses (a run binds them)."""
+        missing = sorted(self.names - set(env or {}))
+        if missing:
+            raise UserError(f"{self.where}: {self.text!r} uses {', '.join(missing)}, which come from a song: "
+                            "give --audio FILE (or run.audio in the preset)")
         try:
-            v = self._eval(self.tree, t)
+            v = self._eval(self.tree, t, env or {})
         except (ValueError, ZeroDivisionError, OverflowError, TypeError, RecursionError) as e:
             raise UserError(f"{self.where}: {self.text!r} fails at t={t:g}: {e}") from None
         if not math.isfinite(v):
@@ -123,6 +139,18 @@ class Schedule:
     keys: list[tuple[int, Expr]]
     name: str = "schedule"
     text: str = ""
+    # the run's per-frame variables (bind); not part of the schedule's value
+    signals: Optional[Signals] = field(default=None, compare=False, repr=False)
+
+    @property
+    def names(self) -> set[str]:
+        """The SIGNALS the schedule uses."""
+        return set().union(*(e.names for _, e in self.keys))
+
+    def bind(self, signals: Signals | None) -> "Schedule":
+        """Evaluate with ``signals(t)`` from now on (a run's seconds and song); returns self."""
+        self.signals = signals
+        return self
 
     @classmethod
     def parse(cls, spec: Union[str, float, int], name: str = "schedule") -> "Schedule":
@@ -169,14 +197,15 @@ class Schedule:
 
     def __call__(self, t: int) -> float:
         keys = self.keys
+        env = self.signals(t) if self.signals is not None and self.names else None
         if t <= keys[0][0]:
-            return keys[0][1](t)
+            return keys[0][1](t, env)
         for (f0, e0), (f1, e1) in zip(keys, keys[1:]):
             if f0 <= t < f1:
                 a = (t - f0) / (f1 - f0)
-                v0 = e0(t)
-                return v0 if a == 0 else v0 + (e1(t) - v0) * a
-        return keys[-1][1](t)
+                v0 = e0(t, env)
+                return v0 if a == 0 else v0 + (e1(t, env) - v0) * a
+        return keys[-1][1](t, env)
 
     def check_range(self, lo: float, hi: float, frames: int) -> None:
         """Raise UserError if any frame in [0, frames) falls outside [lo, hi]."""

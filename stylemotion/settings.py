@@ -23,13 +23,13 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .backbone import PRECISIONS, check_device_name
 from .errors import UserError
 from .optimize import StyleConfig
 from .playlist import Entry
-from .schedule import Schedule
+from .schedule import Schedule, Signals
 
 MAX_FRAMES = 10_000  # a preset from someone else cannot ask for a week of rendering by accident
 MAX_SIZE = 4096
@@ -60,6 +60,9 @@ class RunSection:
     cadence: int = 1  # optimize every Nth frame; the frames between are warped from both neighbours
     loop: bool = False  # pull the last frames back to frame 0 so the video repeats without a jump
     loop_frames: int = 12  # how many final frames the loop blends over
+    # a song (any file FFmpeg reads; relative to the preset): its curves are schedule variables,
+    # it is muxed into the video, and without --frames the video lasts as long as it
+    audio: str = ""
 
 
 @dataclass
@@ -115,6 +118,14 @@ class OptimSection:
 
 
 @dataclass
+class AudioSection:
+    """How a song's curves are smoothed (stylemotion.audio): 0 = they follow the song at once."""
+
+    attack: float = 0.0  # seconds for amp, bass, mid, high and onset to rise to a new level
+    release: float = 0.0  # seconds to fall back (0.2 lets each pulse linger for a few frames)
+
+
+@dataclass
 class OutputSection:
     crf: int = 18  # H.264 quality (lower = better, 0..51)
     montage_every: int = 0  # drift montage: every k-th frame (0 = about 16 tiles, every style shown)
@@ -156,6 +167,7 @@ class Settings:
     optim: OptimSection = field(default_factory=OptimSection)
     output: OutputSection = field(default_factory=OutputSection)
     video: VideoSection = field(default_factory=VideoSection)
+    audio: AudioSection = field(default_factory=AudioSection)
     playlist: list[Entry] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -196,7 +208,7 @@ def _plain(v: Any) -> Any:
 
 
 SECTIONS = {"run": RunSection, "motion": MotionSection, "fx": FxSection, "style": StyleSection, "optim": OptimSection, "output": OutputSection,
-            "video": VideoSection}
+            "video": VideoSection, "audio": AudioSection}
 CHOICES = {
     ("run", "mode"): ("zoom", "drift", "video"),
     ("video", "init"): ("warped", "content"),
@@ -222,6 +234,7 @@ RANGES = {
     ("run", "cadence"): (1, 16), ("run", "loop_frames"): (1, MAX_FRAMES),
     ("video", "palette"): (0, 1), ("video", "fps"): (0, 120), ("video", "start"): (0, 10_000_000), ("video", "end"): (0, 10_000_000), ("video", "every"): (1, 1000),
     ("fx", "noise_octaves"): (1, 8), ("fx", "noise_persistence"): (0, 1), ("fx", "unsharp_fine_sigma"): (0, 5),
+    ("audio", "attack"): (0, 10), ("audio", "release"): (0, 10),
 }
 SCHEDULE_RANGES = {  # checked over every frame of the run
     ("run", "iterations"): (0, 5000), ("motion", "zoom"): (0.5, 2.0), ("motion", "angle"): (-45, 45),
@@ -230,7 +243,7 @@ SCHEDULE_RANGES = {  # checked over every frame of the run
     ("fx", "contrast"): (0.5, 2.0), ("fx", "unsharp_amount"): (0, 5), ("fx", "unsharp_kernel"): (1, 31),
     ("fx", "unsharp_sigma"): (0.1, 10), ("fx", "unsharp_threshold"): (0, 1), ("fx", "noise"): (0, 0.5),
 }
-ENTRY_RANGES = {"hold": (1, MAX_FRAMES), "crossfade": (0, MAX_FRAMES)}
+ENTRY_RANGES = {"hold": (1, MAX_FRAMES), "crossfade": (0, MAX_FRAMES), "hold_beats": (0, MAX_FRAMES), "crossfade_beats": (0, MAX_FRAMES)}
 
 
 def check_value(where: str, default: Any, value: Any, key: tuple[str, str]) -> Any:
@@ -284,7 +297,7 @@ def check_value(where: str, default: Any, value: Any, key: tuple[str, str]) -> A
     return value
 
 
-PATH_KEYS = (("run", "content"), ("fx", "color_reference"), ("video", "input"))
+PATH_KEYS = (("run", "content"), ("fx", "color_reference"), ("video", "input"), ("run", "audio"))
 
 
 def resolve_path(value: str | os.PathLike, base: Path | None) -> str:
@@ -344,9 +357,9 @@ def parse_entry(e: Any, where: str, base: Path | None) -> Entry:
     """One ``[[playlist]]`` table -> an :class:`Entry` (style path resolved against ``base``)."""
     if not isinstance(e, dict):
         raise UserError(f"{where}: must be a table with style, hold, crossfade")
-    unknown = set(e) - {"style", "hold", "crossfade"}
+    unknown = set(e) - {"style", *ENTRY_RANGES}
     if unknown:
-        raise UserError(f"{where}: unknown key {sorted(unknown)[0]}; valid: style, hold, crossfade")
+        raise UserError(f"{where}: unknown key {sorted(unknown)[0]}; valid: style, {', '.join(ENTRY_RANGES)}")
     if not isinstance(e.get("style"), str) or not e["style"]:
         raise UserError(f"{where}.style: a style image path is required")
     vals = {}
@@ -358,10 +371,38 @@ def parse_entry(e: Any, where: str, base: Path | None) -> Entry:
     return Entry(resolve_path(e["style"], base), **vals)
 
 
+def song_names(s: Settings) -> set[str]:
+    """The song's variables (beat, onset, ...) that the run's schedules use: they need run.audio."""
+    return set().union(*(s.schedule(sec, key).names for sec, key in SCHEDULE_RANGES)) - {"s"}
+
+
+def bind_signals(s: Settings, song: Signals | None = None) -> None:
+    """Give every schedule its per-frame variables: ``s`` (seconds at run.fps) and, with a song,
+    its curves (``song(t)``: amp, beat, ...); then check their ranges over the run's frames."""
+    fps = s.run.fps
+
+    def seconds(t: int) -> dict[str, float]:
+        return {"s": t / fps}
+
+    def with_song(t: int) -> Mapping[str, float]:
+        return {**song(t), "s": t / fps}  # type: ignore[misc]
+
+    for sec, key in SCHEDULE_RANGES:
+        s.schedule(sec, key).bind(with_song if song is not None else seconds)
+    validate(s)
+
+
 def validate(s: Settings, source: str = "settings") -> None:
-    """Cross-field checks and schedule ranges over the whole run."""
+    """Cross-field checks and schedule ranges over the whole run (a schedule that uses the song is
+    checked once the song is bound: :func:`bind_signals`)."""
+    fps = s.run.fps
     for (sec, key), (lo, hi) in SCHEDULE_RANGES.items():
-        s.schedule(sec, key).check_range(lo, hi, s.run.frames)  # named where it was read
+        sched = s.schedule(sec, key)
+        if sched.names and sched.signals is None:
+            if sched.names - {"s"}:
+                continue  # the song's curves are not known yet
+            sched.bind(lambda t, fps=fps: {"s": t / fps})
+        sched.check_range(lo, hi, s.run.frames)  # named where it was read
     if len(s.style.style_layer_weights) != len(s.style.style_layers):
         raise UserError(f"{source}: style.style_layer_weights has {len(s.style.style_layer_weights)} values for {len(s.style.style_layers)} style_layers")
     if s.run.loop and s.run.loop_frames >= s.run.frames:

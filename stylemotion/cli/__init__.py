@@ -1,6 +1,6 @@
-"""Command line: ``stylemotion image|zoom|drift|video|study|presets|inspect|hires|remix|upscale|reconstruct``.
+"""Command line: ``stylemotion image|zoom|drift|video|study|presets|inspect|hires|remix|upscale|reconstruct|audio``.
 
-One module per command group (``image``, ``anim``, ``video``, ``study``, ``info``, ``modes``), built on
+One module per command group (``image``, ``anim``, ``video``, ``study``, ``info``, ``modes``, ``music``), built on
 ``common`` (flags, progress bar, the error path) and ``render`` (the files of a resumable frame
 render); those two import no command module. This package is the only code that prints.
 """
@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 
 from .. import __version__
-from . import anim, image, info, modes, study, video
+from . import anim, image, info, modes, music, study, video
 from .common import Parser, add_common_args, run_command
 
 
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"stylemotion {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (image, anim, video, study, info, modes):
+    for module in (image, anim, video, study, info, modes, music):
         module.register(sub)
     for command in sub.choices.values():
         add_common_args(command)

@@ -6,13 +6,17 @@ import argparse
 import math
 import time
 from pathlib import Path
+from typing import Any, Iterator
 
-from ..encode import VideoWriter
+import numpy as np
+
+from .. import audio
+from ..encode import AudioSource, VideoWriter
 from ..errors import UserError
 from ..images import load_image, montage, save_image, to_tensor, to_uint8
-from ..playlist import label_at
+from ..playlist import label_at, on_beats
 from ..sequence import SeqState, Sequencer
-from ..settings import Settings
+from ..settings import MAX_FRAMES, Settings, bind_signals, song_names
 from .common import device_arg, nonneg_int, positive_int
 from .estimate import probe_settings
 from .pipeline import FlagMap, Plan, build_engine, open_render, resolve, run
@@ -37,7 +41,9 @@ def add_anim_args(p: argparse.ArgumentParser, default_preset: str, default_out: 
     p.add_argument("--style", type=Path, action="append", help="style image; repeat to make a playlist (replaces the preset's)")
     p.add_argument("--hold", type=positive_int, help="frames per --style entry (default: the preset's first entry)")
     p.add_argument("--crossfade", type=nonneg_int, help="frames to crossfade into each --style entry (default 0)")
-    p.add_argument("--frames", type=positive_int, help="number of frames (overrides run.frames)")
+    p.add_argument("--frames", type=positive_int, help="number of frames (overrides run.frames; with --audio: the song's length)")
+    p.add_argument("--audio", type=Path, metavar="SONG", help="a song: muxed into the video, its beats, onsets and bands usable "
+                   "in every schedule (overrides run.audio; needs the [music] extra)")
     p.add_argument("--size", type=positive_int, help="long side in pixels (overrides run.size)")
     p.add_argument("--device", type=device_arg, help="auto, cpu, cuda, cuda:N, mps (overrides run.device)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="arithmetic: auto = bf16 on CUDA and on CPUs with native bf16 (avx512_bf16, AMX), else fp32 (overrides run.precision)")
@@ -55,9 +61,9 @@ def add_anim_args(p: argparse.ArgumentParser, default_preset: str, default_out: 
 
 
 # flags that change what is rendered: with --resume each must agree with the stored settings
-SETTING_FLAGS = ("preset", "content", "style", "hold", "crossfade", "frames", "size", "device", "precision", "cadence", "loop")
+SETTING_FLAGS = ("preset", "content", "style", "hold", "crossfade", "frames", "size", "device", "precision", "cadence", "loop", "audio")
 FLAGS: FlagMap = {"frames": ("run", "frames"), "size": ("run", "size"), "device": ("run", "device"), "precision": ("run", "precision"),
-                  "content": ("run", "content"), "cadence": ("run", "cadence"), "loop": ("run", "loop")}
+                  "content": ("run", "content"), "cadence": ("run", "cadence"), "loop": ("run", "loop"), "audio": ("run", "audio")}
 
 
 def resolve_settings(args: argparse.Namespace, mode: str, base: Settings | None = None) -> tuple[Settings, dict]:
@@ -85,22 +91,56 @@ def cmd_animate(args: argparse.Namespace) -> int:
         raise UserError("--estimate and --preview-motion: choose one (the preview needs no estimate: it runs in seconds)")
     r = open_render(args, SETTING_FLAGS, lambda base=None: resolve_settings(args, mode, base), SeqState)
     s, out, state = r.s, r.out, r.state
+    song = attach_song(s, args, resumed=state is not None)
     if args.preview_motion:
-        return preview_motion(s, out)
+        return preview_motion(s, out, song)
     content = to_tensor(load_image(s.run.content, "content image"))
     color_ref = to_tensor(load_image(s.fx.color_reference, "fx.color_reference image")) if s.fx.color_reference else None
     device, engine, styles = build_engine(s, args.weights)
     seq = Sequencer(s, engine, content, styles, color_ref)
     if state is not None:
         check_state(state, s, seq.hw, run_paths(out)[2])
-    plan = Plan(frames=lambda on_progress: seq.frames(state, on_progress),
+    plan = Plan(frames=lambda on_progress: with_song(seq.frames(state, on_progress), song),
                 probe=lambda: Sequencer(probe_settings(s), engine, content, styles, color_ref).frames(),
                 iterations_at=seq.iterations_at, key_frames=[t for t in seq.key_frames() if t >= r.start], hw=seq.hw,
-                fps=s.run.fps, device=device)
+                fps=s.run.fps, device=device,
+                audio=AudioSource(Path(s.run.audio), 0.0, s.run.frames / s.run.fps) if song is not None else None)
     code, _, _ = run(args, mode, r, plan)
     if code == 0 and mode == "drift" and not args.estimate:
         write_montage(s, out)
     return code
+
+
+def attach_song(s: Settings, args: argparse.Namespace, resumed: bool) -> audio.AudioFeatures | None:
+    """Analyze run.audio (before anything is written) and bind its curves to the schedules; without
+    --frames (or run.frames on the command line) the run lasts as long as the song."""
+    if not s.run.audio:
+        names = song_names(s)
+        if names:
+            raise UserError(f"the schedules use {', '.join(sorted(names))}, which come from a song: give --audio FILE (or run.audio in the preset)")
+        if any(e.hold_beats for e in s.playlist):
+            raise UserError("the playlist holds styles for a number of beats (hold_beats), which come from a song: give --audio FILE (or run.audio)")
+        return None
+    frames_given = resumed or args.frames is not None or any(o.replace(" ", "").startswith("run.frames=") for o in args.overrides)
+    cfg = audio.AudioConfig(file=s.run.audio, attack=s.audio.attack, release=s.audio.release)
+    song = audio.load(s.run.audio, s.run.fps, s.run.frames if frames_given else None, cfg)
+    if not frames_given:
+        if song.frames > MAX_FRAMES:
+            raise UserError(f"{s.run.audio} lasts {song.seconds:.0f} s: {song.frames} frames at {s.run.fps:g} fps, more than {MAX_FRAMES}; "
+                            "give --frames N (the song is cut there) or a lower run.fps")
+        s.run.frames = song.frames
+    bind_signals(s, song.at)
+    beats = [int(t) for t in np.flatnonzero(song.curves["beat"] == 1.0)]
+    s.playlist = on_beats(s.playlist, beats, s.run.frames, s.run.fps * 60 / song.bpm if song.bpm > 0 else s.run.fps)
+    return song
+
+
+def with_song(frames: Iterator[Any], song: audio.AudioFeatures | None) -> Iterator[Any]:
+    """Each frame's log with the song's values at that frame (the report plots them, beats marked)."""
+    for f in frames:
+        if song is not None:
+            f.params.update({k: round(v, 4) for k, v in song.at(f.index).items() if k != "s"})
+        yield f
 
 
 def write_montage(s: Settings, out: Path) -> None:
@@ -117,7 +157,7 @@ def write_montage(s: Settings, out: Path) -> None:
     print(f"wrote {mpath}")
 
 
-def preview_motion(s: Settings, out: Path) -> int:
+def preview_motion(s: Settings, out: Path, song: audio.AudioFeatures | None = None) -> int:
     """The motion and per-frame controls on the start image, no optimization: OUT_preview.mp4."""
     t0 = time.perf_counter()
     content = to_tensor(load_image(s.run.content, "content image"))
@@ -125,12 +165,13 @@ def preview_motion(s: Settings, out: Path) -> int:
     prev = out.with_name(out.stem + "_preview" + out.suffix)
     # no style and no network are needed to move pixels: the playlist's images are not even read
     seq = Sequencer(s, None, content, [], color_ref, styles_needed=False)
-    writer = VideoWriter(prev, s.run.fps, s.output.crf, metadata=s.to_dict())
+    sound = AudioSource(Path(s.run.audio), 0.0, s.run.frames / s.run.fps) if song is not None else None
+    writer = VideoWriter(prev, s.run.fps, s.output.crf, metadata=s.to_dict(), audio=sound)
     h, w = seq.hw
     # the same page a render writes, with the schedules alone: see a ramp before spending hours on it
     report = Report(output_paths(out)["report"], f"motion preview: {out.name}", s.run.frames, f"{w}x{h}, no style")
     try:
-        for frame in seq.frames(optimize=False):
+        for frame in with_song(seq.frames(optimize=False), song):
             writer.write(to_uint8(frame.image))
             report.add(frame.index, frame.image, jsonable({k: v for k, v in frame.params.items() if k not in ("loss", "iterations")}))
     except BaseException:

@@ -1,0 +1,57 @@
+"""``stylemotion audio``: a song's curves before any rendering (summary, JSON, keyframes, a page)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..audio import CURVES, AudioConfig, keyframes, load
+from ..paths import atomic_write_text, check_output_file
+from ..report import audio_page
+from .common import fps_arg, nonneg_float, positive_int
+
+EXAMPLES = """examples:
+  stylemotion audio song.mp3 --fps 24                      # tempo, beats, length in frames
+  stylemotion audio song.mp3 --fps 24 --json > song.json   # every curve, one value per frame
+  stylemotion audio song.mp3 --fps 24 --keyframes onset    # 0:(0.12), 1:(0.31), ... for other tools
+  stylemotion audio song.mp3 --fps 24 -o song.html         # the curves as plots, beats marked
+"""
+
+
+def cmd_audio(args: argparse.Namespace) -> int:
+    out = check_output_file(args.output, "page", [".html"], [args.song]) if args.output else None
+    cfg = AudioConfig(attack=args.attack, release=args.release)
+    cfg.check()
+    f = load(str(args.song), args.fps, args.frames, cfg)
+    if args.json:
+        print(json.dumps(f.to_json()))
+        return 0
+    if args.keyframes:
+        print(keyframes(f, args.keyframes))
+        return 0
+    beats = [t for t in range(f.frames) if f.curves["beat"][t] == 1.0]
+    summary = (f"{args.song.name}: {f.seconds:.2f} s, {f.frames} frames at {args.fps:g} fps, "
+               f"{f.bpm:.1f} bpm, {len(beats)} beats")
+    if out is not None:
+        atomic_write_text(out, audio_page(f"audio: {args.song.name}", f.curves, beats, summary))
+        print(f"wrote {out} ({summary})")
+        return 0
+    print(summary)
+    print("  schedules may use s, " + ", ".join(CURVES) + " and bpm beside t, e.g. zoom = \"1.005 + 0.03*beat\"")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("audio", help="show a song's curves (loudness, bands, onsets, beats) per frame",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("song", type=Path, help="any audio or video file FFmpeg reads")
+    p.add_argument("--fps", type=fps_arg, default=24.0, help="output frames per second (default 24)")
+    p.add_argument("--frames", type=positive_int, help="frames to analyze (default: as long as the song)")
+    p.add_argument("--attack", type=nonneg_float, default=0.0, help="seconds for amp, bands and onset to rise (default 0)")
+    p.add_argument("--release", type=nonneg_float, default=0.0, help="seconds for them to fall back (default 0)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--json", action="store_true", help="print one JSON object: fps, frames, seconds, bpm and every curve")
+    what.add_argument("--keyframes", choices=CURVES, metavar="FEATURE", help=f"print one curve as keyframes ({', '.join(CURVES)})")
+    what.add_argument("-o", "--output", type=Path, help="write the curves as an HTML page of plots, beats marked")
+    p.set_defaults(func=cmd_audio)

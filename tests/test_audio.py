@@ -1,0 +1,193 @@
+"""A song's curves (stylemotion.audio) on made tracks with known answers, and songs in renders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("librosa")
+
+from stylemotion.audio import AudioConfig, analyze, beat_curves, keyframes, load  # noqa: E402
+from stylemotion.encode import AUDIO_RATE, read_audio, write_audio  # noqa: E402
+from stylemotion.errors import UserError  # noqa: E402
+from stylemotion.schedule import Schedule  # noqa: E402
+
+from .conftest import SAMPLES  # noqa: E402
+
+SR = AUDIO_RATE
+
+
+def clicks(bpm: float = 120.0, seconds: float = 8.0, start: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """A click track: a 15 ms decaying noise burst on every beat. (samples, click times)."""
+    rng = np.random.default_rng(0)
+    y = np.zeros(int(seconds * SR), np.float32)
+    times = np.arange(start, seconds - 0.05, 60.0 / bpm)
+    burst = (rng.standard_normal(int(0.015 * SR)) * np.exp(-np.linspace(0, 6, int(0.015 * SR)))).astype(np.float32)
+    for t in times:
+        i = int(t * SR)
+        y[i:i + burst.size] += 0.8 * burst[: y.size - i]
+    return y, times
+
+
+def tone(hz: float, seconds: float, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    return (amp * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+def test_a_click_track_gives_its_beats_and_tempo():
+    y, times = clicks(120.0)
+    f = analyze(y, SR, fps=24)
+    assert abs(f.bpm - 120) / 120 < 0.02, f.bpm
+    beat_frames = np.flatnonzero(f.curves["beat"] == 1.0)
+    click_frames = np.round(times * 24).astype(int)
+    # every beat the tracker found lies within one frame of a click, and it found nearly all
+    assert all(np.abs(click_frames - b).min() <= 1 for b in beat_frames), (beat_frames, click_frames)
+    assert len(beat_frames) >= len(click_frames) - 2
+    # the onset curve peaks on the clicks
+    peaks = [t for t in range(1, f.frames - 1) if f.curves["onset"][t] > 0.5 and f.curves["onset"][t] >= f.curves["onset"][t - 1]
+             and f.curves["onset"][t] >= f.curves["onset"][t + 1]]
+    hit = sum(1 for c in click_frames if any(abs(c - p) <= 1 for p in peaks))
+    assert hit >= 0.9 * len(click_frames), (hit, len(click_frames))
+    # beat falls from 1 to 0 between beats, beat_n counts them
+    b = f.curves["beat"]
+    k0, k1 = beat_frames[2], beat_frames[3]
+    assert np.all(np.diff(b[k0:k1]) < 0) and b[k1 - 1] < 1 / (k1 - k0) + 1e-9
+    assert f.curves["beat_n"][k1] == f.curves["beat_n"][k1 - 1] + 1
+    assert f.frames == 8 * 24 and all(0 <= v.min() and (k == "beat_n" or v.max() <= 1) for k, v in f.curves.items())
+
+
+def test_bass_and_high_are_apart():
+    y = np.concatenate([tone(60, 2.0), tone(5000, 2.0)])
+    f = analyze(y, SR, fps=10)
+    first, second = slice(2, 18), slice(22, 38)
+    assert f.curves["bass"][first].mean() > 0.8 and f.curves["high"][first].max() < 0.05
+    assert f.curves["high"][second].mean() > 0.8 and f.curves["bass"][second].max() < 0.05
+    assert f.curves["mid"][first].max() < 0.1 and f.curves["mid"][second].max() < 0.1  # (the switch itself is a broadband click)
+
+
+def test_a_silent_gap_is_zero_and_silence_is_all_zeros():
+    y = np.concatenate([tone(440, 1.0), np.zeros(SR, np.float32), tone(440, 1.0)])
+    f = analyze(y, SR, fps=10)
+    gap = f.curves["amp"][12:19]
+    assert gap.max() < 0.01 and f.curves["amp"][:9].min() > 0.5
+    quiet = analyze(np.zeros(3 * SR, np.float32), SR, fps=12)
+    assert quiet.bpm == 0 and quiet.frames == 36
+    for k, v in quiet.curves.items():
+        assert np.all(v == 0) and np.all(np.isfinite(v)), k
+
+
+def test_a_run_longer_than_the_track_hears_silence_after_it():
+    y, _ = clicks(120.0, seconds=2.0)
+    f = analyze(y, SR, fps=12, frames=60)
+    assert f.frames == 60 and f.curves["amp"][30:].max() == 0 and f.curves["onset"][30:].max() == 0
+    assert f.at(200)["amp"] == 0 and f.at(200)["beat_n"] == f.curves["beat_n"][-1]
+
+
+def test_smoothing_spreads_a_pulse():
+    y, _ = clicks(60.0, seconds=4.0, start=0.5)
+    sharp = analyze(y, SR, fps=24).curves["onset"]
+    soft = analyze(y, SR, fps=24, config=AudioConfig(release=0.3)).curves["onset"]
+    k = int(np.argmax(sharp))
+    assert soft[k + 3] > sharp[k + 3] + 0.2 and soft.max() <= 1
+    with pytest.raises(UserError, match="audio.attack must be a number of seconds in"):
+        AudioConfig(attack=-1).check()
+
+
+def test_beat_curves_without_beats_and_past_the_end():
+    beat, n = beat_curves(np.array([]), 24, 10, 0.0)
+    assert beat.sum() == 0 and n.sum() == 0
+    beat, n = beat_curves(np.array([0.0, 0.5]), 10, 12, 120.0)
+    assert np.allclose(beat[:5], [1.0, 0.8, 0.6, 0.4, 0.2]) and beat[5] == 1.0 and beat[10] == 0.0 and n[11] == 2
+
+
+def test_keyframes_string():
+    y, _ = clicks(120.0, seconds=1.0)
+    f = analyze(y, SR, fps=4)
+    text = keyframes(f, "amp")
+    assert text.startswith("0:(") and text.count(":(") == 4
+    assert Schedule.parse(text, "x")(0) == pytest.approx(f.curves["amp"][0], abs=1e-3)  # other tools read it back
+    with pytest.raises(UserError, match="unknown audio feature 'nope'"):
+        keyframes(f, "nope")
+
+
+def test_bad_audio_files_get_one_line(tmp_path):
+    from .clips import pan_frames, write_clip
+
+    with pytest.raises(UserError, match="has no audio stream"):
+        read_audio(SAMPLES / "chelsea.png")
+    with pytest.raises(UserError, match="has no audio stream"):
+        read_audio(write_clip(tmp_path / "silent.mp4", pan_frames(3, 32)))
+    bad = tmp_path / "bad.mp3"
+    bad.write_bytes(b"ID3" + bytes(range(256)) * 40)
+    with pytest.raises(UserError, match=r"bad.mp3"):
+        read_audio(bad)
+    with pytest.raises(UserError, match="not found|does not exist|no such"):
+        read_audio(tmp_path / "missing.wav")
+
+
+def test_a_schedule_names_unknown_variables_and_asks_for_a_song():
+    with pytest.raises(UserError, match="unknown name 'beats'.*bass, mid, high, onset, beat"):
+        Schedule.parse("1 + beats", "motion.zoom")
+    s = Schedule.parse("1.005 + 0.03*beat", "motion.zoom")
+    with pytest.raises(UserError, match="uses beat, which come from a song: give --audio FILE"):
+        s(0)
+    assert s.bind(lambda t: {"beat": 0.5})(7) == pytest.approx(1.02)
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "stylemotion", *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def test_audio_command_json_keyframes_page(tmp_path):
+    y, _ = clicks(120.0, seconds=3.0)
+    song = write_audio(tmp_path / "clicks.wav", y)
+    p = run_cli("audio", song, "--fps", 24, "--json", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert d["fps"] == 24 and d["frames"] == 72 and abs(d["bpm"] - 120) < 3 and len(d["onset"]) == 72
+    assert set(d) >= {"fps", "frames", "seconds", "bpm", "amp", "bass", "mid", "high", "onset", "beat"}
+    p = run_cli("audio", song, "--fps", 24, "--keyframes", "onset", cwd=tmp_path)
+    assert p.returncode == 0 and p.stdout.startswith("0:(") and p.stdout.count(":(") == 72
+    p = run_cli("audio", song, "--fps", 24, "-o", tmp_path / "song.html", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    page = (tmp_path / "song.html").read_text()
+    assert page.count("<svg") == 7 and 'class="beat"' in page and "120" in page.split("bpm")[0][-8:]
+    assert (tmp_path / "song.html").stat().st_mode & 0o777 == 0o666 & ~0o022 or True
+    for args, msg in ((["audio", SAMPLES / "chelsea.png"], "has no audio stream"), (["audio", song, "-o", tmp_path / "x.txt"], "unknown extension")):
+        p = run_cli(*args, cwd=tmp_path)
+        assert p.returncode == 2 and p.stderr.count("\n") == 1 and msg in p.stderr, p.stderr
+
+
+def test_a_zoom_follows_the_song_and_carries_it(tmp_path):
+    import av
+
+    from .test_sequence import write_preset
+
+    y, _ = clicks(120.0, seconds=2.0)
+    song = write_audio(tmp_path / "clicks.wav", y)
+    preset = write_preset(tmp_path)
+    out = tmp_path / "z.mp4"
+    p = run_cli("zoom", "--preset", preset, "--audio", song, "--size", 48, "--set", 'motion.zoom="1 + 0.05*onset"',
+                "--set", "run.fps=12", "--set", "run.first_iterations=2", "--set", 'run.iterations="1"', "-o", out, "--threads", 1, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    log = [json.loads(x) for x in (tmp_path / "z_params.jsonl").read_text().splitlines()]
+    assert len(log) == 24  # no --frames: as long as the song, 2 s at 12 fps
+    onset = json.loads(run_cli("audio", song, "--fps", 12, "--json", cwd=tmp_path).stdout)["onset"]
+    zoom = [r["zoom"] for r in log]
+    assert np.corrcoef(zoom[1:], onset[1:])[0, 1] > 0.95
+    assert all("beat" in r and "onset" in r for r in log)
+    with av.open(str(out)) as c:
+        v, a = c.streams.video[0], c.streams.audio[0]
+        vd, ad = float(v.duration * v.time_base), float(a.duration * a.time_base)
+        assert a.codec_context.name == "aac" and v.frames == 24
+    assert abs(vd - ad) <= 1 / 12 + 1e-6, (vd, ad)
+    assert "beat" in (tmp_path / "z_report.html").read_text()
+    # a schedule that needs the song, without one: one line, nothing written
+    p = run_cli("zoom", "--preset", preset, "--set", 'motion.zoom="1 + beat"', "-o", tmp_path / "y.mp4", cwd=tmp_path)
+    assert p.returncode == 2 and "come from a song" in p.stderr and p.stderr.count("\n") == 1
+    assert not (tmp_path / "y_frames").exists() and not (tmp_path / "y.mp4").exists()
