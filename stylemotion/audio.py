@@ -83,6 +83,14 @@ class AudioFeatures:
                 out[k] = float(v[-1]) if k == "beat_n" and n else 0.0
         return out
 
+    def beat_frames(self) -> list[int]:
+        """The frames the beats fall on."""
+        return [int(t) for t in np.flatnonzero(self.curves["beat"] == 1.0)]
+
+    def beat_period(self) -> float:
+        """Frames per beat at the song's tempo (one second's worth where it has none)."""
+        return self.fps * 60.0 / self.bpm if self.bpm > 0 else self.fps
+
     def to_json(self) -> dict[str, Any]:
         return {"fps": self.fps, "frames": self.frames, "seconds": round(self.seconds, 4), "bpm": round(self.bpm, 2),
                 **{k: [round(float(x), 4) for x in v] for k, v in self.curves.items()}}

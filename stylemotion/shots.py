@@ -19,7 +19,7 @@ from .backbone import load_backbone, pick_device
 from .framestyle import load_styles
 from .optimize import StyleEngine
 from .settings import from_dict, style_config
-from .video import ClipFrame, ClipState, ClipStylizer, clip_source
+from .video import ClipFrame, ClipState, ClipStylizer, bind_clip_song, clip_source
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ def render_shot(shot: Shot, device: str, shared: Any = None) -> list[ClipFrame]:
     """Render one shot (in a worker process); its frames, images on CPU."""
     torch.set_num_threads(shot.threads)
     s = from_dict(shot.settings, "shot settings")
+    bind_clip_song(s)  # the clip's own audio, where the schedules use it
     key = (device, s.run.backbone, s.run.pooling, s.run.precision, repr(style_config(s)), shot.weights)
     if key not in _ENGINES:
         backbone = load_backbone(s.run.backbone, s.run.pooling, shot.weights, pick_device(device), s.run.precision)

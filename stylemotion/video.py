@@ -32,8 +32,8 @@ from .loop import Progress
 from .encode import read_video
 from .optimize import StyleEngine, resize
 from .terms import TemporalTerm
-from .playlist import label_at, weights_at
-from .settings import Settings
+from .playlist import label_at, on_beats, weights_at
+from .settings import Settings, bind_signals, song_names
 from .temporal import CutRule, consistency, fill_unreliable, histogram_distance, long_term_weights, warp_flow
 
 
@@ -268,3 +268,25 @@ def clip_source(path: str, a: int, b: int, every: int, hw: tuple[int, int],
     for i, arr in read_video(path, a, b, every, fps):
         x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).float().div(255.0)
         yield i, resize(x, hw).clamp(0, 1).contiguous()
+
+
+def bind_clip_song(s: Settings) -> Callable[[int], dict[str, float]] | None:
+    """The clip's own audio as the run's song, when its schedules (or ``hold_beats`` playlist
+    entries) use one: curves at the output's rate from the first frame used on, bound to the
+    schedules. Returns the per-frame variables (None when no song is used). Every process that
+    renders frames of the run calls it (a shot's worker too): same clip, same curves."""
+    if not song_names(s) and not any(e.hold_beats for e in s.playlist):
+        return None
+    from . import audio
+
+    fps = s.run.fps
+    song = audio.load(s.video.input, fps, None, audio.AudioConfig(attack=s.audio.attack, release=s.audio.release))
+    shift = round(s.video.start / s.video.every)  # output frames before the first frame used (run.fps = rate / every)
+
+    def at(t: int) -> dict[str, float]:
+        return song.at(t + shift)
+
+    bind_signals(s, at)
+    beats = [b - shift for b in song.beat_frames() if b >= shift]
+    s.playlist = on_beats(s.playlist, beats, s.run.frames, song.beat_period())
+    return at

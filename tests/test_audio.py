@@ -191,3 +191,40 @@ def test_a_zoom_follows_the_song_and_carries_it(tmp_path):
     p = run_cli("zoom", "--preset", preset, "--set", 'motion.zoom="1 + beat"', "-o", tmp_path / "y.mp4", cwd=tmp_path)
     assert p.returncode == 2 and "come from a song" in p.stderr and p.stderr.count("\n") == 1
     assert not (tmp_path / "y_frames").exists() and not (tmp_path / "y.mp4").exists()
+
+
+def test_a_recorded_drum_loop_gives_its_onsets_and_tempo():
+    # samples/909beat01.ogg: a recorded TR-909 loop of 8 beats in 3.952 s (121.5 BPM), looped
+    # three times. Its grid is known from its length: a kick on every beat and a hat on every
+    # off-beat, i.e. a hit on every eighth note (one each 0.247 s, from 0)
+    y = read_audio(SAMPLES / "909beat01.ogg")
+    seconds = len(y) / SR
+    f = analyze(np.tile(y, 3), SR, fps=24)
+    tempo = 8 * 60 / seconds
+    assert any(abs(f.bpm - k * tempo) / (k * tempo) < 0.04 for k in (0.5, 1, 2)), (f.bpm, tempo)
+    eighths = [round(k * seconds / 16 * 24) for k in range(1, 48)]
+    on = f.curves["onset"]
+    peaks = [t for t in range(1, f.frames - 1) if on[t] > 0.1 and on[t] >= on[t - 1] and on[t] >= on[t + 1]]
+    hit = sum(1 for o in eighths if any(abs(o - p) <= 1 for p in peaks))
+    assert hit >= 0.9 * len(eighths), (hit, len(eighths), peaks)
+    # the beat tracker's beats fall on the kicks
+    kicks = [round(k * seconds / 8 * 24) for k in range(24)]
+    beats = np.flatnonzero(f.curves["beat"] == 1.0)
+    assert sum(1 for b in beats if min(abs(b - k) for k in kicks) <= 1) >= 0.9 * len(beats) and len(beats) >= 20
+
+
+def test_a_video_hears_its_own_clip(tmp_path):
+    from .clips import pan_frames, write_clip
+
+    with_sound = write_clip(tmp_path / "sound.mp4", pan_frames(4, 48), audio=True)
+    silent = write_clip(tmp_path / "silent.mp4", pan_frames(4, 48))
+    args = ["--style", SAMPLES / "starry_night.jpg", "--size", 48, "--set", "run.first_iterations=2", "--set", 'run.iterations="1"',
+            "--set", 'style.style_weight="20*(1 + amp)"', "--threads", 1]
+    p = run_cli("video", with_sound, *args, "-o", tmp_path / "a.mp4", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    log = [json.loads(x) for x in (tmp_path / "a_params.jsonl").read_text().splitlines()]
+    assert len(log) == 4 and all(r["style_weight"] == pytest.approx(20 * (1 + r["amp"]), abs=1e-3) for r in log)
+    assert max(r["amp"] for r in log) > 0.5
+    p = run_cli("video", silent, *args, "-o", tmp_path / "b.mp4", cwd=tmp_path)
+    assert p.returncode == 2 and "has no audio" in p.stderr and p.stderr.count("\n") == 1, p.stderr
+    assert not (tmp_path / "b_frames").exists()

@@ -6,9 +6,6 @@ import argparse
 import math
 import time
 from pathlib import Path
-from typing import Any, Iterator
-
-import numpy as np
 
 from .. import audio
 from ..encode import AudioSource, VideoWriter
@@ -19,7 +16,7 @@ from ..sequence import SeqState, Sequencer
 from ..settings import MAX_FRAMES, Settings, bind_signals, song_names
 from .common import device_arg, nonneg_int, positive_int
 from .estimate import probe_settings
-from .pipeline import FlagMap, Plan, build_engine, open_render, resolve, run
+from .pipeline import FlagMap, Plan, build_engine, open_render, resolve, run, with_song
 from .render import Report, jsonable, output_paths, run_paths
 
 EXAMPLES_ZOOM = """examples:
@@ -100,7 +97,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
     seq = Sequencer(s, engine, content, styles, color_ref)
     if state is not None:
         check_state(state, s, seq.hw, run_paths(out)[2])
-    plan = Plan(frames=lambda on_progress: with_song(seq.frames(state, on_progress), song),
+    plan = Plan(frames=lambda on_progress: with_song(seq.frames(state, on_progress), song.at if song else None),
                 probe=lambda: Sequencer(probe_settings(s), engine, content, styles, color_ref).frames(),
                 iterations_at=seq.iterations_at, key_frames=[t for t in seq.key_frames() if t >= r.start], hw=seq.hw,
                 fps=s.run.fps, device=device,
@@ -130,17 +127,8 @@ def attach_song(s: Settings, args: argparse.Namespace, resumed: bool) -> audio.A
                             "give --frames N (the song is cut there) or a lower run.fps")
         s.run.frames = song.frames
     bind_signals(s, song.at)
-    beats = [int(t) for t in np.flatnonzero(song.curves["beat"] == 1.0)]
-    s.playlist = on_beats(s.playlist, beats, s.run.frames, s.run.fps * 60 / song.bpm if song.bpm > 0 else s.run.fps)
+    s.playlist = on_beats(s.playlist, song.beat_frames(), s.run.frames, song.beat_period())
     return song
-
-
-def with_song(frames: Iterator[Any], song: audio.AudioFeatures | None) -> Iterator[Any]:
-    """Each frame's log with the song's values at that frame (the report plots them, beats marked)."""
-    for f in frames:
-        if song is not None:
-            f.params.update({k: round(v, 4) for k, v in song.at(f.index).items() if k != "s"})
-        yield f
 
 
 def write_montage(s: Settings, out: Path) -> None:
@@ -171,7 +159,7 @@ def preview_motion(s: Settings, out: Path, song: audio.AudioFeatures | None = No
     # the same page a render writes, with the schedules alone: see a ramp before spending hours on it
     report = Report(output_paths(out)["report"], f"motion preview: {out.name}", s.run.frames, f"{w}x{h}, no style")
     try:
-        for frame in with_song(seq.frames(optimize=False), song):
+        for frame in with_song(seq.frames(optimize=False), song.at if song else None):
             writer.write(to_uint8(frame.image))
             report.add(frame.index, frame.image, jsonable({k: v for k, v in frame.params.items() if k not in ("loss", "iterations")}))
     except BaseException:

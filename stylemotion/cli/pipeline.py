@@ -152,3 +152,12 @@ def run(args: argparse.Namespace, mode: str, r: Opened, plan: Plan) -> tuple[int
         atomic_write_text(srt, srt_text([json.loads(x) for x in log_lines], float(plan.fps)))
         print(f"wrote {srt} (subtitles: players show it beside {r.out.name})")
     return 0, log_lines, ""
+
+
+def with_song(frames: Iterator[Any], song: Any) -> Iterator[Any]:
+    """Each frame's log with the song's values at that frame (``song(t)``: a song's variables, or
+    None): the report plots them, beats marked."""
+    for f in frames:
+        if song is not None:
+            f.params.update({k: round(v, 4) for k, v in song(f.index).items() if k != "s"})
+        yield f

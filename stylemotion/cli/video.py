@@ -17,12 +17,12 @@ from ..errors import UserError
 from ..paths import resolved
 from ..presets import apply_values
 from ..sequence import frame_size
-from ..settings import MAX_FRAMES, Settings
+from ..settings import MAX_FRAMES, Settings, song_names
 from ..shots import Shot, in_order, plan_shots, render_shot
-from ..video import ClipState, ClipStylizer, clip_source
+from ..video import ClipState, ClipStylizer, bind_clip_song, clip_source
 from .common import device_arg, fps_arg, nonneg_float, nonneg_int, one_line, positive_int, unit_float
 from .estimate import probe_settings
-from .pipeline import FlagMap, Plan, build_engine, open_render, resolve, run
+from .pipeline import FlagMap, Plan, build_engine, open_render, resolve, run, with_song
 from .render import run_paths
 
 EXAMPLES_VIDEO = """examples:
@@ -111,6 +111,9 @@ def check_clip_state(state: ClipState, hw: tuple[int, int], path: Path) -> None:
 def cmd_video(args: argparse.Namespace) -> int:
     r = open_render(args, SETTING_FLAGS, lambda base=None: resolve_settings(args, base), ClipState)
     s, state, info, rate = r.s, r.state, r.extra["info"], r.extra["rate"]
+    if (song_names(s) or any(e.hold_beats for e in s.playlist)) and not info.audio:
+        raise UserError(f"the schedules use the song's {', '.join(sorted(song_names(s))) or 'beats'}, but {one_line(s.video.input)} has no audio")
+    song = bind_clip_song(s)  # the clip's own audio in the schedules, where they use it
     resample = rate if r.extra["resample"] else None
     if info.variable and not args.estimate:
         print(f"note: {one_line(s.video.input)} has a variable frame rate (frame intervals {info.variable}); it is resampled to "
@@ -133,7 +136,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     fps = rate / v.every
     # the audio of the frames used, by time (the first frame's time is where both streams start)
     audio = AudioSource(Path(v.input), info.start + v.start / float(rate), info.start + end / float(rate)) if (v.audio and info.audio) else None
-    plan = Plan(frames=lambda on_progress: stylizer.frames(source(), state, on_progress),
+    plan = Plan(frames=lambda on_progress: with_song(stylizer.frames(source(), state, on_progress), song),
                 probe=lambda: ClipStylizer(probe_s, engine, styles, hw).frames(source(first_src, first_src + 3 * v.every)),
                 iterations_at=stylizer.iterations_at, key_frames=list(range(r.start, s.run.frames)), hw=hw, fps=fps, device=device,
                 audio=audio)
@@ -147,7 +150,7 @@ def cmd_video(args: argparse.Namespace) -> int:
         shots = split_shots(stylizer, source, s, hw, resample, args)
         if len(shots) > 1:
             print(f"{len(shots)} shots on {executor.name}", file=sys.stderr)
-            plan.frames = lambda on_progress: in_order(executor.map(render_shot, shots), shots, on_progress)
+            plan.frames = lambda on_progress: with_song(in_order(executor.map(render_shot, shots), shots, on_progress), song)
         else:
             print("note: the clip is one shot: it renders in this process", file=sys.stderr)
         return run(args, "video", r, plan)[0]
