@@ -168,7 +168,8 @@ def analyze(samples: np.ndarray, rate: int, fps: float, frames: int | None = Non
         curves = {k: np.zeros(n) for k in curves}
         bpm, beat_times = 0.0, np.zeros(0)
     else:
-        tempo, beat_frames = lr.beat.beat_track(onset_envelope=onset_env, sr=rate, hop_length=HOP)
+        # trim=False: a song that starts on a beat (a loop does) keeps its first one
+        tempo, beat_frames = lr.beat.beat_track(onset_envelope=onset_env, sr=rate, hop_length=HOP, trim=False)
         beat_times = lr.frames_to_time(beat_frames, sr=rate, hop_length=HOP)
         bpm = float(np.atleast_1d(tempo)[0])
         if beat_times.size >= 4:

@@ -144,7 +144,7 @@ def run(args: argparse.Namespace, mode: str, r: Opened, plan: Plan) -> tuple[int
     frames_dir, json_path, state_path = run_paths(r.out)
     atomic_write_text(json_path, json.dumps({"stylemotion": 1, "settings": settings}, indent=2, sort_keys=True))
     state_path.unlink(missing_ok=True)
-    sound = "" if plan.audio is None else (f", audio not copied: {audio_note}" if audio_note else ", with the input's audio")
+    sound = "" if plan.audio is None else (f", audio not copied: {audio_note}" if audio_note else f", with the audio of {plan.audio.path.name}")
     print(f"wrote {final} ({s.run.frames} frames, {w}x{h}, {float(plan.fps):g} fps{sound}), frames in {frames_dir}, "
           f"settings in {json_path}, per-frame parameters in {output_paths(r.out)['log']}")
     if args.srt:
