@@ -177,7 +177,8 @@ def test_a_zoom_follows_the_song_and_carries_it(tmp_path):
     preset = write_preset(tmp_path)
     out = tmp_path / "z.mp4"
     p = run_cli("zoom", "--preset", preset, "--audio", song, "--size", 48, "--set", 'motion.zoom="1 + 0.05*onset"',
-                "--set", "run.fps=12", "--set", "run.first_iterations=2", "--set", 'run.iterations="1"', "-o", out, "--threads", 1, cwd=tmp_path)
+                "--set", 'motion.angle="2*beat"', "--set", "run.fps=12", "--set", "run.first_iterations=2", "--set", 'run.iterations="1"',
+                "-o", out, "--threads", 1, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     log = [json.loads(x) for x in (tmp_path / "z_params.jsonl").read_text().splitlines()]
     assert len(log) == 24  # no --frames: as long as the song, 2 s at 12 fps
@@ -185,6 +186,7 @@ def test_a_zoom_follows_the_song_and_carries_it(tmp_path):
     zoom = [r["zoom"] for r in log]
     assert np.corrcoef(zoom[1:], onset[1:])[0, 1] > 0.95
     assert all("beat" in r and "onset" in r for r in log)
+    assert all(r["angle"] == pytest.approx(2 * r["beat"], abs=1e-3) for r in log) and sum(r["beat"] == 1 for r in log) >= 3
     with av.open(str(out)) as c:
         v, a = c.streams.video[0], c.streams.audio[0]
         vd, ad = float(v.duration * v.time_base), float(a.duration * a.time_base)
@@ -232,3 +234,38 @@ def test_a_video_hears_its_own_clip(tmp_path):
     p = run_cli("video", silent, *args, "-o", tmp_path / "b.mp4", cwd=tmp_path)
     assert p.returncode == 2 and "has no audio" in p.stderr and p.stderr.count("\n") == 1, p.stderr
     assert not (tmp_path / "b_frames").exists()
+
+
+def test_a_render_with_a_song_resumes_identically(tmp_path):
+    import os
+    import signal
+    import time
+
+    from .test_sequence import write_preset
+
+    y, _ = clicks(120.0, seconds=1.5)
+    song = write_audio(tmp_path / "clicks.wav", y)
+    preset = write_preset(tmp_path)
+    # playlist entries held for beats: laid over the song once, and stored for the resume
+    text = preset.read_text().replace("hold = 2\n", "hold_beats = 1\n")
+    preset.write_text(text)
+    args = ["zoom", "--preset", preset, "--audio", song, "--size", 48, "--set", 'motion.zoom="1 + 0.05*beat"',
+            "--set", "run.fps=8", "--set", "run.first_iterations=4", "--set", 'run.iterations="3"', "--threads", 1]
+    p = run_cli(*args, "-o", tmp_path / "full.mp4", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "stylemotion", *map(str, args), "-o", str(tmp_path / "part.mp4")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    target = tmp_path / "part_frames" / "frame_00004.png"
+    deadline = time.time() + 120
+    while not target.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    p = run_cli("zoom", "--resume", "-o", tmp_path / "part.mp4", "--threads", 1, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    full = sorted((tmp_path / "full_frames").glob("frame_*.png"))
+    assert len(full) == 12
+    for f in full:
+        assert f.read_bytes() == (tmp_path / "part_frames" / f.name).read_bytes(), f.name
+    labels = [json.loads(x)["styles"] for x in (tmp_path / "full_params.jsonl").read_text().splitlines()]
+    assert len({tuple(d) for d in labels}) >= 2  # the styles changed on the beats
