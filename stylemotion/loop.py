@@ -1,6 +1,6 @@
 """The iteration loop of one optimization level, and what it reports.
 
-:class:`_Run` evaluates an :class:`~stylemotion.terms.Objective`, takes the gradient and an L-BFGS
+:class:`LevelRun` evaluates an :class:`~stylemotion.terms.Objective`, takes the gradient and an L-BFGS
 (:mod:`stylemotion.lbfgs`) or Adam step, clamps to [0, 1], and keeps the loss, its parts, the
 best image so far and an image-finite flag in device buffers. Only every ``report_every``
 iterations (:data:`REPORT_EVERY`) are they read on the host; then the divergence checks, the
@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import torch
 
+from .config import OptimConfig
 from .lbfgs import MAX_STEP, LBFGS, LBFGSConfig
 from .terms import BatchObjective, Objective
-
-if TYPE_CHECKING:  # the configs live with the engine, which imports this module
-    from .optimize import OptimConfig
 
 
 @dataclass
@@ -41,6 +39,15 @@ class Progress:
 
 
 Callback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Why an attempt at a level failed: the loss or the image went non-finite, the loss exploded,
+    or no step lowered it. The engine retries with smaller steps unless ``at_start``."""
+
+    message: str  # one clause, e.g. "the loss grew 2.3e+07x by iteration 12"
+    at_start: bool = False  # the start image's own loss is not finite: smaller steps cannot help
 
 
 @dataclass
@@ -73,7 +80,7 @@ def report_interval(device: torch.device, every: int | None = None) -> int:
     return REPORT_EVERY.get(device.type, 1)
 
 
-class _Run:
+class LevelRun:
     """One attempt at one level: the iteration loop, with the loss kept on the device between reads."""
 
     def __init__(self, objective: Objective | BatchObjective, optim: OptimConfig, device: torch.device, every: int,
@@ -104,9 +111,9 @@ class _Run:
         lb = LBFGS(x.detach(), LBFGSConfig(lr=scale, max_step=MAX_STEP * scale))
         return (lambda g: lb.step(x.detach(), g)), None
 
-    def go(self, init: torch.Tensor, n: int, adam_state: Mapping[str, torch.Tensor] | None,
-           scale: float) -> tuple[OptimResult, str]:
-        """Returns (result, "") or (partial result, why it diverged)."""
+    def run(self, init: torch.Tensor, n: int, adam_state: Mapping[str, torch.Tensor] | None,
+           scale: float) -> tuple[OptimResult, Divergence | None]:
+        """Returns (result, None) or (partial result, why it diverged)."""
         optim, dev = self.optim, self.device
         x = init.detach().to(dev, torch.float32).clone(memory_format=torch.contiguous_format).requires_grad_(True)
         step, opt = self._stepper(x, adam_state, scale)
@@ -168,7 +175,7 @@ class _Run:
                 # a result: the caller retries with smaller steps instead of passing it off as one
                 later = history[1:] + [float(final)]
                 if math.isfinite(later[-1]) and min(later) > history[0] * (1 + NO_PROGRESS) + 1e-12:
-                    return OptimResult(best, done, float(best_loss)), "no step lowered the loss below the start image's"
+                    return OptimResult(best, done, float(best_loss)), Divergence("no step lowered the loss below the start image's")
             else:
                 best = x.detach().clone()
         state = None
@@ -176,7 +183,7 @@ class _Run:
             s = opt.state[x]
             state = {k: v.detach().clone() if torch.is_tensor(v) else torch.tensor(float(v)) for k, v in s.items()}
             state["step"] = state["step"].cpu()
-        return OptimResult(best, done, float(best_loss), state, stop=stop), ""
+        return OptimResult(best, done, float(best_loss), state, stop=stop), None
 
     @staticmethod
     def _read(loss_buf: torch.Tensor, xbad_buf: torch.Tensor, lo: int, hi: int) -> tuple[list[float], list[bool]]:
@@ -184,19 +191,20 @@ class _Run:
         return loss_buf[lo:hi].tolist(), xbad_buf[lo:hi].tolist()
 
     @staticmethod
-    def _check(losses_: list[float], xbad: list[bool], offset: int, history: list[float]) -> str:
-        """Append the losses read back to ``history``; the first sign of divergence, or ""."""
+    def _check(losses_: list[float], xbad: list[bool], offset: int, history: list[float]) -> Divergence | None:
+        """Append the losses read back to ``history``; the first sign of divergence, or None."""
         for j, (v, bad) in enumerate(zip(losses_, xbad)):
             it = offset + j + 1
             if not math.isfinite(v):
-                where = "at the start image" if it == 1 else f"at iteration {it}"
-                return f"the loss is not finite {where}"
+                if it == 1:
+                    return Divergence("the loss is not finite at the start image", at_start=True)
+                return Divergence(f"the loss is not finite at iteration {it}")
             if history and v > DIVERGE_FACTOR * max(history[0], 1e-30):
-                return f"the loss grew {v / max(history[0], 1e-30):.3g}x by iteration {it}"
+                return Divergence(f"the loss grew {v / max(history[0], 1e-30):.3g}x by iteration {it}")
             if bad:
-                return f"the image went non-finite at iteration {it}"
+                return Divergence(f"the image went non-finite at iteration {it}")
             history.append(v)
-        return ""
+        return None
 
 
 STOP_WINDOW = 10  # the early stop looks at the loss over this many iterations

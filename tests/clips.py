@@ -3,6 +3,10 @@ and the broken kinds (no video stream, no frames, huge frames, variable frame ra
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -107,3 +111,12 @@ def write_vfr_clip(path: Path, frames: list[torch.Tensor], pts: list[int], audio
         for p in a.encode():
             c.mux(p)
     return path
+
+
+def kill_when_written(proc: subprocess.Popen, target: Path, timeout: float = 300) -> None:
+    """SIGKILL a render process as soon as ``target`` (a frame it writes) exists: an interrupted render."""
+    deadline = time.time() + timeout
+    while not target.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)

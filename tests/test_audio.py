@@ -237,10 +237,7 @@ def test_a_video_hears_its_own_clip(tmp_path):
 
 
 def test_a_render_with_a_song_resumes_identically(tmp_path):
-    import os
-    import signal
-    import time
-
+    from .clips import kill_when_written
     from .test_sequence import write_preset
 
     y, _ = clicks(120.0, seconds=1.5)
@@ -255,12 +252,7 @@ def test_a_render_with_a_song_resumes_identically(tmp_path):
     assert p.returncode == 0, p.stderr
     proc = subprocess.Popen([sys.executable, "-m", "stylemotion", *map(str, args), "-o", str(tmp_path / "part.mp4")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
-    target = tmp_path / "part_frames" / "frame_00004.png"
-    deadline = time.time() + 120
-    while not target.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
+    kill_when_written(proc, tmp_path / "part_frames" / "frame_00004.png")
     p = run_cli("zoom", "--resume", "-o", tmp_path / "part.mp4", "--threads", 1, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     full = sorted((tmp_path / "full_frames").glob("frame_*.png"))

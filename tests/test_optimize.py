@@ -388,12 +388,12 @@ def test_no_host_sync_between_two_reads_on_cuda(cat64, starry96, monkeypatch):
     """20 iterations between two reads of the loss run with torch's sync debugger set to raise:
     the only waits are the engine's reads (and the level's end)."""
     from stylemotion.backbone import load_backbone
-    from stylemotion.loop import _Run
+    from stylemotion.loop import LevelRun
 
     engine = StyleEngine(load_backbone(device="cuda"))
     x = cat64.cuda()
     targets = Targets(engine.content_targets(x), engine.style_targets([starry96.cuda()], None, tuple(x.shape[-2:])))
-    read = _Run._read
+    read = LevelRun._read
     reads: list[int] = []
 
     def guarded_read(loss_buf, xbad_buf, lo, hi):  # type: ignore[no-untyped-def]
@@ -405,7 +405,7 @@ def test_no_host_sync_between_two_reads_on_cuda(cat64, starry96, monkeypatch):
         torch.cuda.set_sync_debug_mode("error" if hi < 21 else "default")  # iterations 2..21: no sync allowed
         return out
 
-    monkeypatch.setattr(_Run, "_read", staticmethod(guarded_read))
+    monkeypatch.setattr(LevelRun, "_read", staticmethod(guarded_read))
     try:
         engine.optimize(x, targets, OptimConfig(iterations=21, tol=0, pyramid_min=0), report_every=20)
     finally:
@@ -482,3 +482,18 @@ def test_optimize_a_batch_moves_each_image_toward_its_own_style(backbone, cat64,
     assert gram_dist(engine, b, scream96) < gram_dist(engine, b, starry96)
     with pytest.raises(ValueError, match=r"\(2, 3, H, W\)"):
         engine.optimize(cat64, targets, FAST)
+
+
+def test_divergence_is_a_typed_result():
+    from stylemotion.loop import Divergence, LevelRun
+
+    history: list[float] = []
+    assert LevelRun._check([3.0, 2.0], [False, False], 0, history) is None and history == [3.0, 2.0]
+    at_start = LevelRun._check([float("nan")], [False], 0, [])
+    assert at_start == Divergence("the loss is not finite at the start image", at_start=True)
+    later = LevelRun._check([float("inf")], [False], 4, [3.0])
+    assert later is not None and not later.at_start and "iteration 5" in later.message
+    grew = LevelRun._check([3e7], [False], 1, [1.0])
+    assert grew is not None and not grew.at_start and "grew" in grew.message
+    bad = LevelRun._check([2.0], [True], 2, [3.0])
+    assert bad is not None and "image went non-finite at iteration 3" in bad.message

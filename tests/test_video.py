@@ -2,10 +2,8 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -24,7 +22,7 @@ from stylemotion.settings import Settings, from_dict, validate
 from stylemotion.temporal import consistency, warping_error
 from stylemotion.video import ClipState, ClipStylizer
 
-from .clips import cut_frames, pan_frames, write_clip, write_vfr_clip
+from .clips import cut_frames, kill_when_written, pan_frames, write_clip, write_vfr_clip
 from .conftest import SAMPLES, sample
 
 
@@ -113,12 +111,7 @@ def test_killed_video_render_resumes_identically(tmp_path):
     p = run(*args, "-o", str(tmp_path / "full.mp4"))
     assert p.wait(timeout=300) == 0, p.stderr.read()
     p = run(*args, "-o", str(tmp_path / "part.mp4"))
-    target = tmp_path / "part_frames" / "frame_00003.png"
-    deadline = time.time() + 300
-    while not target.exists() and p.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    os.kill(p.pid, signal.SIGKILL)
-    p.wait(timeout=60)
+    kill_when_written(p, tmp_path / "part_frames" / "frame_00003.png")
     assert (tmp_path / "part_frames" / "state.safetensors").exists() and not (tmp_path / "part.mp4").exists()
     p = run("--resume", "-o", str(tmp_path / "part.mp4"))
     assert p.wait(timeout=300) == 0, p.stderr.read()
