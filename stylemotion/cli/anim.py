@@ -102,7 +102,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
                 iterations_at=seq.iterations_at, key_frames=[t for t in seq.key_frames() if t >= r.start], hw=seq.hw,
                 fps=s.run.fps, device=device,
                 audio=AudioSource(Path(s.run.audio), 0.0, s.run.frames / s.run.fps) if song is not None else None)
-    code, _, _ = run(args, mode, r, plan)
+    code = run(args, mode, r, plan)
     if code == 0 and mode == "drift" and not args.estimate:
         write_montage(s, out)
     return code

@@ -124,14 +124,14 @@ class Plan:
     audio: Any = None
 
 
-def run(args: argparse.Namespace, mode: str, r: Opened, plan: Plan) -> tuple[int, list[str], str]:
-    """``--estimate``, or the render with its final files. Returns (exit code, log lines, summary)."""
+def run(args: argparse.Namespace, mode: str, r: Opened, plan: Plan) -> int:
+    """``--estimate``, or the render with its final files. Returns the exit code."""
     s, start, (h, w) = r.s, r.start, plan.hw
     todo = s.run.frames - start
     if args.estimate:
         estimate_frame_loop(plan.probe, [plan.iterations_at(t) for t in plan.key_frames], todo - len(plan.key_frames), plan.hw,
                             plan.device, f"{r.out.name}: {todo} frames at {w}x{h}")
-        return 0, [], ""
+        return 0
     check_fits(plan.device, s.run.size, lambda: next(iter(plan.probe())), "this render")
     settings = s.to_dict()
     job = Job(out=r.out, mode=mode, start=start, frames=s.run.frames, settings=settings, weights=r.weights, fps=plan.fps,
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace, mode: str, r: Opened, plan: Plan) -> tuple[int
     try:
         final, log_lines, audio_note = render_to_files(plan.frames, job)
     except KeyboardInterrupt:
-        return 130, [], ""
+        return 130
     frames_dir, json_path, state_path = run_paths(r.out)
     atomic_write_text(json_path, json.dumps({"stylemotion": 1, "settings": settings}, indent=2, sort_keys=True))
     state_path.unlink(missing_ok=True)
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace, mode: str, r: Opened, plan: Plan) -> tuple[int
         srt = r.out.with_suffix(".srt")
         atomic_write_text(srt, srt_text([json.loads(x) for x in log_lines], float(plan.fps)))
         print(f"wrote {srt} (subtitles: players show it beside {r.out.name})")
-    return 0, log_lines, ""
+    return 0
 
 
 def with_song(frames: Iterator[Any], song: Any) -> Iterator[Any]:

@@ -141,10 +141,10 @@ def cmd_video(args: argparse.Namespace) -> int:
                 iterations_at=stylizer.iterations_at, key_frames=list(range(r.start, s.run.frames)), hw=hw, fps=fps, device=device,
                 audio=audio)
     if not (args.workers or args.ray) or args.estimate:
-        return run(args, "video", r, plan)[0]
+        return run(args, "video", r, plan)
     if state is not None:
         print("note: a resumed render continues shot by shot in this process", file=sys.stderr)
-        return run(args, "video", r, plan)[0]
+        return run(args, "video", r, plan)
     executor = make_executor(s.run.device, args.workers or 0, args.ray)  # a Ray address that does not answer: now, not later
     try:
         shots = split_shots(stylizer, source, s, hw, resample, args)
@@ -153,7 +153,7 @@ def cmd_video(args: argparse.Namespace) -> int:
             plan.frames = lambda on_progress: with_song(in_order(executor.map(render_shot, shots), shots, on_progress), song)
         else:
             print("note: the clip is one shot: it renders in this process", file=sys.stderr)
-        return run(args, "video", r, plan)[0]
+        return run(args, "video", r, plan)
     finally:
         executor.close()
 
