@@ -29,7 +29,7 @@ from .paths import atomic_write_text
 from .report import page
 from .sequence import Sequencer
 from .settings import style_config
-from .study import Cell, _jsonable, image_configs, zoom_settings
+from .study import Cell, image_configs, plain_fields, zoom_settings
 
 
 @dataclass
@@ -65,7 +65,7 @@ def _backbone(pooling: str, device: str) -> VGGFeatures:
 def targets_key(cell: Cell) -> tuple:
     """What a cell's style targets depend on: the painting, the size, the style and pyramid settings."""
     style, optim, run = image_configs(cell)
-    return (cell.style, run["size"], run["pooling"], json.dumps(_jsonable(dataclasses.asdict(style)), sort_keys=True),
+    return (cell.style, run["size"], run["pooling"], json.dumps(plain_fields(dataclasses.asdict(style)), sort_keys=True),
             optim.pyramid_min, optim.pyramid_step)
 
 

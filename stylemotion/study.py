@@ -54,7 +54,7 @@ class Cell:
         if self.mode == "image":
             style, optim, run = image_configs(self)
             return {"mode": "image", "content": self.content, "style": self.style, "run": run,
-                    "style_cfg": _jsonable(dataclasses.asdict(style)), "optim": _jsonable(dataclasses.asdict(optim))}
+                    "style_cfg": plain_fields(dataclasses.asdict(style)), "optim": plain_fields(dataclasses.asdict(optim))}
         return {"mode": "zoom", **zoom_settings(self).to_dict()}
 
     @property
@@ -109,7 +109,8 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _jsonable(d: dict) -> dict:
+def plain_fields(d: dict) -> dict:
+    """A config's fields (``dataclasses.asdict``) with tuples as lists: as JSON stores them."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
