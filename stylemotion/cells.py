@@ -55,7 +55,8 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-def _backbone(pooling: str, device: str) -> VGGFeatures:
+def cached_backbone(pooling: str, device: str) -> VGGFeatures:
+    """The bundled network for this process (a study's worker renders many cells with it)."""
     key = (pooling, device)
     if key not in _BACKBONES:
         _BACKBONES[key] = load_backbone("vgg16-hed", pooling, None, pick_device(device))
@@ -74,7 +75,7 @@ def compute_targets(cell: Cell, device: str = "cpu") -> dict[int, dict[str, torc
     (the same for every photo: contents are resized to the cell's size on the long side)."""
     style_cfg, optim, run = image_configs(cell)
     with torch_threads(cell.threads):
-        engine = StyleEngine(_backbone(run["pooling"], device), style_cfg)
+        engine = StyleEngine(cached_backbone(run["pooling"], device), style_cfg)
         style = fit_style(to_tensor(load_image(cell.style, "style image")), max(8, round(run["size"] * style_cfg.style_scale)))
         out = {}
         for hw in pyramid_sizes(run["size"], run["size"], optim.pyramid_min, optim.pyramid_step):
@@ -121,7 +122,7 @@ def render_cell(cell: Cell, out_dir: str | os.PathLike, targets: dict[int, dict]
 
 def _render_image(cell: Cell, targets: dict[int, dict] | None, device: str) -> torch.Tensor:
     style_cfg, optim, run = image_configs(cell)
-    engine = StyleEngine(_backbone(run["pooling"], device), style_cfg)
+    engine = StyleEngine(cached_backbone(run["pooling"], device), style_cfg)
     if targets is None:
         tk = targets_key(cell)
         if tk not in _TARGETS:
@@ -135,7 +136,7 @@ def _render_image(cell: Cell, targets: dict[int, dict] | None, device: str) -> t
 
 def _render_zoom(cell: Cell, path: Path, device: str) -> torch.Tensor:
     s = zoom_settings(cell)
-    engine = StyleEngine(_backbone(s.run.pooling, device), style_config(s))
+    engine = StyleEngine(cached_backbone(s.run.pooling, device), style_config(s))
     content = to_tensor(load_image(s.run.content, "content image"))
     style = fit_style(to_tensor(load_image(cell.style, "style image")), max(8, round(s.run.size * s.style.style_scale)))
     seq = Sequencer(s, engine, content, [style])

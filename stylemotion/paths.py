@@ -118,7 +118,8 @@ def resolved(path: str | os.PathLike) -> Path:
         raise UserError(f"{path}: cannot follow its symbolic links (a link loop?)") from None
 
 
-def _same(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one existing file (links and other spellings included)."""
     try:
         if a.exists() and b.exists():
             return os.path.samefile(a, b)
@@ -139,7 +140,7 @@ def check_output_file(path: str | os.PathLike, what: str, extensions: Iterable[s
     if p.exists() and not p.is_file():
         raise UserError(f"{what} {p} exists and is not a regular file")
     for src in inputs:
-        if src is not None and _same(p, Path(src)):
+        if src is not None and same_file(p, Path(src)):
             raise UserError(f"{what} {p} is also an input of this run ({src}); it would be overwritten: choose another name")
     check_writable_folder(p.parent if str(p.parent) else Path("."), what)
     return p

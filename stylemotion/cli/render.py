@@ -20,7 +20,7 @@ from safetensors.torch import save
 from ..encode import VideoWriter, check_video_path
 from ..errors import UserError
 from ..images import data_uri, image_size, load_image, save_image, to_tensor, to_uint8
-from ..paths import _same, atomic_write_text, check_input_file, check_writable_folder, parse_json, resolved, unique_temp
+from ..paths import atomic_write_text, check_input_file, check_writable_folder, parse_json, resolved, same_file, unique_temp
 from ..playlist import Entry
 from ..report import page
 from ..sequence import SeqState
@@ -162,7 +162,7 @@ def check_outputs(out: Path, s, preset: str | None) -> None:  # type: ignore[no-
         if role in ("video", "frames", "state"):
             continue
         for src in inputs:
-            if src and _same(p, Path(src)):
+            if src and same_file(p, Path(src)):
                 raise UserError(f"this render would overwrite {p} (its {role} file), which is one of its inputs; choose another -o")
         if p.is_dir() and role != "report":  # the report is optional: Report warns and the render goes on
             raise UserError(f"{p} is a directory, but the render writes its {role} file there; choose another -o")

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from ..backbone import pick_device
-from ..cells import _backbone, is_done, run_cells, torch_threads
+from ..cells import cached_backbone, is_done, run_cells, torch_threads
 from ..errors import UserError
 from ..estimate import Estimate, Meter, probe_frames, probe_level
 from ..executors import make_executor
@@ -77,7 +77,7 @@ def estimate_study(cells, out: Path, args: argparse.Namespace) -> None:  # type:
             style = to_tensor(resize_long_side(load_image(cell.style, "style image"), cell.size))
             if cell.mode == "image":
                 style_cfg, optim, run = image_configs(cell)
-                engine = StyleEngine(_backbone(run["pooling"], str(device)), style_cfg)
+                engine = StyleEngine(cached_backbone(run["pooling"], str(device)), style_cfg)
                 sizes = pyramid_sizes(*content.shape[-2:], optim.pyramid_min, optim.pyramid_step)
                 iters = level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)
                 for hw, n in zip(sizes, iters):
@@ -91,7 +91,7 @@ def estimate_study(cells, out: Path, args: argparse.Namespace) -> None:  # type:
                 seconds += frame_io_seconds(sizes[-1], report=False)
             else:
                 st = zoom_settings(cell)
-                engine = StyleEngine(_backbone(st.run.pooling, str(device)), style_config(st))
+                engine = StyleEngine(cached_backbone(st.run.pooling, str(device)), style_config(st))
                 seq = Sequencer(st, engine, content, [style])
                 key = ("zoom", seq.hw, st.run.pooling, tuple(st.style.content_layers), tuple(st.style.style_layers), st.optim.optimizer)
                 if key not in probes:
