@@ -8,6 +8,7 @@ videos and state files) are bounded in size and nesting depth.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import stat
@@ -187,3 +188,73 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+class OutputLock:
+    """An exclusive lock on a render's output while one process renders it: a second render,
+    resume or overwrite of the same output is refused with the first one's process id.
+
+    A lock file ``.NAME.lock`` beside the output holds the process id under an ``flock`` that
+    the kernel drops when the process ends, however it ends: after a ``kill -9`` the file stays
+    and the next render takes it over. Where ``flock`` does not exist (Windows) nothing is locked.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.path = out.with_name(f".{out.name}.lock")
+        self.fd: int | None = None
+
+    def acquire(self) -> "OutputLock":
+        try:
+            import fcntl
+        except ImportError:  # no flock here: renders go unguarded, as before
+            return self
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666 & ~current_umask())
+            except OSError as e:
+                raise UserError(f"cannot create the lock {self.path} for {self.out}: {e.strerror or e}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise UserError(f"{self.out} is being rendered right now by process {pid}; wait for it to finish or stop it "
+                                f"(then --resume continues it)") from None
+            try:  # the file may have been released and removed between our open and our lock: lock the new one
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+        _HELD.append(self)
+        return self
+
+    def release(self) -> None:
+        """Remove the lock file, then drop the lock."""
+        if self.fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self.fd)  # closing drops the flock
+            self.fd = None
+            if self in _HELD:
+                _HELD.remove(self)
+
+
+_HELD: list[OutputLock] = []  # the locks this process holds
+
+
+def release_output_locks() -> None:
+    """Release every output lock this process holds: a command is over (the CLI calls it once its
+    command has returned or failed, so that a later command in the same process may take them)."""
+    for lock in list(_HELD):
+        lock.release()
+
+
+atexit.register(release_output_locks)

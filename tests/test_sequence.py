@@ -340,3 +340,28 @@ def test_a_zoom_frame_that_settles_stops_early_and_says_why(backbone, tmp_path, 
     s.motion.zoom, s.style.style_weight = Schedule.parse("1.3", "zoom"), Schedule.parse("20", "style_weight")
     moving = [f.params for f in Sequencer(s, StyleEngine(backbone), cat64, [starry96]).frames()]
     assert all(p["stop"] == "limit" and p["iterations"] == 40 for p in moving[1:]), [(p["iterations"], p["stop"]) for p in moving]
+
+
+def test_a_running_render_is_not_rendered_twice(tmp_path):
+    preset = write_preset(tmp_path)
+    # long enough (about 10 s) that three refused starts fit inside it
+    args = ["zoom", "--preset", preset, "--frames", 30, "--set", 'run.iterations="12"', "--threads", 1]
+    solo = subprocess.run([sys.executable, "-m", "stylemotion", *map(str, args), "-o", str(tmp_path / "solo.mp4")],
+                          capture_output=True, text=True, timeout=300)
+    assert solo.returncode == 0, solo.stderr
+    first = render([*args, "-o", tmp_path / "z.mp4"])
+    deadline = time.time() + 120
+    while not (tmp_path / "z_frames" / "frame_00001.png").exists() and first.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert first.poll() is None, "the first render ended before the second could start"
+    for extra in ([], ["--resume"], ["--overwrite"]):
+        cmd = ["zoom", "--resume", "-o", tmp_path / "z.mp4"] if extra == ["--resume"] else [*args, *extra, "-o", tmp_path / "z.mp4"]
+        p = subprocess.run([sys.executable, "-m", "stylemotion", *map(str, cmd)], capture_output=True, text=True, timeout=120)
+        assert first.poll() is None, "the first render ended too soon for this test"
+        assert p.returncode == 2 and p.stderr.count("\n") == 1, (extra, p.stderr)
+        assert f"being rendered right now by process {first.pid}" in p.stderr, p.stderr
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    for i in range(30):  # untouched: the frames of a render nobody disturbed
+        name = f"frame_{i:05d}.png"
+        assert (tmp_path / "z_frames" / name).read_bytes() == (tmp_path / "solo_frames" / name).read_bytes(), name
+    assert not list(tmp_path.glob(".*.lock"))  # the lock goes with the render

@@ -25,6 +25,7 @@ import torch
 
 from ..backbone import check_device_name, check_precision, pick_device, precision_name
 from ..errors import Diverged, UserError
+from ..paths import release_output_locks
 
 MAX_SIZE = 8192  # long side limit of a single optimization (patch modes go beyond with --canvas)
 
@@ -288,6 +289,13 @@ def write_bug_report(exc: BaseException, argv: Sequence[str]) -> Path | None:
 
 def run_command(func: Callable[[argparse.Namespace], Any], args: argparse.Namespace, argv: Sequence[str]) -> int:
     """Run one command; every failure becomes one line on stderr and an exit code."""
+    try:
+        return _run(func, args, argv)
+    finally:
+        release_output_locks()  # the command is over, however it ended
+
+
+def _run(func: Callable[[argparse.Namespace], Any], args: argparse.Namespace, argv: Sequence[str]) -> int:
     try:
         return int(func(args) or 0)
     except Diverged as e:

@@ -16,6 +16,7 @@ from ..encode import check_video_path
 from ..errors import UserError
 from ..framestyle import load_styles
 from ..optimize import StyleEngine
+from ..paths import OutputLock
 from ..presets import apply_values, load_preset, parse_override
 from ..settings import Settings, from_dict, style_config
 from .common import open_device
@@ -58,6 +59,7 @@ class Opened:
     weights: str
     state: Any = None
     extra: dict = field(default_factory=dict)  # what ``resolve`` returned besides the settings
+    lock: OutputLock | None = None  # held while this process renders the output (None: --estimate)
 
     @property
     def start(self) -> int:
@@ -71,12 +73,15 @@ def open_render(args: argparse.Namespace, setting_flags: tuple[str, ...], resolv
     out = check_video_path(args.output)
     frames_dir, _, state_path = run_paths(out)
     weights = weights_id(args.weights)
+    # one process renders an output at a time: a second start, resume or overwrite is refused
+    # before it reads a state or touches a file (an estimate writes nothing and takes no lock)
+    lock = None if args.estimate else OutputLock(out).acquire()
     if not args.resume:
         s, extra = resolve_fn()
         if state_path.exists() and not args.overwrite and not getattr(args, "preview_motion", False):
             raise UserError(f"{frames_dir} holds an unfinished render; use --resume to continue it or --overwrite to start over")
         check_outputs(out, s, args.preset)
-        return Opened(out, s, weights, None, extra)
+        return Opened(out, s, weights, None, extra, lock)
     if args.overwrite or getattr(args, "preview_motion", False):
         raise UserError("--resume cannot be combined with --overwrite or --preview-motion")
     if not state_path.is_file():
@@ -97,7 +102,7 @@ def open_render(args: argparse.Namespace, setting_flags: tuple[str, ...], resolv
         raise UserError(f"render state {state_path} is damaged (next_frame {state.next_frame} is outside 1..{stored.run.frames - 1}); "
                         "start over with --overwrite")
     check_outputs(out, stored, args.preset)
-    return Opened(out, stored, weights, state, extra)
+    return Opened(out, stored, weights, state, extra, lock)
 
 
 def build_engine(s: Settings, weights: Path | None):  # type: ignore[no-untyped-def]
