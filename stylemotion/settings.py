@@ -398,10 +398,10 @@ def validate(s: Settings, source: str = "settings") -> None:
     fps = s.run.fps
     for (sec, key), (lo, hi) in SCHEDULE_RANGES.items():
         sched = s.schedule(sec, key)
-        if sched.names and sched.signals is None:
-            if sched.names - {"s"}:
-                continue  # the song's curves are not known yet
+        if sched.names and sched.names <= {"s"}:  # seconds at the run's rate as it is now
             sched.bind(lambda t, fps=fps: {"s": t / fps})
+        elif sched.names and sched.signals is None:
+            continue  # the song's curves are not known yet: bind_signals checks it
         sched.check_range(lo, hi, s.run.frames)  # named where it was read
     if len(s.style.style_layer_weights) != len(s.style.style_layers):
         raise UserError(f"{source}: style.style_layer_weights has {len(s.style.style_layer_weights)} values for {len(s.style.style_layers)} style_layers")

@@ -63,3 +63,22 @@ def test_check_range():
     s = Schedule.parse("0:(1.0), 10:(3.0)", "motion.zoom")
     with pytest.raises(UserError, match=r"motion.zoom is 2.2 at frame 6; allowed range is \[0.5, 2\]"):
         s.check_range(0.5, 2.0, 10)
+
+
+def test_seconds_follow_the_run_rate_and_song_variables_wait_for_a_song():
+    from stylemotion.settings import Settings, bind_signals, song_names, validate
+
+    s = Settings()
+    s.playlist = []
+    s.motion.angle = Schedule.parse("0.5*s", "motion.angle")
+    s.motion.zoom = Schedule.parse("1 + 0.1*beat", "motion.zoom")
+    s.run.fps = 10.0
+    validate(s)  # the song's variable is not checked yet; seconds are
+    assert s.motion.angle(5) == pytest.approx(0.25) and song_names(s) == {"beat"}
+    s.run.fps = 20.0  # a video takes its clip's rate after the preset was read
+    validate(s)
+    assert s.motion.angle(5) == pytest.approx(0.125)
+    bind_signals(s, lambda t: {"beat": 1.0 if t % 4 == 0 else 0.0})
+    assert s.motion.zoom(8) == pytest.approx(1.1) and s.motion.zoom(9) == 1.0 and s.motion.angle(20) == pytest.approx(0.5)
+    with pytest.raises(UserError, match="motion.zoom is 11 at frame 0"):
+        bind_signals(s, lambda t: {"beat": 100.0})
