@@ -40,7 +40,7 @@ def main() -> None:
             bb.requires_grad_(weights)
             try:
                 out = bb(xi, [layer])[layer].float().sum()
-                torch.autograd.grad(out, [xi, *bb.parameters()] if weights else [xi])
+                torch.autograd.grad(out, [xi, *bb.parameters()] if weights else [xi], allow_unused=True)  # conv5_2.. unused
             finally:
                 bb.requires_grad_(False)
 
