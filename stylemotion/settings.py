@@ -376,19 +376,22 @@ def song_names(s: Settings) -> set[str]:
     return set().union(*(s.schedule(sec, key).names for sec, key in SCHEDULE_RANGES)) - {"s"}
 
 
-def bind_signals(s: Settings, song: Signals | None = None) -> None:
-    """Give every schedule its per-frame variables: ``s`` (seconds at run.fps) and, with a song,
-    its curves (``song(t)``: amp, beat, ...); then check their ranges over the run's frames."""
+def song_uses(s: Settings) -> list[str]:
+    """What of the run needs a song: its schedules' song variables, and ``hold_beats`` if a
+    playlist entry holds for beats. Empty: the run needs none."""
+    return sorted(song_names(s)) + (["hold_beats"] if any(e.hold_beats for e in s.playlist) else [])
+
+
+def bind_signals(s: Settings, song: Signals) -> None:
+    """Give every schedule a song's per-frame variables (``song(t)``: amp, beat, ...) beside ``s``
+    (seconds at run.fps); then check their ranges over the run's frames."""
     fps = s.run.fps
 
-    def seconds(t: int) -> dict[str, float]:
-        return {"s": t / fps}
-
     def with_song(t: int) -> Mapping[str, float]:
-        return {**song(t), "s": t / fps}  # type: ignore[misc]
+        return {**song(t), "s": t / fps}
 
     for sec, key in SCHEDULE_RANGES:
-        s.schedule(sec, key).bind(with_song if song is not None else seconds)
+        s.schedule(sec, key).bind(with_song)
     validate(s)
 
 

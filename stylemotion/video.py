@@ -33,7 +33,7 @@ from .encode import read_video
 from .optimize import StyleEngine, resize
 from .terms import TemporalTerm
 from .playlist import label_at, on_beats, weights_at
-from .settings import Settings, bind_signals, song_names
+from .settings import Settings, bind_signals, song_uses
 from .temporal import CutRule, consistency, fill_unreliable, histogram_distance, long_term_weights, warp_flow
 
 
@@ -275,7 +275,7 @@ def bind_clip_song(s: Settings) -> Callable[[int], dict[str, float]] | None:
     entries) use one: curves at the output's rate from the first frame used on, bound to the
     schedules. Returns the per-frame variables (None when no song is used). Every process that
     renders frames of the run calls it (a shot's worker too): same clip, same curves."""
-    if not song_names(s) and not any(e.hold_beats for e in s.playlist):
+    if not song_uses(s):
         return None
     from . import audio
 

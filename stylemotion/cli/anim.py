@@ -13,7 +13,7 @@ from ..errors import UserError
 from ..images import load_image, montage, save_image, to_tensor, to_uint8
 from ..playlist import label_at, on_beats
 from ..sequence import SeqState, Sequencer
-from ..settings import MAX_FRAMES, Settings, bind_signals, song_names
+from ..settings import MAX_FRAMES, Settings, bind_signals, song_uses
 from .common import device_arg, nonneg_int, positive_int
 from .estimate import probe_settings
 from .pipeline import FlagMap, Plan, build_engine, open_render, resolve, run, with_song
@@ -89,8 +89,9 @@ def cmd_animate(args: argparse.Namespace) -> int:
     r = open_render(args, SETTING_FLAGS, lambda base=None: resolve_settings(args, mode, base), SeqState)
     s, out, state = r.s, r.out, r.state
     song = attach_song(s, args, resumed=state is not None)
+    sound = AudioSource(Path(s.run.audio), 0.0, s.run.frames / s.run.fps) if song is not None else None
     if args.preview_motion:
-        return preview_motion(s, out, song)
+        return preview_motion(s, out, song, sound)
     content = to_tensor(load_image(s.run.content, "content image"))
     color_ref = to_tensor(load_image(s.fx.color_reference, "fx.color_reference image")) if s.fx.color_reference else None
     device, engine, styles = build_engine(s, args.weights)
@@ -101,7 +102,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
                 probe=lambda: Sequencer(probe_settings(s), engine, content, styles, color_ref).frames(),
                 iterations_at=seq.iterations_at, key_frames=[t for t in seq.key_frames() if t >= r.start], hw=seq.hw,
                 fps=s.run.fps, device=device,
-                audio=AudioSource(Path(s.run.audio), 0.0, s.run.frames / s.run.fps) if song is not None else None)
+                audio=sound)
     code = run(args, mode, r, plan)
     if code == 0 and mode == "drift" and not args.estimate:
         write_montage(s, out)
@@ -112,11 +113,9 @@ def attach_song(s: Settings, args: argparse.Namespace, resumed: bool) -> audio.A
     """Analyze run.audio (before anything is written) and bind its curves to the schedules; without
     --frames (or run.frames on the command line) the run lasts as long as the song."""
     if not s.run.audio:
-        names = song_names(s)
-        if names:
-            raise UserError(f"the schedules use {', '.join(sorted(names))}, which come from a song: give --audio FILE (or run.audio in the preset)")
-        if any(e.hold_beats for e in s.playlist):
-            raise UserError("the playlist holds styles for a number of beats (hold_beats), which come from a song: give --audio FILE (or run.audio)")
+        uses = song_uses(s)
+        if uses:
+            raise UserError(f"the run uses {', '.join(uses)}, which come from a song: give --audio FILE (or run.audio in the preset)")
         return None
     frames_given = resumed or args.frames is not None or any(o.replace(" ", "").startswith("run.frames=") for o in args.overrides)
     cfg = audio.AudioConfig(file=s.run.audio, attack=s.audio.attack, release=s.audio.release)
@@ -145,7 +144,7 @@ def write_montage(s: Settings, out: Path) -> None:
     print(f"wrote {mpath}")
 
 
-def preview_motion(s: Settings, out: Path, song: audio.AudioFeatures | None = None) -> int:
+def preview_motion(s: Settings, out: Path, song: audio.AudioFeatures | None = None, sound: AudioSource | None = None) -> int:
     """The motion and per-frame controls on the start image, no optimization: OUT_preview.mp4."""
     t0 = time.perf_counter()
     content = to_tensor(load_image(s.run.content, "content image"))
@@ -153,7 +152,6 @@ def preview_motion(s: Settings, out: Path, song: audio.AudioFeatures | None = No
     prev = out.with_name(out.stem + "_preview" + out.suffix)
     # no style and no network are needed to move pixels: the playlist's images are not even read
     seq = Sequencer(s, None, content, [], color_ref, styles_needed=False)
-    sound = AudioSource(Path(s.run.audio), 0.0, s.run.frames / s.run.fps) if song is not None else None
     writer = VideoWriter(prev, s.run.fps, s.output.crf, metadata=s.to_dict(), audio=sound)
     h, w = seq.hw
     # the same page a render writes, with the schedules alone: see a ramp before spending hours on it

@@ -17,7 +17,7 @@ from ..errors import UserError
 from ..paths import resolved
 from ..presets import apply_values
 from ..sequence import frame_size
-from ..settings import MAX_FRAMES, Settings, song_names
+from ..settings import MAX_FRAMES, Settings, song_uses
 from ..shots import Shot, in_order, plan_shots, render_shot
 from ..video import ClipState, ClipStylizer, bind_clip_song, clip_source
 from .common import device_arg, fps_arg, nonneg_float, nonneg_int, one_line, positive_int, unit_float
@@ -111,8 +111,8 @@ def check_clip_state(state: ClipState, hw: tuple[int, int], path: Path) -> None:
 def cmd_video(args: argparse.Namespace) -> int:
     r = open_render(args, SETTING_FLAGS, lambda base=None: resolve_settings(args, base), ClipState)
     s, state, info, rate = r.s, r.state, r.extra["info"], r.extra["rate"]
-    if (song_names(s) or any(e.hold_beats for e in s.playlist)) and not info.audio:
-        raise UserError(f"the schedules use the song's {', '.join(sorted(song_names(s))) or 'beats'}, but {one_line(s.video.input)} has no audio")
+    if song_uses(s) and not info.audio:
+        raise UserError(f"the run uses {', '.join(song_uses(s))}, which come from the clip's sound, but {one_line(s.video.input)} has no audio")
     song = bind_clip_song(s)  # the clip's own audio in the schedules, where they use it
     resample = rate if r.extra["resample"] else None
     if info.variable and not args.estimate:
