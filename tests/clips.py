@@ -120,3 +120,80 @@ def kill_when_written(proc: subprocess.Popen, target: Path, timeout: float = 300
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
+
+
+def to_uint8(f: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) in [0, 1] -> (H, W, 3) uint8."""
+    return (f[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def write_format_clip(path: Path, pictures: list[np.ndarray], codec: str = "libx264", pix_fmt: str = "yuv420p",
+                      options: dict[str, str] | None = None, full_range: bool = False, fps: int = 12,
+                      container_options: dict[str, str] | None = None) -> Path:
+    """(H, W, 3) uint8 pictures encoded as ``codec`` / ``pix_fmt`` as a phone or an editor would:
+    ``full_range`` stores 0..255 luma flagged as such (not the yuvj formats)."""
+    from av.video.reformatter import ColorRange
+
+    with av.open(str(path), "w", options=container_options or {}) as c:
+        s = c.add_stream(codec, rate=fps)
+        s.width, s.height, s.pix_fmt = pictures[0].shape[1], pictures[0].shape[0], pix_fmt
+        s.options = options or {}
+        if full_range:
+            s.codec_context.color_range = ColorRange.JPEG
+        for arr in pictures:
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
+            if full_range:
+                vf = vf.reformat(format=pix_fmt, dst_color_range=ColorRange.JPEG)
+                vf.color_range = ColorRange.JPEG
+            for p in s.encode(vf):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def write_hdr_clip(path: Path, pictures: list[np.ndarray], transfer: str, fps: int = 12) -> Path:
+    """10-bit HEVC, BT.2020, PQ or HLG, as a phone records HDR: each sRGB picture as an HDR camera
+    would have recorded it (its white at 203 nits, :func:`stylemotion.tonemap.from_sdr`)."""
+    from av.video.reformatter import ColorRange, Colorspace
+
+    from stylemotion.tonemap import from_sdr
+
+    curve = {"pq": "smpte2084", "hlg": "arib-std-b67"}[transfer]
+    params = f"log-level=error:colorprim=bt2020:transfer={curve}:colormatrix=bt2020nc:crf=8"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx265", rate=fps)
+        s.width, s.height, s.pix_fmt = pictures[0].shape[1], pictures[0].shape[0], "yuv420p10le"
+        s.options = {"x265-params": params}
+        for arr in pictures:
+            deep = np.round(from_sdr(arr, transfer) * 65535).astype(np.uint16)
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(deep), format="rgb48le")
+            vf = vf.reformat(format="yuv420p10le", dst_colorspace=Colorspace.BT2020, dst_color_range=ColorRange.MPEG)
+            for p in s.encode(vf):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def set_display_rotation(path: Path, clockwise: int) -> Path:
+    """Write a display matrix into the MP4 track header (``tkhd``) of a clip PyAV wrote, as a phone
+    does for a portrait clip stored landscape: the player turns the picture ``clockwise`` degrees."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    i = data.find(b"tkhd")
+    version = data[i + 4]
+    # box type, version+flags, creation/modification/track id/reserved/duration, reserved, layer..volume..reserved
+    at = i + 4 + 4 + (32 if version == 1 else 20) + 8 + 8
+    a, b, c, d = {90: (0, 1, -1, 0), 180: (-1, 0, 0, -1), 270: (0, -1, 1, 0)}[clockwise]
+    data[at:at + 36] = struct.pack(">9i", a << 16, b << 16, 0, c << 16, d << 16, 0, 0, 0, 1 << 30)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def truncate(path: Path, keep: float) -> Path:
+    """Cut a file to its first ``keep`` fraction of bytes: a recording that broke off."""
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path

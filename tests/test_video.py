@@ -297,3 +297,42 @@ def test_a_settled_frame_stops_early_and_a_frame_with_new_content_does_not(backb
     # each panned frame must paint its new strip from the input: it runs to its ceiling
     for p in log[3:]:
         assert p["stop"] == "limit" and p["iterations"] >= 40, p
+
+
+@pytest.mark.parametrize("kind", ["portrait", "hdr", "broken"])
+def test_phone_footage_renders_upright_in_range_and_to_its_break(tmp_path, capsys, kind):
+    """``stylemotion video`` on what phones record: a portrait clip stored landscape with a display
+    matrix renders upright at its aspect, an HLG clip renders with its colours (one note line), a
+    recording that breaks off renders up to its break with one warning line."""
+    from stylemotion.cli import main
+
+    from .clips import set_display_rotation, to_uint8, truncate, write_format_clip, write_hdr_clip
+
+    big = to_uint8(sample("astronaut.png", 96))
+    upright = [np.ascontiguousarray(np.roll(big[8:72, 24:72], 2 * i, axis=1)) for i in range(8)]  # 48x64 portrait
+    if kind == "portrait":
+        clip = set_display_rotation(write_format_clip(tmp_path / "in.mp4", [np.rot90(p).copy() for p in upright], options={"crf": "12"}), 90)
+    elif kind == "hdr":
+        upright = [np.ascontiguousarray(np.rot90(p)) for p in upright]  # landscape
+        clip = write_hdr_clip(tmp_path / "in.mp4", upright, "hlg")
+    else:
+        clip = truncate(write_format_clip(tmp_path / "in.mkv", upright, options={"x264-params": "keyint=1", "crf": "12"}), 0.6)
+    out = tmp_path / "out.mp4"
+    code = main(["video", str(clip), "--style", str(SAMPLES / "the_scream.jpg"), "-o", str(out), "--size", "64",
+                 "--set", "run.first_iterations=0", "--set", "run.iterations=0", "--palette", "0"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    pngs = sorted((tmp_path / "out_frames").glob("frame_*.png"))
+    first = np.asarray(Image.open(pngs[0]).convert("RGB"))
+    assert first.shape == upright[0].shape  # zero iterations: the output is the input picture as seen
+    assert np.abs(first.astype(int) - upright[0]).mean() < 6
+    lines = [x for x in err.splitlines() if x.startswith(("note:", "warning:"))]
+    if kind == "portrait":
+        assert any("display matrix turns it 90 degrees clockwise; it is rendered upright, 48x64" in x for x in lines), err
+        assert probe_video(out).width == 48 and probe_video(out).height == 64
+    elif kind == "hdr":
+        assert any("is HDR (yuv420p10le, HLG, BT.2020); tone-mapped to SDR" in x for x in lines), err
+    else:
+        [warning] = [x for x in lines if x.startswith("warning:")]
+        assert "breaks off" in warning and f"the {len(pngs)} frames that decode" in warning
+        assert 2 <= len(pngs) < 8 and probe_video(out).frames == len(pngs)

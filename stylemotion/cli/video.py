@@ -115,6 +115,8 @@ def cmd_video(args: argparse.Namespace) -> int:
         raise UserError(f"the run uses {', '.join(song_uses(s))}, which come from the clip's sound, but {one_line(s.video.input)} has no audio")
     song = bind_clip_song(s)  # the clip's own audio in the schedules, where they use it
     resample = rate if r.extra["resample"] else None
+    for line in info.notes(one_line(s.video.input)):
+        print(line, file=sys.stderr)
     if info.variable and not args.estimate:
         print(f"note: {one_line(s.video.input)} has a variable frame rate (frame intervals {info.variable}); it is resampled to "
               f"{float(rate):.4g} fps while decoding, its duration and audio kept", file=sys.stderr)
