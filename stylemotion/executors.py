@@ -13,8 +13,12 @@ cluster, and passed to each task as ``shared``; locally ``shared`` is None and t
 from __future__ import annotations
 
 import multiprocessing as mp
+import pickle
+import signal
 import socket
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections import Counter, deque
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Hashable, Iterator, Optional, Sequence, Tuple
 
 import torch
@@ -41,46 +45,161 @@ class InProcess:
         pass
 
 
-_WORKER_DEVICE = "cpu"  # the device of this pool worker, set once when it starts
+MAX_ATTEMPTS = 3  # a task whose worker dies under it is tried at most this often in all
+MAX_DEATHS_IN_A_ROW = 3  # a worker slot (a device) whose process dies this often running tasks is retired
+
+Notify = Callable[[str], None]  # one line about a lost worker, for the caller to show
 
 
-def _pool_init(devices: Any) -> None:
-    """Each pool worker takes one device from the queue (one worker per GPU)."""
-    global _WORKER_DEVICE
-    _WORKER_DEVICE = devices.get()
+def describe(item: Any) -> str:
+    """How a task is named in messages: its ``task_label`` (``cell ab12``, ``the shot of frames 24..47``)."""
+    return str(getattr(item, "task_label", None) or type(item).__name__)
 
 
-def _pool_call(fn: Task, item: Any) -> Any:
-    return fn(item, _WORKER_DEVICE, None)
+def _exit_reason(code: int | None) -> str:
+    if code is None:
+        return "vanished"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _worker_main(conn: Connection, device: str) -> None:
+    """A pool worker: run (fn, item) messages until told to stop; Ctrl-C is the parent's to handle."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            msg = conn.recv_bytes()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        if not msg:
+            return
+        fn, item = pickle.loads(msg)
+        try:
+            reply = pickle.dumps((True, fn(item, device, None)))
+        except BaseException as e:  # noqa: BLE001 - raised again in the parent
+            try:
+                reply = pickle.dumps((False, e))
+            except Exception:  # noqa: BLE001 - an exception that does not pickle
+                reply = pickle.dumps((False, RuntimeError(f"{type(e).__name__}: {e}")))
+        conn.send_bytes(reply)
+
+
+@dataclass
+class _Slot:
+    """One worker process on one device, and the task it runs."""
+
+    device: str
+    proc: Any = None
+    conn: Any = None
+    task: tuple[int, Any] | None = None  # (index, item)
+    deaths: int = 0  # in a row, while running tasks
 
 
 class LocalPool:
-    """Worker processes on this machine, one per device (``cuda:0``, ``cuda:1``, ... or CPUs)."""
+    """Worker processes on this machine, one per device (``cuda:0``, ``cuda:1``, ... or CPUs).
+
+    A worker that dies under a task (killed, out of memory, a crashed driver) is replaced and the
+    task runs again from its start on the next free worker: tasks are pure functions of their
+    item, so the result is the one an undisturbed run gives. A task lost ``MAX_ATTEMPTS`` times,
+    or every worker retired after ``MAX_DEATHS_IN_A_ROW`` deaths, ends the run with one line.
+    ``on_start(item, pid)`` is told where each task starts; ``notify`` gets one line per loss."""
 
     name = "local pool"
 
-    def __init__(self, devices: Sequence[str]) -> None:
-        ctx = mp.get_context("spawn")  # CUDA cannot be forked
-        q = ctx.Manager().Queue()
-        for d in devices:
-            q.put(d)
+    def __init__(self, devices: Sequence[str], notify: Notify | None = None,
+                 on_start: Callable[[Any, int], None] | None = None) -> None:
+        self.ctx = mp.get_context("spawn")  # CUDA cannot be forked
+        self.slots = [_Slot(d) for d in devices]
         self.name = f"local pool of {len(devices)}"
-        self.pool = ProcessPoolExecutor(len(devices), mp_context=ctx, initializer=_pool_init, initargs=(q,))
+        self.notify = notify
+        self.on_start = on_start
+        self.lost: list[str] = []  # one line per worker lost under a task
+        for slot in self.slots:
+            self._start(slot)
+
+    def _start(self, slot: _Slot) -> None:
+        parent, child = self.ctx.Pipe()
+        slot.proc = self.ctx.Process(target=_worker_main, args=(child, slot.device), daemon=True)
+        slot.proc.start()
+        child.close()
+        slot.conn, slot.task = parent, None
+
+    def _lose(self, slot: _Slot, attempts: Counter) -> tuple[int, Any]:
+        """The worker of ``slot`` died under its task: note it, retire or restart the slot."""
+        idx, item = slot.task  # type: ignore[misc]
+        slot.proc.join(timeout=5)
+        why = _exit_reason(slot.proc.exitcode)
+        attempts[idx] += 1
+        slot.deaths += 1
+        line = f"worker {slot.proc.pid} on {slot.device} {why} during {describe(item)} (attempt {attempts[idx]} of {MAX_ATTEMPTS})"
+        self.lost.append(line)
+        if self.notify:
+            self.notify(line)
+        slot.conn.close()
+        if attempts[idx] >= MAX_ATTEMPTS:
+            raise UserError(f"{describe(item)} lost its worker {attempts[idx]} times (last: {why} on {slot.device}); giving up")
+        if slot.deaths >= MAX_DEATHS_IN_A_ROW:
+            slot.proc, slot.task = None, None
+            if self.notify:
+                self.notify(f"the worker on {slot.device} died {slot.deaths} times in a row ({why}); going on without it")
+            if not any(s.proc is not None for s in self.slots):
+                raise UserError(f"every worker died {MAX_DEATHS_IN_A_ROW} times in a row (last: {why} on {slot.device})")
+        else:
+            self._start(slot)
+        return idx, item
 
     def map(self, fn: Task, items: Sequence[Any], share: Share = None) -> Iterator[tuple[Any, Any]]:
-        futures: dict[Future, Any] = {self.pool.submit(_pool_call, fn, it): it for it in items}
-        pending = set(futures)
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in done:
-                    yield futures[f], f.result()
-        finally:
-            for f in pending:
-                f.cancel()
+        todo: deque[tuple[int, Any]] = deque(enumerate(items))
+        attempts: Counter = Counter()
+        while todo or any(s.task is not None for s in self.slots):
+            for slot in self.slots:
+                if slot.proc is not None and slot.task is None and todo:
+                    if not slot.proc.is_alive():  # died between tasks: nothing lost, a fresh one takes over
+                        slot.conn.close()
+                        self._start(slot)
+                    slot.task = todo.popleft()
+                    slot.conn.send_bytes(pickle.dumps((fn, slot.task[1])))
+                    if self.on_start:
+                        self.on_start(slot.task[1], slot.proc.pid)
+            busy = [s for s in self.slots if s.task is not None]
+            ready = wait([s.conn for s in busy] + [s.proc.sentinel for s in busy])
+            for slot in busy:
+                if slot.conn not in ready and slot.proc.sentinel not in ready:
+                    continue
+                try:
+                    reply = slot.conn.recv_bytes() if slot.conn.poll() else None
+                except (EOFError, OSError):
+                    reply = None
+                if reply is None:  # the process is gone and said nothing
+                    todo.appendleft(self._lose(slot, attempts))
+                    continue
+                (_, item), slot.task, slot.deaths = slot.task, None, 0  # type: ignore[misc]
+                ok, value = pickle.loads(reply)
+                if not ok:
+                    raise value
+                yield item, value
 
     def close(self) -> None:
-        self.pool.shutdown(cancel_futures=True)
+        for slot in self.slots:
+            if slot.proc is None:
+                continue
+            try:
+                slot.conn.send_bytes(b"")  # stop after the task in hand: there is none once map is done
+            except (OSError, ValueError):
+                pass
+        for slot in self.slots:
+            if slot.proc is None:
+                continue
+            slot.proc.join(timeout=2 if slot.task is None else 0)
+            if slot.proc.is_alive():
+                slot.proc.kill()  # interrupted mid-task: its result is not wanted
+                slot.proc.join(timeout=5)
+            slot.conn.close()
+            slot.proc = None
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -136,7 +255,8 @@ class RayExecutor:
 
     def map(self, fn: Task, items: Sequence[Any], share: Share = None) -> Iterator[tuple[Any, Any]]:
         ray = self.ray
-        task = ray.remote(**self.opts)(_ray_call)  # Ray takes functions, not partials: fn travels as an argument
+        # Ray runs a task again when its worker process or node is lost (not when it raises)
+        task = ray.remote(max_retries=MAX_ATTEMPTS - 1, retry_exceptions=False, **self.opts)(_ray_call)  # fn travels as an argument
         compute = ray.remote(**self.opts)(_ray_compute)
         refs: dict[Hashable, Any] = {}
         futures = {}
@@ -148,20 +268,27 @@ class RayExecutor:
                     refs[key] = compute.remote(share[1], it, self.device)  # type: ignore[index]
                 shared = refs[key]
             futures[task.remote(fn, it, self.device, shared)] = it
+        lost = tuple(getattr(ray.exceptions, n) for n in ("WorkerCrashedError", "NodeDiedError", "ObjectLostError", "OwnerDiedError")
+                     if hasattr(ray.exceptions, n))
         pending = list(futures)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             for r in done:
-                yield futures[r], ray.get(r)
+                try:
+                    value = ray.get(r)
+                except lost as e:
+                    raise UserError(f"{describe(futures[r])} lost its Ray worker {MAX_ATTEMPTS} times ({type(e).__name__}); giving up") from None
+                yield futures[r], value
 
     def close(self) -> None:
         if self._owned:
             self.ray.shutdown()
 
 
-def make_executor(device: str = "cpu", workers: int = 0, ray_address: str | None = None) -> InProcess | LocalPool | RayExecutor:
+def make_executor(device: str = "cpu", workers: int = 0, ray_address: str | None = None,
+                  notify: Notify | None = None) -> InProcess | LocalPool | RayExecutor:
     """``ray`` if an address is given, a local pool for several workers (default: one per CUDA
-    GPU when there are several), else in-process."""
+    GPU when there are several), else in-process. ``notify``: one line per worker lost."""
     if ray_address:
         return RayExecutor(ray_address)
     if workers == 0 and device in ("auto", "cuda") and torch.cuda.is_available() and torch.cuda.device_count() > 1:
@@ -171,5 +298,5 @@ def make_executor(device: str = "cpu", workers: int = 0, ray_address: str | None
             devices = [f"cuda:{i % torch.cuda.device_count()}" for i in range(workers)]
         else:
             devices = ["cpu"] * workers
-        return LocalPool(devices)
+        return LocalPool(devices, notify)
     return InProcess(device)

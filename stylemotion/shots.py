@@ -35,6 +35,11 @@ class Shot:
     threads: int  # torch CPU threads: the last bits of every frame depend on them
     weights: str | None = None  # backbone weights file
 
+    @property
+    def task_label(self) -> str:
+        """How an executor's messages name the shot."""
+        return f"the shot of frames {self.start}..{self.end - 1}"
+
 
 @dataclass
 class _Done:

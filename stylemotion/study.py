@@ -49,6 +49,11 @@ class Cell:
     size: int = 256  # long side in pixels (run.size)
     threads: int = 1  # torch CPU threads per cell: fixed, so every executor gives the same pixels
 
+    @property
+    def task_label(self) -> str:
+        """How an executor's messages name the cell."""
+        return f"cell {self.key}"
+
     def settings(self) -> dict[str, Any]:
         """Fully resolved settings (JSON-able): what the render depends on, nothing else."""
         if self.mode == "image":

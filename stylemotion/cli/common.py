@@ -259,6 +259,11 @@ def _visible(c: str) -> str:
     return c
 
 
+def warn_line(message: str) -> None:
+    """Print one warning line to stderr (what a library callback reports while work goes on)."""
+    print(f"warning: {one_line(message)}", file=sys.stderr, flush=True)
+
+
 def fail(message: str) -> None:
     print(f"error: {one_line(message)}", file=sys.stderr)
 

@@ -21,7 +21,7 @@ from ..paths import check_input_file, check_writable_folder, resolved
 from ..sequence import Sequencer
 from ..settings import style_config
 from ..study import grid, image_configs, load_jobs, parse_sweep, plan, zoom_settings
-from .common import Bar, device_arg, positive_int, size_arg
+from .common import Bar, device_arg, positive_int, size_arg, warn_line
 from .estimate import frame_io_seconds, print_estimate, probe_settings, setup_seconds
 from .render import atomic_write_text
 
@@ -59,7 +59,8 @@ def cmd_study(args: argparse.Namespace) -> int:
         estimate_study(cells, out, args)
         return 0
     out.mkdir(exist_ok=True)
-    return run_study(cells, out, make_executor(device=args.device or "cpu", workers=args.workers, ray_address=args.ray))
+    return run_study(cells, out, make_executor(device=args.device or "cpu", workers=args.workers, ray_address=args.ray,
+                                                   notify=warn_line))
 
 
 def estimate_study(cells, out: Path, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]

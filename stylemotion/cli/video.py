@@ -20,7 +20,7 @@ from ..sequence import frame_size
 from ..settings import MAX_FRAMES, Settings, song_uses
 from ..shots import Shot, in_order, plan_shots, render_shot
 from ..video import ClipState, ClipStylizer, bind_clip_song, clip_source
-from .common import device_arg, fps_arg, nonneg_float, nonneg_int, one_line, positive_int, unit_float
+from .common import device_arg, fps_arg, nonneg_float, nonneg_int, one_line, positive_int, unit_float, warn_line
 from .estimate import probe_settings
 from .pipeline import FlagMap, Plan, build_engine, open_render, resolve, run, with_song
 from .render import run_paths
@@ -147,7 +147,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     if state is not None:
         print("note: a resumed render continues shot by shot in this process", file=sys.stderr)
         return run(args, "video", r, plan)
-    executor = make_executor(s.run.device, args.workers or 0, args.ray)  # a Ray address that does not answer: now, not later
+    executor = make_executor(s.run.device, args.workers or 0, args.ray, warn_line)  # a Ray address that does not answer: now, not later
     try:
         shots = split_shots(stylizer, source, s, hw, resample, args)
         if len(shots) > 1:
