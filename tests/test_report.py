@@ -152,3 +152,25 @@ def test_the_report_in_a_headless_browser(tmp_path):
     assert r["plots"] > 0 and r["drawn"] == r["plots"]
     assert r["console"] == []
     assert (tmp_path / "shot.png").stat().st_size > 1000
+
+
+def test_a_long_render_keeps_a_bounded_strip_of_thumbnails(tmp_path):
+    """2,000 frames: the page holds at most 2 x STRIP thumbnails in memory, evenly spread, and the
+    newest frame is always last in the strip."""
+    import torch
+
+    from stylemotion.cli.render import Report
+
+    r = Report(tmp_path / "r_report.html", "t", 2000)
+    img = torch.rand(1, 3, 8, 8)
+    sizes = []
+    for t in range(2000):
+        r.add(t, img, {"frame": t, "loss": 1.0})
+        sizes.append(len(r.thumbs))
+    assert max(sizes) <= 2 * Report.STRIP and len(r.thumbs) >= Report.STRIP // 2
+    keys = sorted(r.thumbs)
+    assert keys[0] == 0 and len({b - a for a, b in zip(keys, keys[1:])}) == 1  # evenly spaced
+    r.write(running=False)
+    text = r.path.read_text()
+    shown = [int(x) for x in __import__("re").findall(r"<figcaption>(\d+)</figcaption>", text)]
+    assert shown[-1] == 1999 and len(shown) <= Report.STRIP + 2 and shown == sorted(shown)

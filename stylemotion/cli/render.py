@@ -231,17 +231,26 @@ class Report:
         self.records: list[dict] = []
         self.thumbs: dict[int, str] = {}
         self.latest: torch.Tensor | None = None  # encoded when the page is written
+        self.stride = 1  # thumbnails kept: frames whose index is a multiple of this
+        self.latest_index = -1  # the newest frame, always last in the strip
         self.written = -math.inf  # perf_counter of the last write
         self.ok = True
         self.say: Callable[[str], None] = lambda line: print(line, file=sys.stderr)  # a progress bar's write, once there is one
 
     def add(self, index: int, image: torch.Tensor | None, record: dict | None) -> None:
-        """A finished frame (its image, its log record; either may be None)."""
+        """A finished frame (its image, its log record; either may be None). Thumbnails are kept
+        only for frames on a grid of ``stride`` (doubled as the render grows), so a long render
+        holds at most 2 x STRIP of them, not one per frame."""
         if record is not None:
             self.records.append(record)
-        if image is not None:
+        if image is None:
+            return
+        self.latest, self.latest_index = image, index
+        if index % self.stride == 0:
             self.thumbs[index] = data_uri(image, self.THUMB)
-            self.latest = image
+            if len(self.thumbs) > 2 * self.STRIP:
+                self.stride *= 2
+                self.thumbs = {k: v for k, v in self.thumbs.items() if k % self.stride == 0}
 
     def write(self, running: bool, stopped: str = "") -> None:
         """The page as of now; while ``running``, skipped if the last write was under MIN_SECONDS ago."""
@@ -250,12 +259,12 @@ class Report:
         self.written = time.perf_counter()
         keys = sorted(self.thumbs)
         step = max(1, -(-len(keys) // self.STRIP))
-        chosen = keys[::step]
-        if keys and chosen[-1] != keys[-1]:
-            chosen.append(keys[-1])
+        strip = [(k, self.thumbs[k]) for k in keys[::step]]
+        if self.latest is not None and (not strip or strip[-1][0] != self.latest_index):
+            strip.append((self.latest_index, self.thumbs.get(self.latest_index) or data_uri(self.latest, self.THUMB)))
         latest = data_uri(self.latest, self.LATEST) if self.latest is not None else None
         text = page(self.title, self.records, total_frames=self.total, running=running, latest=latest,
-                    thumbs=[(k, self.thumbs[k]) for k in chosen], meta=self.meta, stopped=stopped)
+                    thumbs=strip, meta=self.meta, stopped=stopped)
         try:
             atomic_write_text(self.path, text)
         except OSError as e:
