@@ -30,7 +30,7 @@ from stylemotion.warp import valid_mask, warp, warp_image
 def consistency(seq: Sequencer, frames: list[torch.Tensor]) -> float:
     diffs = []
     for t in range(1, len(frames)):
-        theta = seq.theta(t)
+        theta = seq.path.theta(t)
         prev = warp_image(frames[t - 1], theta, "replicate")
         m = valid_mask(theta, seq.hw).float()
         diffs.append(((frames[t] - prev).abs().mean(1, keepdim=True) * m).sum() / m.sum())
@@ -61,10 +61,10 @@ def main() -> None:
             state = frame.state
             continue
         t = frame.index
-        theta = seq.theta(t)
+        theta = seq.path.theta(t)
         content_t = warp_image(state.prev, theta, s.motion.border)
         targets = engine.frame_objective(None, Targets(engine.content_targets(content_t), seq.styler.style_targets(t)),
-                                         {"content": seq.cw(t), "style": seq.sw(t)})
+                                         {"content": seq.content_weight(t), "style": seq.style_weight(t)})
         adam = dict(state.adam)
         adam["exp_avg"] = warp(adam["exp_avg"], theta, "replicate", "bilinear")
         adam["exp_avg_sq"] = warp(adam["exp_avg_sq"], theta, "replicate", "bilinear").clamp_min(0)

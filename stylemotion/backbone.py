@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
+from .config import ARCHS, BACKBONES, DEFAULT_POOLING, POOLINGS, PRECISIONS, check_device_name, layer_names
 from .errors import UserError
 from .paths import check_input_file
 
@@ -39,20 +39,7 @@ VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 VGG19_FILE_NAME = "vgg19-dcbb9e9d.pth"
 
 # Convs per block; after each block comes a 2x2 pool.
-ARCHS: dict[str, tuple[int, ...]] = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 CHANNELS = (64, 128, 256, 512, 512)
-BACKBONES = ("vgg16-hed", "vgg19")
-POOLINGS = ("max", "avg")
-# Average pooling, as Gatys et al. recommend: measured against max pooling on the quality benchmark
-# it transfers the painting's large-scale statistics (relu4/relu5) several times better
-# (docs/defaults.md).
-DEFAULT_POOLING = "avg"
-# The convolutions' arithmetic. auto = bf16 autocast where the hardware computes bf16 natively: on
-# CUDA (tensor cores) and on CPUs with avx512_bf16 or AMX, where the quality benchmark scores bf16
-# as fp32 (docs/defaults.md) and an iteration runs 1.6-1.9x faster; fp32 elsewhere, because on an
-# AVX2-only CPU bf16 is emulated and a 3x3 conv ran 10x slower under it. bf16 asks for it anyway;
-# fp32 = float32 throughout (TF32 where torch allows it). Losses and the image stay float32.
-PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @functools.lru_cache(maxsize=None)  # asked at every forward pass; the CPU does not change
@@ -116,16 +103,6 @@ def check_precision(device: torch.device, precision: str) -> str:
         return ("warning: this CPU has no native bf16 (no avx512_bf16 or AMX): --precision bf16 is emulated "
                 "and several times slower than fp32; --precision auto picks fp32 here")
     return ""
-
-
-def layer_names(arch: str) -> list[str]:
-    """All addressable layer names in forward order, e.g. conv1_1, relu1_1, ..., pool5."""
-    names = []
-    for b, n in enumerate(ARCHS[arch], start=1):
-        for i in range(1, n + 1):
-            names += [f"conv{b}_{i}", f"relu{b}_{i}"]
-        names.append(f"pool{b}")
-    return names
 
 
 @dataclass(frozen=True)
@@ -342,18 +319,6 @@ def conv_flops(model: VGGFeatures, height: int, width: int, upto: str) -> float:
         elif name.startswith("pool"):
             h, w = -(-h // 2), -(-w // 2)
     return flops
-
-
-DEVICE_NAMES = "auto, cpu, cuda, cuda:N or mps"
-_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,2})?)$")
-
-
-def check_device_name(name: str) -> str:
-    """The device name if it is one this program supports (an explicit list: torch knows more
-    device types, e.g. ``meta``, that cannot render anything)."""
-    if not isinstance(name, str) or not _DEVICE_RE.match(name):
-        raise UserError(f"unsupported device {name!r}; use {DEVICE_NAMES}")
-    return name
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -16,15 +16,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from functools import partial
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import torch
 
-from .backbone import VGGFeatures, load_backbone, pick_device
+from .backbone import pick_device
 from .encode import VideoWriter
-from .executors import InProcess, LocalPool, RayExecutor
+from .engines import BackboneSpec, EngineCache, build_engine, style_long_side
+from .executors import InProcess, LocalPool, RayExecutor, Worker
 from .images import data_uri, load_image, resize_long_side, save_image, to_tensor, to_uint8
-from .optimize import StyleEngine, fit_style, pyramid_sizes, stylize
+from .optimize import Pyramid, stylize
 from .paths import atomic_write_text
 from .report import page
 from .sequence import Sequencer
@@ -41,10 +42,6 @@ class CellResult:
     thumb: str = ""  # a PNG to show (the image itself, or a zoom clip's last frame)
 
 
-_BACKBONES: dict[tuple, Any] = {}  # per process: one network per (pooling, device)
-_TARGETS: dict[tuple, dict] = {}  # per process: style targets per (painting, size, style settings)
-
-
 @contextlib.contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     old = torch.get_num_threads()
@@ -55,14 +52,6 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-def cached_backbone(pooling: str, device: str) -> VGGFeatures:
-    """The bundled network for this process (a study's worker renders many cells with it)."""
-    key = (pooling, device)
-    if key not in _BACKBONES:
-        _BACKBONES[key] = load_backbone("vgg16-hed", pooling, None, pick_device(device))
-    return _BACKBONES[key]
-
-
 def targets_key(cell: Cell) -> tuple:
     """What a cell's style targets depend on: the painting, the size, the style and pyramid settings."""
     style, optim, run = image_configs(cell)
@@ -70,15 +59,16 @@ def targets_key(cell: Cell) -> tuple:
             optim.pyramid_min, optim.pyramid_step)
 
 
-def compute_targets(cell: Cell, device: str = "cpu") -> dict[int, dict[str, torch.Tensor]]:
+def compute_targets(cell: Cell, device: str = "cpu", cache: EngineCache | None = None) -> dict[int, dict[str, torch.Tensor]]:
     """Style targets of a cell's painting at every pyramid level, keyed by the level's long side
     (the same for every photo: contents are resized to the cell's size on the long side)."""
     style_cfg, optim, run = image_configs(cell)
+    cache = cache or EngineCache()
     with torch_threads(cell.threads):
-        engine = StyleEngine(cached_backbone(run["pooling"], device), style_cfg)
-        style = fit_style(to_tensor(load_image(cell.style, "style image")), max(8, round(run["size"] * style_cfg.style_scale)))
+        engine = build_engine(BackboneSpec(pooling=run["pooling"]), style_cfg, pick_device(device), cache)
+        style = cache.style_image(cell.style, style_long_side(run["size"], style_cfg))
         out = {}
-        for hw in pyramid_sizes(run["size"], run["size"], optim.pyramid_min, optim.pyramid_step):
+        for hw in Pyramid.of((run["size"], run["size"]), optim).sizes:
             out[hw[0]] = {k: v.cpu() for k, v in engine.style_targets([style], None, hw).items()}
     return out
 
@@ -96,9 +86,12 @@ def is_done(cell: Cell, out_dir: Path) -> bool:
     return isinstance(stored, dict) and stored.get("settings") == json.loads(json.dumps(cell.settings()))
 
 
-def render_cell(cell: Cell, out_dir: str | os.PathLike, targets: dict[int, dict] | None = None, device: str = "cpu") -> CellResult:
+def render_cell(cell: Cell, out_dir: str | os.PathLike, targets: dict[int, dict] | None = None, device: str = "cpu",
+                cache: EngineCache | None = None) -> CellResult:
     """Render one cell into ``out_dir/cells/KEY.png|mp4`` (+ ``KEY.json``), atomically; skip it
-    if it is already done. ``targets`` are shared style targets (else computed, once per process)."""
+    if it is already done. ``targets`` are shared style targets (else computed, and kept in
+    ``cache`` for the next cell of the same painting)."""
+    cache = cache or EngineCache()
     out_dir = Path(out_dir)
     cells = out_dir / "cells"
     cells.mkdir(parents=True, exist_ok=True)
@@ -110,35 +103,32 @@ def render_cell(cell: Cell, out_dir: str | os.PathLike, targets: dict[int, dict]
     t0 = time.perf_counter()
     with torch_threads(cell.threads):
         if cell.mode == "image":
-            image = _render_image(cell, targets, device)
+            image = _render_image(cell, targets, device, cache)
             save_image(image, cells / f"{key}.png")
         else:
-            last = _render_zoom(cell, cells / f"{key}.mp4", device)
+            last = _render_zoom(cell, cells / f"{key}.mp4", device, cache)
             save_image(last, cells / f"{key}_last.png")
     seconds = time.perf_counter() - t0
     atomic_write_text(cells / f"{key}.json", json.dumps({"settings": cell.settings(), "seconds": round(seconds, 3), "command": cell.command(key)}, indent=2, sort_keys=True))
     return CellResult(key, rel, seconds, False, thumb)
 
 
-def _render_image(cell: Cell, targets: dict[int, dict] | None, device: str) -> torch.Tensor:
+def _render_image(cell: Cell, targets: dict[int, dict] | None, device: str, cache: EngineCache) -> torch.Tensor:
     style_cfg, optim, run = image_configs(cell)
-    engine = StyleEngine(cached_backbone(run["pooling"], device), style_cfg)
+    engine = build_engine(BackboneSpec(pooling=run["pooling"]), style_cfg, pick_device(device), cache)
     if targets is None:
-        tk = targets_key(cell)
-        if tk not in _TARGETS:
-            _TARGETS[tk] = compute_targets(cell, device)
-        targets = _TARGETS[tk]
+        targets = cache.targets(targets_key(cell), lambda: compute_targets(cell, device, cache))
     content = to_tensor(resize_long_side(load_image(cell.content, "content image"), run["size"]))
-    style = fit_style(to_tensor(load_image(cell.style, "style image")), max(8, round(run["size"] * style_cfg.style_scale)))
+    style = cache.style_image(cell.style, style_long_side(run["size"], style_cfg))
     dev = engine.device
     return stylize(engine, content, [style], optim, style_targets=lambda hw: {k: v.to(dev) for k, v in targets[max(hw)].items()})
 
 
-def _render_zoom(cell: Cell, path: Path, device: str) -> torch.Tensor:
+def _render_zoom(cell: Cell, path: Path, device: str, cache: EngineCache) -> torch.Tensor:
     s = zoom_settings(cell)
-    engine = StyleEngine(cached_backbone(s.run.pooling, device), style_config(s))
+    engine = build_engine(BackboneSpec(pooling=s.run.pooling), style_config(s), pick_device(device), cache)
     content = to_tensor(load_image(s.run.content, "content image"))
-    style = fit_style(to_tensor(load_image(cell.style, "style image")), max(8, round(s.run.size * s.style.style_scale)))
+    style = cache.style_image(cell.style, style_long_side(s.run.size, s.style.style_scale))
     seq = Sequencer(s, engine, content, [style])
     writer = VideoWriter(path, s.run.fps, s.output.crf, metadata=s.to_dict())
     last = None
@@ -171,8 +161,8 @@ def report_path(clip: Path) -> Path:
 
 
 
-def _cell_task(cell: Cell, device: str, targets: dict[int, dict] | None, out_dir: str) -> CellResult:
-    return render_cell(cell, out_dir, targets, device)
+def _cell_task(cell: Cell, worker: Worker, out_dir: str) -> CellResult:
+    return render_cell(cell, out_dir, worker.shared, worker.device, worker.keep.setdefault("engines", EngineCache()))
 
 
 def _share_key(cell: Cell, out_dir: str) -> tuple | None:

@@ -3,11 +3,14 @@ finishes: in this process (:class:`InProcess`), in worker processes on this mach
 device (:class:`LocalPool`), or as Ray tasks on a cluster (:class:`RayExecutor`; ``ray`` is an
 optional extra, imported only here). Library code: no printing.
 
-A task is a module-level function ``fn(item, device, shared)`` (a ``functools.partial`` of one
-is fine): it must pickle to reach another process. ``share = (key, compute)`` lets items that
-need the same expensive input (a painting's style targets) have it computed once per key, on the
-cluster, and passed to each task as ``shared``; locally ``shared`` is None and the task computes
-(and caches) it itself.
+A task is a module-level function ``fn(item, worker)`` (a ``functools.partial`` of one is
+fine): it must pickle to reach another process. ``worker`` (:class:`Worker`) names the device,
+carries what is shared by key, and holds ``keep``: a dict that lives as long as the worker process
+(one render's engine cache lives there, owned by the worker, not by a module). ``share = (key,
+compute)`` lets items that need the same expensive input (a painting's style targets) have it
+computed once per key, on the cluster, and passed as ``worker.shared``; locally it is None and the
+task computes (and keeps) it itself. ``threads``: torch's CPU thread count, set once in each worker
+process (the last bits of every pixel depend on it).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import pickle
 import signal
 import socket
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Hashable, Iterator, Optional, Sequence, Tuple
 
@@ -25,7 +28,18 @@ import torch
 
 from .errors import UserError
 
-Task = Callable[[Any, str, Any], Any]  # (item, device, shared) -> result
+
+
+@dataclass
+class Worker:
+    """What a task gets besides its item."""
+
+    device: str  # the device of the process the task runs in
+    shared: Any = None  # the value shared by the item's key (Ray), else None
+    keep: dict = field(default_factory=dict)  # lives as long as the worker process: caches go here
+
+
+Task = Callable[[Any, Worker], Any]  # (item, worker) -> result
 Share = Optional[Tuple[Callable[[Any], Optional[Hashable]], Callable[[Any, str], Any]]]  # (key of an item or None, compute(item, device))
 
 
@@ -35,11 +49,11 @@ class InProcess:
     name = "in-process"
 
     def __init__(self, device: str = "cpu") -> None:
-        self.device = device
+        self.worker = Worker(device)  # this process is the worker: its keep lives as long as the executor
 
     def map(self, fn: Task, items: Sequence[Any], share: Share = None) -> Iterator[tuple[Any, Any]]:
         for it in items:
-            yield it, fn(it, self.device, None)
+            yield it, fn(it, self.worker)
 
     def close(self) -> None:
         pass
@@ -67,9 +81,12 @@ def _exit_reason(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def _worker_main(conn: Connection, device: str) -> None:
+def _worker_main(conn: Connection, device: str, threads: int | None) -> None:
     """A pool worker: run (fn, item) messages until told to stop; Ctrl-C is the parent's to handle."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if threads:
+        torch.set_num_threads(threads)
+    worker = Worker(device)
     while True:
         try:
             msg = conn.recv_bytes()
@@ -79,7 +96,7 @@ def _worker_main(conn: Connection, device: str) -> None:
             return
         fn, item = pickle.loads(msg)
         try:
-            reply = pickle.dumps((True, fn(item, device, None)))
+            reply = pickle.dumps((True, fn(item, worker)))
         except BaseException as e:  # noqa: BLE001 - raised again in the parent
             try:
                 reply = pickle.dumps((False, e))
@@ -111,8 +128,9 @@ class LocalPool:
     name = "local pool"
 
     def __init__(self, devices: Sequence[str], notify: Notify | None = None,
-                 on_start: Callable[[Any, int], None] | None = None) -> None:
+                 on_start: Callable[[Any, int], None] | None = None, threads: int | None = None) -> None:
         self.ctx = mp.get_context("spawn")  # CUDA cannot be forked
+        self.threads = threads
         self.slots = [_Slot(d) for d in devices]
         self.name = f"local pool of {len(devices)}"
         self.notify = notify
@@ -123,7 +141,7 @@ class LocalPool:
 
     def _start(self, slot: _Slot) -> None:
         parent, child = self.ctx.Pipe()
-        slot.proc = self.ctx.Process(target=_worker_main, args=(child, slot.device), daemon=True)
+        slot.proc = self.ctx.Process(target=_worker_main, args=(child, slot.device, self.threads), daemon=True)
         slot.proc.start()
         child.close()
         slot.conn, slot.task = parent, None
@@ -214,8 +232,10 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         raise UserError(f"cannot reach a Ray cluster at {address!r} ({e.strerror or e})") from None
 
 
-def _ray_call(fn: Task, item: Any, device: str, shared: Any) -> Any:
-    return fn(item, device, shared)
+def _ray_call(fn: Task, item: Any, device: str, shared: Any, threads: int | None) -> Any:
+    if threads:
+        torch.set_num_threads(threads)  # Ray owns the process: set for each task it is given
+    return fn(item, Worker(device, shared))
 
 
 def _ray_compute(compute: Callable[[Any, str], Any], item: Any, device: str) -> Any:
@@ -231,7 +251,8 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, address: str = "auto", **init_kwargs: Any) -> None:
+    def __init__(self, address: str = "auto", threads: int | None = None, **init_kwargs: Any) -> None:
+        self.threads = threads
         try:
             import ray
         except ImportError:
@@ -267,7 +288,7 @@ class RayExecutor:
                 if key not in refs:  # once per key, computed on the cluster, kept in the object store
                     refs[key] = compute.remote(share[1], it, self.device)  # type: ignore[index]
                 shared = refs[key]
-            futures[task.remote(fn, it, self.device, shared)] = it
+            futures[task.remote(fn, it, self.device, shared, self.threads)] = it
         lost = tuple(getattr(ray.exceptions, n) for n in ("WorkerCrashedError", "NodeDiedError", "ObjectLostError", "OwnerDiedError")
                      if hasattr(ray.exceptions, n))
         pending = list(futures)
@@ -286,11 +307,12 @@ class RayExecutor:
 
 
 def make_executor(device: str = "cpu", workers: int = 0, ray_address: str | None = None,
-                  notify: Notify | None = None) -> InProcess | LocalPool | RayExecutor:
+                  notify: Notify | None = None, threads: int | None = None) -> InProcess | LocalPool | RayExecutor:
     """``ray`` if an address is given, a local pool for several workers (default: one per CUDA
-    GPU when there are several), else in-process. ``notify``: one line per worker lost."""
+    GPU when there are several), else in-process. ``notify``: one line per worker lost;
+    ``threads``: torch's CPU threads in each worker process (in-process: the caller's)."""
     if ray_address:
-        return RayExecutor(ray_address)
+        return RayExecutor(ray_address, threads)
     if workers == 0 and device in ("auto", "cuda") and torch.cuda.is_available() and torch.cuda.device_count() > 1:
         workers = torch.cuda.device_count()
     if workers > 1:
@@ -298,5 +320,5 @@ def make_executor(device: str = "cpu", workers: int = 0, ray_address: str | None
             devices = [f"cuda:{i % torch.cuda.device_count()}" for i in range(workers)]
         else:
             devices = ["cpu"] * workers
-        return LocalPool(devices, notify)
+        return LocalPool(devices, notify, threads=threads)
     return InProcess(device)

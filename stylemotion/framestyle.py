@@ -1,5 +1,5 @@
 """What every frame loop shares (:mod:`stylemotion.sequence`, :mod:`stylemotion.video`): the
-playlist's style targets, one Gram cache per run, and one objective per run whose terms' weights
+playlist's style targets, computed once per run, and one objective per run whose terms' weights
 and targets each frame updates in place.
 
 Images are ``(1, 3, H, W)`` float in [0, 1] at the run's frame size ``hw``.
@@ -13,24 +13,10 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from .loop import OptimResult, Progress
-from .images import load_image, to_tensor
-from .optimize import OptimConfig, StyleEngine, Targets, fit_style, level_iterations, pyramid_sizes, stylize
+from .optimize import OptimConfig, Pyramid, StyleEngine, Targets, stylize
 from .playlist import weights_at
 from .settings import Settings
 from .terms import Objective, Term
-
-
-def load_styles(s: Settings) -> list[torch.Tensor]:
-    """One (1, 3, h, w) tensor per playlist entry, each file read once and kept only at the size
-    the run needs (``style_scale`` x the frame's long side)."""
-    long_side = max(8, round(s.style.style_scale * s.run.size))
-    cache: dict[str, torch.Tensor] = {}
-    out = []
-    for e in s.playlist:
-        if e.style not in cache:
-            cache[e.style] = fit_style(to_tensor(load_image(e.style, "playlist style")), long_side)
-        out.append(cache[e.style])
-    return out
 
 
 class FrameStyler:
@@ -40,13 +26,14 @@ class FrameStyler:
         if len(styles) != len(s.playlist):
             raise ValueError(f"{len(styles)} style images for {len(s.playlist)} playlist entries")
         self.engine, self.playlist, self.styles, self.hw = engine, list(s.playlist), list(styles), hw
-        # Gram targets of every playlist style at the frame size, computed once for the run (once
-        # per distinct image: a playlist may list the same painting many times)
+        # style targets (Grams, mean-Grams or sliced-Wasserstein samples, as the loss needs) of
+        # every playlist entry at the frame size, computed once for the run (once per distinct
+        # image: a playlist may list the same painting many times)
         by_id: dict[int, dict[str, torch.Tensor]] = {}
         for st in styles:
             if id(st) not in by_id:
                 by_id[id(st)] = engine.style_targets([st], None, hw)
-        self.grams = [by_id[id(st)] for st in styles]
+        self.entry_targets = [by_id[id(st)] for st in styles]
         # one level per frame: the warm start already holds the large-scale structure
         self.optim = OptimConfig(optimizer=s.optim.optimizer, lr=s.optim.lr, tol=s.optim.tol, seed=s.run.seed, pyramid_min=0)
         self._objective: Objective | None = None  # built on the first frame, then updated in place
@@ -54,7 +41,7 @@ class FrameStyler:
     def style_targets(self, t: int) -> dict[str, torch.Tensor]:
         """The playlist's style at frame t (crossfades blend the Gram matrices)."""
         mix = weights_at(self.playlist, t)
-        return self.engine.blend([self.grams[i] for i, _ in mix], [w for _, w in mix])
+        return self.engine.blend([self.entry_targets[i] for i, _ in mix], [w for _, w in mix])
 
     def objective(self, t: int, content: torch.Tensor, weights: Mapping[str, float], extra: Sequence[Term] = ()) -> Objective:
         """The run's objective, set for frame t: ``content`` (1, 3, H, W) and the weights by term name."""
@@ -71,8 +58,7 @@ class FrameStyler:
 
     def first_frame_iterations(self, iterations: int) -> int:
         """What :meth:`first_frame` runs in all: ``iterations`` at full size, more at the coarse levels."""
-        o = replace(self.optim, pyramid_min=OptimConfig.pyramid_min)
-        return sum(level_iterations(iterations, len(pyramid_sizes(*self.hw, o.pyramid_min, o.pyramid_step)), o.pyramid_iter_factor))
+        return Pyramid.of(self.hw, replace(self.optim, pyramid_min=OptimConfig.pyramid_min), iterations).total
 
     def first_frame(self, t: int, content: torch.Tensor, iterations: int, weights: Mapping[str, float],
                     on_progress: Callable[[int, Progress], None] | None) -> tuple[torch.Tensor, int, float]:

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 import torch
 
 # At the start of a pyramid level the curvature estimate from the first, tiny step can be far off,
-# and the second step then lands far outside the image range: once coffee + The Scream's loss went
-# 4.4 -> 9038 and came back to a different image (structure 0.20 instead of 0.77). In runs at
-# 64-192 px the median step moved the largest pixel by 0.013-0.019; the overshooting steps, 0.07-1.6.
+# and the second step then lands far outside the image range and the run comes back to a different
+# image. A normal step moves the largest pixel by about 0.02, an overshooting one by 0.07 and more:
+# one step may move no pixel further than this (the cases are in docs/measurements.md).
 MAX_STEP = 0.25
 
 

@@ -26,72 +26,12 @@ import torch
 import torch.nn.functional as F
 
 from . import losses
-from .backbone import VGGFeatures, layer_names
+from .backbone import VGGFeatures
 from .color import color_stats, match_palette, mix_stats, original_colors
 from .errors import Diverged, UserError
-from .config import INITS, OPTIMIZERS, OptimConfig  # noqa: F401 - INITS, OPTIMIZERS re-exported for the engine's callers
+from .config import OptimConfig, StyleConfig  # noqa: F401 - the engine's callers import its configs from here too
 from .loop import Callback, LevelRun, OptimResult, report_interval
 from .terms import RGB, BatchObjective, ContentTerm, GramStyleTerm, Objective, SlicedStyleTerm, Term, TVTerm, W2StyleTerm
-
-STYLE_LOSSES = ("gram", "w2", "sw")
-
-
-@dataclass
-class StyleConfig:
-    """The loss: layers and weights. Defaults chosen with benchmarks/quality.py at 384 px and by
-    looking at the results (docs/defaults.md)."""
-
-    # relu4_2 (Gatys) alone let the strong style below wash out the layout (edge structure 0.46);
-    # adding relu3_2 holds it (0.58-0.62) for the same style transfer, and relu2_2 holds thin lines
-    # on flat ground (the rocket's towers: structure 0.44 -> 0.56 with the Matisse, 0.43 -> 0.67
-    # with The Scream, on an H200 screen of 10 pairs; departs from Gatys' single content layer)
-    content_layers: tuple[str, ...] = ("relu2_2", "relu3_2", "relu4_2")
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # Gatys' five
-    # Per style layer, rising with depth: the deep layers carry the painting's large strokes and
-    # swirls (equal weights left them 5-10x further from the painting than the shallow ones); a
-    # low weight on relu1_1 keeps the pixel-level grain down.
-    style_layer_weights: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
-    content_weight: float = 1.0  # relative content loss weight
-    # relative style loss weight (sum over layers, weights normalized); 20, up from 15, pays for
-    # the firmer content hold of relu2_2 (the cat + The Scream: style ratio 0.0228 -> 0.0181)
-    style_weight: float = 20.0
-    # total variation on [0,1] pixels; 10 flattened skies into a wash, 2 left a grain finer than
-    # the painting's own on The Scream (hf ratio 1.02-1.43); 4 keeps it under 1
-    tv_weight: float = 4.0
-    style_scale: float = 1.0  # style image long side = style_scale * output long side
-    # gram: Gatys' Gram matrices (fast everywhere); w2: Wasserstein-2 between Gaussians fitted to the
-    # features (means + covariances, crowsonkb), needs eigendecompositions: meant for GPUs; sw:
-    # sliced Wasserstein (whole distributions, pixel colours included; Heitz et al.), for remixes
-    style_loss: str = "gram"
-
-    def check(self, backbone: VGGFeatures | None = None, arch: str = "vgg16") -> None:
-        """Every value, before any work; layer names against ``backbone`` (or ``arch``'s names)."""
-        names = backbone.names if backbone is not None else layer_names(arch)
-        for what, layers in (("content layer", self.content_layers), ("style layer", self.style_layers)):
-            for name in layers:
-                if name not in names:
-                    raise UserError(f"unknown {what} {name!r}; valid: {', '.join(n for n in names if n.startswith('relu'))}")
-        if not self.style_layers and not self.content_layers:
-            raise UserError("content_layers and style_layers are both empty; name at least one layer, e.g. relu3_1")
-        if len(self.style_layer_weights) != len(self.style_layers):
-            raise UserError(
-                f"style_layer_weights has {len(self.style_layer_weights)} values but style_layers has {len(self.style_layers)}"
-            )
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v >= 0):
-                raise UserError(f"{name} must be a finite number >= 0, got {v}")
-        if any(not (math.isfinite(w) and w >= 0) for w in self.style_layer_weights):
-            raise UserError(f"style_layer_weights must be finite and >= 0, got {self.style_layer_weights}")
-        if self.style_layers and not sum(self.style_layer_weights) > 0:
-            raise UserError(f"style_layer_weights are all zero {self.style_layer_weights}: at least one must be > 0")
-        if self.content_weight == 0 and self.style_weight == 0 and self.tv_weight == 0:
-            raise UserError("content_weight, style_weight and tv_weight are all 0: there is nothing to optimize")
-        if self.style_loss not in STYLE_LOSSES:
-            raise UserError(f"style_loss {self.style_loss!r} is not one of {', '.join(STYLE_LOSSES)}")
-        if not (math.isfinite(self.style_scale) and 0.05 <= self.style_scale <= 8):
-            raise UserError(f"style_scale must be in [0.05, 8], got {self.style_scale}")
-
 
 @dataclass
 class Targets:
@@ -223,12 +163,6 @@ class StyleEngine:
             obj.set_weight(name, w)
         return obj
 
-    def loss(self, x: torch.Tensor, targets: Targets | Objective, extra: Sequence[Term] = ()) -> tuple[torch.Tensor, dict[str, float]]:
-        """Total loss of image x (1, 3, H, W) and its parts as floats (reads back: for checks, not loops)."""
-        obj = targets if isinstance(targets, Objective) else self.objective(targets, extra)
-        total, parts = obj(x.to(self.device))
-        return total, dict(zip(obj.names, parts.tolist()))
-
     def optimize(
         self,
         init: torch.Tensor,
@@ -297,6 +231,32 @@ def level_iterations(n_final: int, levels: int, factor: float) -> list[int]:
     return [max(1, round(n_final * factor ** (levels - 1 - i))) if n_final > 0 else 0 for i in range(levels)]
 
 
+@dataclass(frozen=True)
+class Pyramid:
+    """The coarse-to-fine levels of one image's optimization, computed once: sizes (h, w) and
+    iteration ceilings, coarse first (the finest gets ``optim.iterations``, each coarser level
+    ``pyramid_iter_factor`` times more)."""
+
+    sizes: tuple[tuple[int, int], ...]
+    iterations: tuple[int, ...]
+
+    @classmethod
+    def of(cls, hw: tuple[int, int], optim: OptimConfig, iterations: int | None = None) -> "Pyramid":
+        """The pyramid of an (h, w) output; ``iterations`` at full size (default ``optim.iterations``)."""
+        sizes = pyramid_sizes(int(hw[0]), int(hw[1]), optim.pyramid_min, optim.pyramid_step)
+        n = optim.iterations if iterations is None else iterations
+        return cls(tuple(sizes), tuple(level_iterations(n, len(sizes), optim.pyramid_iter_factor)))
+
+    @property
+    def total(self) -> int:
+        """Iterations of all levels (a ceiling: each level stops when it settles)."""
+        return sum(self.iterations)
+
+    def levels(self) -> list[tuple[tuple[int, int], int]]:
+        """(size, iterations) per level, coarse first."""
+        return list(zip(self.sizes, self.iterations))
+
+
 def make_init(kind: str, content: torch.Tensor | None, hw: tuple[int, int], seed: int, image: torch.Tensor | None = None) -> torch.Tensor:
     """Starting image (1, 3, h, w): the content, uniform noise from ``seed``, or a given image."""
     if kind == "content":
@@ -355,11 +315,10 @@ def stylize(
     original = content
     if content is not None and optim.palette > 0 and not optim.original_colors:
         content = to_palette(content, styles, blend, optim.palette)
-    torch.manual_seed(optim.seed)
-    sizes = pyramid_sizes(*out_hw, optim.pyramid_min, optim.pyramid_step)
-    iters = level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)
+    pyramid = Pyramid.of(out_hw, optim)
+    sizes = pyramid.sizes
     x: torch.Tensor | None = None
-    for i, (hw, n) in enumerate(zip(sizes, iters)):
+    for i, (hw, n) in enumerate(pyramid.levels()):
         c = resize(content, hw).to(engine.device) if content is not None else None
         st = style_targets(hw) if style_targets is not None else engine.style_targets(styles, blend, hw)
         targets = Targets(engine.content_targets(c) if c is not None else {}, st)

@@ -33,7 +33,7 @@ import torch
 from .color import match_color
 from .errors import UserError
 from .loop import Callback
-from .optimize import OptimConfig, StyleConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize, scaled_size, stylize, to_palette
+from .optimize import OptimConfig, StyleConfig, StyleEngine, Targets, Pyramid, resize, scaled_size, stylize, to_palette
 
 STYLE_MODES = ("global", "localized")
 INITS = ("stylized", "content", "noise", "blurred")
@@ -204,7 +204,7 @@ def base_iterations(cfg: PatchConfig, optim: OptimConfig, hw: tuple[int, int], h
     if cfg.init != "stylized" or not has_content or cfg.style_mode != "global":
         return 0
     h, w = scaled_size(*hw, min(cfg.base, max(hw)))
-    return sum(level_iterations(optim.iterations, len(pyramid_sizes(h, w, optim.pyramid_min, optim.pyramid_step)), optim.pyramid_iter_factor))
+    return Pyramid.of((h, w), optim).total
 
 
 def grid_cells(cfg: PatchConfig, hw: tuple[int, int], scale: int) -> list[tuple[int, int]]:

@@ -16,14 +16,16 @@ from typing import Callable, Iterator, Optional
 
 import torch
 
-from . import fx
 from .color import match_color
+from .effects import FrameEffects
 from .framestyle import FrameStyler
+from .keyplan import KeyPlan
 from .loop import Progress
+from .motion import MotionPath
 from .optimize import StyleEngine, resize, scaled_size
 from .playlist import Entry, label_at, weights_at
 from .settings import Settings
-from .warp import compose, dither_offset, dithered_shift, identity, invert, motion_matrix, valid_mask, warp, warp_image
+from .warp import warp, warp_image
 
 
 @dataclass
@@ -67,6 +69,14 @@ class Frame:
     key: bool = True  # optimized (False: an in-between frame of cadence > 1)
 
 
+def warp_moments(adam: dict[str, torch.Tensor], theta: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Adam's moments moved with the pixels they belong to by the warp ``theta`` (1, 2, 3)."""
+    adam = dict(adam)
+    adam["exp_avg"] = warp(adam["exp_avg"], theta, "replicate", "bilinear")
+    adam["exp_avg_sq"] = warp(adam["exp_avg_sq"], theta, "replicate", "bilinear").clamp_min(0)
+    return adam
+
+
 def frame_size(content_hw: tuple[int, int], long_side: int) -> tuple[int, int]:
     """Output (h, w): long side ``long_side``, both even (H.264 needs even sizes)."""
     h, w = scaled_size(*content_hw, long_side)
@@ -74,7 +84,10 @@ def frame_size(content_hw: tuple[int, int], long_side: int) -> tuple[int, int]:
 
 
 class Sequencer:
-    """Renders frames for validated :class:`Settings` with already loaded images.
+    """The zoom and drift loop: renders frames for validated :class:`Settings` with already loaded
+    images, tying together the camera's path (:class:`~stylemotion.motion.MotionPath`), the key-frame
+    plan (:class:`~stylemotion.keyplan.KeyPlan`), the per-frame effects
+    (:class:`~stylemotion.effects.FrameEffects`) and the frame styler.
 
     ``color_reference`` (1, 3, h, w), if given, replaces frame 0 as the colour-coherence target.
     """
@@ -98,78 +111,28 @@ class Sequencer:
         self.s = s
         self.hw = frame_size((content.shape[-2], content.shape[-1]), s.run.size)
         self.content = resize(content, self.hw)
-        self.color_reference = resize(color_reference, self.hw) if color_reference is not None else None
-        self.engine = engine
         self.styler = FrameStyler(s, engine, styles, self.hw) if styles_needed and engine is not None else None
-        self.zoom, self.angle = s.schedule("motion", "zoom"), s.schedule("motion", "angle")
-        self.tx, self.ty = s.schedule("motion", "tx"), s.schedule("motion", "ty")
-        self.iters = s.schedule("run", "iterations")
-        self.cw, self.sw = s.schedule("style", "content_weight"), s.schedule("style", "style_weight")
-        self.fx = {k: s.schedule("fx", k) for k in ("contrast", "unsharp_amount", "unsharp_kernel", "unsharp_sigma", "unsharp_threshold", "noise")}
+        self.path = MotionPath(s, self.hw)
+        self.plan = KeyPlan(s)
+        self.effects = FrameEffects(s, resize(color_reference, self.hw) if color_reference is not None else None)
+        self.content_weight, self.style_weight = s.schedule("style", "content_weight"), s.schedule("style", "style_weight")
         self.playlist: list[Entry] = s.playlist
-        n, c = s.run.frames, s.run.cadence
-        self._keys = sorted(set(range(0, n, c)) | {n - 1})  # computed once: asked about every frame
-        self._key_set = set(self._keys)
-
-    def theta(self, t: int) -> torch.Tensor:
-        """Motion from frame t-1 to frame t, (1, 2, 3)."""
-        m = self.s.motion
-        z, a = self.zoom(t), self.angle(t)
-        # frame `frames` is the loop's wrap-around back to frame 0, which is never dithered
-        cur = dither_offset(t, m.dither) if t < self.s.run.frames else (0.0, 0.0)
-        dx, dy = dithered_shift(z, a, dither_offset(t - 1, m.dither), cur)
-        return motion_matrix(z, a, self.tx(t) + dx, self.ty(t) + dy, self.hw, (m.center_x, m.center_y))
-
-    def motion(self, a: int, b: int) -> torch.Tensor:
-        """Motion from frame a to frame b >= a: theta(a+1) then ... then theta(b)."""
-        th = identity()
-        for t in range(a + 1, b + 1):
-            th = compose(th, self.theta(t))
-        return th
 
     def key_frames(self) -> list[int]:
-        """The frames that are optimized: every ``cadence``-th, and always the first and last."""
-        return list(self._keys)
+        """The frames that are optimized (the render's plan asks)."""
+        return self.plan.key_frames()
 
     def iterations_at(self, t: int) -> int:
         """Optimizer iterations frame t gets (0 for an in-between frame)."""
-        if t == 0:
-            return self.s.run.first_iterations
-        return round(self.iters(t)) if t in self._key_set else 0
-
-    def loop_weight(self, t: int) -> float:
-        """How far frame t is pulled back toward frame 0 (0 = not at all, 1 at the last frame)."""
-        r = self.s.run
-        if not r.loop or t == 0:
-            return 0.0
-        first = r.frames - r.loop_frames
-        return max(0.0, (t - first + 1) / r.loop_frames)
-
-    def prepare(self, warped: torch.Tensor, t: int, gen: torch.Generator, color_ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Deforum's per-frame controls on a warped frame: (content target, start image)."""
-        f = self.s.fx
-        x = warped
-        if f.color_coherence != "none":
-            x = fx.color_coherence(x, self.color_reference if self.color_reference is not None else color_ref, f.color_coherence)
-        x = fx.contrast(x, self.fx["contrast"](t))
-        kernel = max(1, int(round(self.fx["unsharp_kernel"](t)))) | 1  # odd
-        x = fx.unsharp_mask(x, kernel, self.fx["unsharp_sigma"](t), self.fx["unsharp_amount"](t), self.fx["unsharp_threshold"](t), f.unsharp_fine_sigma)
-        # noise only on the start image: the content target stays clean, so the optimizer is free
-        # to grow the noise into new detail rather than being held to it
-        init = fx.add_noise(x, self.fx["noise"](t), gen, f.noise_type, f.noise_octaves, f.noise_persistence)
-        return x, init
+        return self.plan.iterations_at(t)
 
     def params(self, t: int, key: bool) -> dict:
         """Resolved per-frame values, for the parameter log."""
         mix = weights_at(self.playlist, t)
-        p = {"frame": t, "key": key, "zoom": self.zoom(t), "angle": self.angle(t), "tx": self.tx(t), "ty": self.ty(t),
-             "content_weight": self.cw(t), "style_weight": self.sw(t),
-             "styles": {Path(self.playlist[i].style).stem: round(w, 4) for i, w in mix}}
-        p.update({k: self.fx[k](t) for k in self.fx})
-        if self.s.motion.dither > 0:  # where this frame's content sits off its nominal path, px
-            p["dither"] = [round(v, 4) for v in dither_offset(t, self.s.motion.dither)]
+        p = {"frame": t, "key": key, **self.path.values(t), "content_weight": self.content_weight(t), "style_weight": self.style_weight(t),
+             "styles": {Path(self.playlist[i].style).stem: round(w, 4) for i, w in mix}, **self.effects.values(t)}
         if self.s.run.loop:
-            p["loop_weight"] = self.loop_weight(t)
+            p["loop_weight"] = self.plan.loop_weight(t)
         return p
 
     def frames(
@@ -182,33 +145,20 @@ class Sequencer:
 
         With ``optimize=False`` the motion and per-frame controls run alone (a motion preview).
         """
-        s = self.s
-        n = s.run.frames
-        state = state or SeqState(rng=torch.Generator().manual_seed(s.run.seed).get_state())
-        keys = self.key_frames()
+        n = self.s.run.frames
+        state = state or SeqState(rng=torch.Generator().manual_seed(self.s.run.seed).get_state())
         while state.next_frame < n:
             gen = torch.Generator()
             gen.set_state(state.rng)
-            if state.prev is None:
-                k0, k1 = -1, 0
-            else:
-                k0 = state.prev_index
-                k1 = next(k for k in keys if k > k0)
+            k0 = -1 if state.prev is None else state.prev_index
+            k1 = 0 if state.prev is None else self.plan.next_key(k0)
             t0 = time.perf_counter()
             out, iters, loss, adam, stop = self._render_key(k1, k0, state, gen, on_progress, optimize)
             color_ref = state.color_ref if state.color_ref is not None else out
             key_state = SeqState(k1 + 1, out, color_ref, adam, gen.get_state(), k1)
             secs = time.perf_counter() - t0
-            # in-between frames (cadence > 1): the last key warped forward and the new key warped
-            # back with the exact affine motion, blended by position; where the backward warp falls
-            # outside the new key (zooming out), the forward warp alone fills in
-            for j in range(state.next_frame, k1):
-                a = (j - k0) / (k1 - k0)
-                fwd = warp_image(state.prev, self.motion(k0, j), s.motion.border)
-                back_theta = invert(self.motion(j, k1))
-                back = warp_image(out, back_theta, s.motion.border)
-                mask = valid_mask(back_theta, self.hw).to(out.dtype)
-                img = fwd + a * mask * (back - fwd)
+            for j in range(state.next_frame, k1):  # in-between frames (cadence > 1)
+                img = self.path.in_between(state.prev, out, k0, k1, j)
                 params = {**self.params(j, False), "iterations": 0, "loss": float("nan")}
                 yield Frame(j, img, label_at(self.playlist, j), 0, float("nan"), replace(state, next_frame=j + 1), params, False)
             p = self.params(k1, True)
@@ -236,27 +186,20 @@ class Sequencer:
             content = init = self.content
             n = s.run.first_iterations
         else:
-            theta = self.motion(prev_t, t)
+            theta = self.path.between(prev_t, t)
             warped = warp_image(state.prev, theta, s.motion.border)
-            content, init = self.prepare(warped, t, gen, state.color_ref)
-            n = round(self.iters(t))
-            w = self.loop_weight(t)
-            if w > 0:
-                # the frame that leads into frame 0: frame 0 seen through the remaining motion
-                # backwards; pulled toward it where it is defined, ever more strongly to the end
-                back = invert(self.motion(t, s.run.frames))
-                mask = valid_mask(back, self.hw).to(init.dtype) * w
-                target = warp_image(state.color_ref, back, s.motion.border)
-                loop_target = (target, mask)
+            content, init = self.effects.prepare(warped, t, gen, state.color_ref)
+            n = round(self.plan.iters(t))
+            w = self.plan.loop_weight(t)
+            if w > 0:  # pulled toward frame 0 where it is defined, ever more strongly to the end
+                target, mask = loop_target = self.path.toward_start(state.color_ref, t, w)
                 content = content + mask * (target - content)
                 init = init + mask * (target - init)
-            if adam is not None:  # the moments move with the pixels they belong to
-                adam = dict(adam)
-                adam["exp_avg"] = warp(adam["exp_avg"], theta, "replicate", "bilinear")
-                adam["exp_avg_sq"] = warp(adam["exp_avg_sq"], theta, "replicate", "bilinear").clamp_min(0)
+            if adam is not None:
+                adam = warp_moments(adam, theta)
         if not optimize or self.styler is None:
             return init.cpu(), 0, float("nan"), None, ""
-        obj = self.styler.objective(t, content, {"content": self.cw(t), "style": self.sw(t)})
+        obj = self.styler.objective(t, content, {"content": self.content_weight(t), "style": self.style_weight(t)})
         res = self.styler.optimize(t, init, obj, n, on_progress, adam)
         out = res.image.cpu()
         if state.prev is not None and s.run.color_coherence != "none":

@@ -25,9 +25,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from .backbone import PRECISIONS, check_device_name
+from .config import BACKBONES, OPTIM_RANGES, OPTIMIZERS, POOLINGS, PRECISIONS, STYLE_LOSSES, STYLE_RANGES, StyleConfig, check_device_name
 from .errors import UserError
-from .optimize import StyleConfig
 from .playlist import Entry
 from .schedule import Schedule, Signals
 
@@ -215,21 +214,21 @@ CHOICES = {
     ("video", "flow"): ("dis", "farneback"),
     ("video", "flow_quality"): ("ultrafast", "fast", "medium"),
     ("run", "color_coherence"): ("none", "meanstd", "histogram"),
-    ("run", "backbone"): ("vgg16-hed", "vgg19"),
-    ("run", "pooling"): ("max", "avg"),
+    ("run", "backbone"): BACKBONES,
+    ("run", "pooling"): POOLINGS,
     ("run", "precision"): PRECISIONS,
-    ("style", "style_loss"): ("gram", "w2", "sw"),
+    ("style", "style_loss"): STYLE_LOSSES,
     ("fx", "color_coherence"): ("none", "rgb", "lab", "hsv"),
     ("fx", "noise_type"): ("uniform", "perlin"),
     ("motion", "border"): ("reflect", "replicate"),
-    ("optim", "optimizer"): ("lbfgs", "adam"),
+    ("optim", "optimizer"): OPTIMIZERS,
 }
 RANGES = {
     ("run", "frames"): (1, MAX_FRAMES), ("run", "fps"): (1, 120), ("run", "size"): (32, MAX_SIZE),
     ("run", "first_iterations"): (0, 5000), ("run", "seed"): (0, 2**31 - 1),
     ("motion", "center_x"): (-1, 1), ("motion", "center_y"): (-1, 1), ("motion", "dither"): (0, 2),
-    ("style", "tv_weight"): (0, 1e4), ("style", "style_scale"): (0.05, 8),
-    ("optim", "lr"): (1e-5, 1), ("optim", "tol"): (0, 0.5),
+    **{("style", k): r for k, r in STYLE_RANGES.items()},  # the engine's own ranges (config)
+    ("optim", "lr"): OPTIM_RANGES["lr"], ("optim", "tol"): OPTIM_RANGES["tol"],
     ("output", "crf"): (0, 51), ("output", "montage_every"): (0, MAX_FRAMES),
     ("run", "cadence"): (1, 16), ("run", "loop_frames"): (1, MAX_FRAMES),
     ("video", "palette"): (0, 1), ("video", "fps"): (0, 120), ("video", "start"): (0, 10_000_000), ("video", "end"): (0, 10_000_000), ("video", "every"): (1, 1000),

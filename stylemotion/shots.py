@@ -15,10 +15,10 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from .backbone import load_backbone, pick_device
-from .framestyle import load_styles
-from .optimize import StyleEngine
-from .settings import from_dict, style_config
+from .backbone import pick_device
+from .engines import EngineCache, run_engine
+from .executors import Worker
+from .settings import from_dict
 from .video import ClipFrame, ClipState, ClipStylizer, bind_clip_song, clip_source
 
 
@@ -32,7 +32,6 @@ class Shot:
     hw: tuple[int, int]
     fps: Fraction | None  # resample rate of the input (None: its own frames)
     palette: torch.Tensor | None  # the clip's colour map, fitted on its frame 0
-    threads: int  # torch CPU threads: the last bits of every frame depend on them
     weights: str | None = None  # backbone weights file
 
     @property
@@ -49,20 +48,15 @@ class _Done:
     loss: float
 
 
-_ENGINES: dict[tuple, StyleEngine] = {}  # per worker process: one network per (device, settings)
-
-
-def render_shot(shot: Shot, device: str, shared: Any = None) -> list[ClipFrame]:
-    """Render one shot (in a worker process); its frames, images on CPU."""
-    torch.set_num_threads(shot.threads)
+def render_shot(shot: Shot, worker: Worker) -> list[ClipFrame]:
+    """Render one shot (in a worker process, whose executor set its thread count); its frames,
+    images on CPU. The network and paintings stay in the worker's engine cache for its next shot."""
     s = from_dict(shot.settings, "shot settings")
     bind_clip_song(s)  # the clip's own audio, where the schedules use it
-    key = (device, s.run.backbone, s.run.pooling, s.run.precision, repr(style_config(s)), shot.weights)
-    if key not in _ENGINES:
-        backbone = load_backbone(s.run.backbone, s.run.pooling, shot.weights, pick_device(device), s.run.precision)
-        _ENGINES[key] = StyleEngine(backbone, style_config(s))
+    cache = worker.keep.setdefault("engines", EngineCache())
+    engine, styles = run_engine(s, pick_device(worker.device), cache, shot.weights)
     v = s.video
-    stylizer = ClipStylizer(s, _ENGINES[key], load_styles(s), shot.hw)
+    stylizer = ClipStylizer(s, engine, styles, shot.hw)
     source = clip_source(v.input, v.start + shot.start * v.every, v.start + shot.end * v.every, v.every, shot.hw, shot.fps)
     frames = list(stylizer.frames(source, ClipState(next_frame=shot.start, palette=shot.palette)))
     if shot.start > 0 and frames:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .backbone import DEFAULT_POOLING
+from .config import DEFAULT_POOLING
 from .errors import UserError
 from .optimize import OptimConfig, StyleConfig
 from .paths import parse_toml, read_text, resolved

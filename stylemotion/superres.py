@@ -23,7 +23,7 @@ from .color import match_color
 from .errors import UserError
 from .loop import Callback
 from .losses import content_loss
-from .optimize import OptimConfig, StyleConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize
+from .optimize import OptimConfig, Pyramid, StyleConfig, StyleEngine, Targets, resize
 from .terms import Features, Term, TVL1Term
 
 
@@ -149,15 +149,12 @@ class ReconstructConfig:
     # (6 numbers, no layout; match_color "yiq"). relu5_1 barely encodes colour: without this the
     # result is a lilac-grey haze with arbitrary purple and green blotches. Luminance moves by an
     # affine map only, so the edges stay as the layer gave them (a full 3x3 colour-covariance map
-    # amplified the blotches into edges: structure 0.42 -> 0.29 on the Matisse portrait, 0.49 ->
-    # 0.36 on the Summer Palace). free: no colour information beyond the layer
+    # amplifies the blotches into edges). free: no colour information beyond the layer
     colors: str = "photo"
     # each pyramid level also matches the layer at this many coarser levels' sizes (x resized down,
     # against the photo's activations at those sizes), so the layout the coarse levels found holds
-    # while finer levels add detail. Off by default: over three seeds at 192 px, 2 raised the
-    # rocket (0.491 -> 0.601 edge structure) and the Matisse portrait (0.314 -> 0.359) but lowered
-    # Grace Hopper (0.516 -> 0.446) and the cat (0.379 -> 0.361), for about 1.6x the time
-    # (docs/measurements.md)
+    # while finer levels add detail. Off by default: it helps some photos and hurts others, for
+    # about 1.6x the time (docs/measurements.md)
     coarse_levels: int = 0
 
     def check(self) -> None:
@@ -224,8 +221,8 @@ def reconstruct(
     optim.check()
     eng, prior = reconstruct_objective(engine, layer)
     hw = (int(image.shape[-2]), int(image.shape[-1]))
-    sizes = pyramid_sizes(*hw, optim.pyramid_min, optim.pyramid_step)
-    iters = level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)
+    pyramid = Pyramid.of(hw, optim)
+    sizes, iters = pyramid.sizes, pyramid.iterations
     targets = [Targets(eng.content_targets(resize(image, size).to(eng.device)), {}) for size in sizes]
     extras = []  # per level: the prior, and the coarser levels' targets
     for i in range(len(sizes)):

@@ -25,8 +25,7 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
-from .color import apply_palette_map, color_stats, mix_stats, palette_map
-from .flow import FlowConfig, FlowEstimator
+from .cuts import ClipPalette, ShotDetector
 from .framestyle import FrameStyler
 from .loop import Progress
 from .encode import read_video
@@ -34,7 +33,7 @@ from .optimize import StyleEngine, resize
 from .terms import TemporalTerm
 from .playlist import label_at, on_beats, weights_at
 from .settings import Settings, bind_signals, song_uses
-from .temporal import CutRule, consistency, fill_unreliable, histogram_distance, long_term_weights, warp_flow
+from .temporal import consistency, fill_unreliable, long_term_weights, warp_flow
 
 
 @dataclass
@@ -90,92 +89,37 @@ class _Prepared:
     mask1: torch.Tensor | None = None  # (1, 1, H, W) consistency of the flow to the previous frame (computed once, here)
 
 
-class ClipStylizer:
-    """Stylize a stream of frames with the settings' [video] section."""
+class FlowPrefetch:
+    """Input frames with their flows to the earlier inputs, one frame ahead in a worker thread: the
+    next frame's flow is computed while this one is optimized. Keeps a ring of the last
+    ``keep`` inputs; a cut empties it (nothing before a shot is carried into it)."""
 
-    def __init__(self, settings: Settings, engine: StyleEngine, styles: list[torch.Tensor], hw: tuple[int, int]) -> None:
-        s = settings
-        if len(styles) != len(s.playlist):
-            raise ValueError(f"{len(styles)} style images for {len(s.playlist)} playlist entries")
-        self.s, self.engine, self.hw = s, engine, hw
-        self.styler = FrameStyler(s, engine, styles, hw)
-        self.v = s.video
-        self.iters = s.schedule("run", "iterations")
-        self.cw, self.sw = s.schedule("style", "content_weight"), s.schedule("style", "style_weight")
-        self.tw = s.schedule("video", "temporal_weight")
-        temporal = self.v.init == "warped" and any(self.tw(t) > 0 for t in range(s.run.frames))
-        self.lags = sorted(set(self.v.long_term)) if temporal else []  # earlier frames in the temporal loss
-        self.need = max([1, *self.lags]) if self.v.init == "warped" else 0  # earlier frames to keep
-        # the colour target of the palette: the pooled colours of every painting in the playlist
-        uniq = list({id(st): st for st in styles}.values())
-        self.palette_target = mix_stats([color_stats(st) for st in uniq], [1.0] * len(uniq)) if self.v.palette > 0 else None
-        self.flow = FlowEstimator(FlowConfig(s.video.flow, s.video.flow_quality)) if self.need else None
-        self.cut_rule = CutRule()
-        # "auto" | "none" | input frame numbers that start a shot
-        self.cut_frames = None if s.video.cuts in ("auto", "none") else frozenset(int(c) for c in s.video.cuts.split(","))
+    def __init__(self, shots: ShotDetector, lags: list[int], keep: int) -> None:
+        self.shots, self.lags, self.keep = shots, lags, keep
 
-    def iterations_at(self, t: int) -> int:
-        """The planned iterations of frame t (a cut, or many unreliable pixels, get more)."""
-        if t == 0 or self.v.init == "content":
-            return self.styler.first_frame_iterations(self.s.run.first_iterations)
-        return round(self.iters(t))
-
-    def fit_palette(self, x: torch.Tensor) -> torch.Tensor | None:
-        """The clip's colour map (1, 3, 4), fitted on its first input frame x; None with no palette."""
-        return palette_map(x, *self.palette_target).float() if self.palette_target is not None else None
-
-    def compare(self, prev: torch.Tensor, x: torch.Tensor, src: int) -> tuple[bool, float, float, tuple[torch.Tensor, torch.Tensor]]:
-        """Input frame ``src`` (x) against the previous used one: (starts a shot?, colour histogram
-        distance, reliable share of the flow, (flow x -> prev, flow prev -> x))."""
-        return self._compare(prev, x, src)[:4]  # type: ignore[return-value]
-
-    def _compare(self, prev: torch.Tensor, x: torch.Tensor, src: int) -> tuple[bool, float, float, tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
-        """:meth:`compare` plus the consistency mask (1, 1, H, W), which the render reuses."""
-        assert self.flow is not None
-        flows = self.flow.pair(x, prev)
-        mask = consistency(*flows)
-        hist, reliable = histogram_distance(x, prev), float(mask.mean())
-        return self.is_cut(src, hist, reliable), hist, reliable, flows, mask
-
-    def shot_starts(self, source: Iterable[tuple[int, torch.Tensor]]) -> list[int]:
-        """The output frames that start a shot (0 first), by the same test the render makes: a
-        pass over the inputs alone (flow, no optimization) that lets shots render side by side.
-        Per-frame stylization (no flow): every frame is a shot of its own."""
-        starts, prev = [], None
-        for t, (src, x) in enumerate(source):
-            if prev is None or self.flow is None or self.compare(prev, x, src)[0]:
-                starts.append(t)
-            prev = x
-        return starts
-
-    def is_cut(self, src: int, hist: float, reliable: float) -> bool:
-        """Whether input frame ``src`` starts a new shot (given the previous used frame)."""
-        if self.cut_frames is not None:
-            return any(src - self.v.every < c <= src for c in self.cut_frames)
-        return self.v.cuts == "auto" and self.cut_rule(hist, reliable)
-
-    def _prepare(self, source: Iterable[tuple[int, torch.Tensor]], state: ClipState) -> Iterator[_Prepared]:
-        """Inputs with their flows to the earlier inputs; runs one frame ahead in a worker thread."""
-        ring = dict(state.inputs)  # lag -> input, as of the frame about to be prepared
+    def __call__(self, source: Iterable[tuple[int, torch.Tensor]], ring: dict[int, torch.Tensor]) -> Iterator[_Prepared]:
+        ring = dict(ring)  # lag -> input, as of the frame about to be prepared
+        flow = self.shots.flow
 
         def prep(item: tuple[int, torch.Tensor]) -> _Prepared:
             src, x = item
             t0 = time.perf_counter()
             flows = {}
             cut, hist, reliable, mask1 = False, 0.0, 1.0, None
-            if self.flow is not None and 1 in ring:
-                cut, hist, reliable, flows[1], mask1 = self._compare(ring[1], x, src)
+            if flow is not None and 1 in ring:
+                c = self.shots.compare(ring[1], x, src)
+                cut, hist, reliable, flows[1], mask1 = c.cut, c.hist, c.reliable, c.flows, c.mask
             if cut:  # a new shot: nothing before it is carried or held
                 ring.clear()
                 flows = {}
-            elif self.flow is not None:
+            elif flow is not None:
                 for j in self.lags:
                     if j > 1 and j in ring:
-                        flows[j] = self.flow.pair(x, ring[j])
-            for j in range(self.need, 1, -1):  # shift the ring for the next frame
+                        flows[j] = flow.pair(x, ring[j])
+            for j in range(self.keep, 1, -1):  # shift the ring for the next frame
                 if j - 1 in ring:
                     ring[j] = ring[j - 1]
-            if self.need:
+            if self.keep:
                 ring[1] = x
             return _Prepared(src, x, flows, time.perf_counter() - t0, cut, round(hist, 4), round(reliable, 4), mask1 if not cut else None)
 
@@ -189,6 +133,33 @@ class ClipStylizer:
                 fut = pool.submit(prep, nxt) if nxt is not None else None  # the next frame's flow, in parallel
                 yield ready
 
+
+class ClipStylizer:
+    """Stylize a stream of frames with the settings' [video] section: the loop that ties the shot
+    detector, the flow prefetch, the clip's palette and the frame styler together."""
+
+    def __init__(self, settings: Settings, engine: StyleEngine, styles: list[torch.Tensor], hw: tuple[int, int]) -> None:
+        s = settings
+        if len(styles) != len(s.playlist):
+            raise ValueError(f"{len(styles)} style images for {len(s.playlist)} playlist entries")
+        self.s, self.engine, self.hw, self.v = s, engine, hw, s.video
+        self.styler = FrameStyler(s, engine, styles, hw)
+        self.iters = s.schedule("run", "iterations")
+        self.content_weight, self.style_weight = s.schedule("style", "content_weight"), s.schedule("style", "style_weight")
+        self.temporal_weight = s.schedule("video", "temporal_weight")
+        temporal = self.v.init == "warped" and any(self.temporal_weight(t) > 0 for t in range(s.run.frames))
+        self.lags = sorted(set(self.v.long_term)) if temporal else []  # earlier frames in the temporal loss
+        self.keep = max([1, *self.lags]) if self.v.init == "warped" else 0  # earlier frames to keep
+        self.shots = ShotDetector.for_run(s)
+        self.palette = ClipPalette(styles, self.v.palette)
+        self.prefetch = FlowPrefetch(self.shots, self.lags, self.keep)
+
+    def iterations_at(self, t: int) -> int:
+        """The planned iterations of frame t (a cut, or many unreliable pixels, get more)."""
+        if t == 0 or self.v.init == "content":
+            return self.styler.first_frame_iterations(self.s.run.first_iterations)
+        return round(self.iters(t))
+
     def frames(
         self,
         source: Iterable[tuple[int, torch.Tensor]],
@@ -198,28 +169,28 @@ class ClipStylizer:
         """Stylize ``source`` ((input frame number, (1, 3, H, W) at ``hw``), ...) from ``state``."""
         state = state or ClipState()
         t = state.next_frame
-        for p in self._prepare(source, state):
+        for p in self.prefetch(source, state.inputs):
             if tuple(p.x.shape[-2:]) != tuple(self.hw):
                 raise ValueError(f"frame {p.source} is {tuple(p.x.shape)}, expected (1, 3, {self.hw[0]}, {self.hw[1]})")
             t0 = time.perf_counter()
             pal, raw = state.palette, p.x  # the state keeps raw inputs: the flow of the next frames reads them
-            if self.palette_target is not None:
+            if self.palette.target is not None:
                 # one map for the clip, fitted on its first frame (or the first after a resume
                 # from a state saved without one); every frame goes through the same map
-                pal = pal if pal is not None else self.fit_palette(p.x)
-                p = replace(p, x=torch.lerp(p.x, apply_palette_map(p.x, pal), self.v.palette))
+                pal = pal if pal is not None else self.palette.fit(p.x)
+                p = replace(p, x=self.palette.apply(p.x, pal))
             out, iters, loss, info = self._render(t, p, state, on_progress)
             outputs: dict[int, torch.Tensor] = {}
             inputs: dict[int, torch.Tensor] = {}
-            if self.need:
-                for j in range(self.need, 1, -1):
+            if self.keep:
+                for j in range(self.keep, 1, -1):
                     if j - 1 in state.outputs and not p.cut:
                         outputs[j], inputs[j] = state.outputs[j - 1], state.inputs[j - 1]
                 outputs[1], inputs[1] = out, raw
             state = ClipState(t + 1, outputs, inputs, pal)
             mix = weights_at(self.s.playlist, t)
-            params = {"frame": t, "source": p.source, "content_weight": self.cw(t), "style_weight": self.sw(t),
-                      "temporal_weight": self.tw(t) if self.lags else 0.0,
+            params = {"frame": t, "source": p.source, "content_weight": self.content_weight(t), "style_weight": self.style_weight(t),
+                      "temporal_weight": self.temporal_weight(t) if self.lags else 0.0,
                       "styles": {Path(self.s.playlist[i].style).stem: round(w, 4) for i, w in mix},
                       "iterations": iters, "loss": loss, "seconds": round(time.perf_counter() - t0, 3),
                       "flow_seconds": round(p.flow_seconds, 4), **info}
@@ -232,9 +203,10 @@ class ClipStylizer:
         s, dev = self.s, self.engine.device
         info: dict = {}
         temporal: list[tuple[torch.Tensor, torch.Tensor]] = []
+        weights = {"content": self.content_weight(t), "style": self.style_weight(t)}
         if p.cut or not (1 in p.flows and 1 in state.outputs):
             # the first frame of a shot (or every frame, per-frame): as `image` stylizes a photo
-            out, iters, loss = self.styler.first_frame(t, p.x, s.run.first_iterations, {"content": self.cw(t), "style": self.sw(t)}, on_progress)
+            out, iters, loss = self.styler.first_frame(t, p.x, s.run.first_iterations, weights, on_progress)
             info["stop"] = "settled" if iters < self.styler.first_frame_iterations(s.run.first_iterations) else "limit"
             return out, iters, loss, info
         masks, warped = [], []
@@ -250,7 +222,7 @@ class ClipStylizer:
             temporal = [(w.to(dev), c.to(dev)) for w, c in zip(warped, long_term_weights(masks))]
         # pixels started from the input need the iterations a first frame gets, in proportion
         n = max(self.iterations_at(t), round(s.run.first_iterations * (1.0 - p.reliable)))
-        weights = {"content": self.cw(t), "style": self.sw(t), "temporal": self.tw(t) if temporal else 0.0}
+        weights["temporal"] = self.temporal_weight(t) if temporal else 0.0
         obj = self.styler.objective(t, p.x, weights, [TemporalTerm([])] if self.lags else [])
         if self.lags:
             obj.term("temporal").set_targets(temporal)  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stylemotion.errors import UserError
-from stylemotion.executors import MAX_ATTEMPTS, InProcess, LocalPool
+from stylemotion.executors import MAX_ATTEMPTS, InProcess, LocalPool, Worker
 
 
 @dataclass(frozen=True)
@@ -25,14 +25,15 @@ class Job:
         return f"job {self.n}"
 
 
-def square(job: Job, device: str, shared: object) -> tuple[int, str]:
+def square(job: Job, worker: Worker) -> tuple[int, str]:
     if job.always_die or (job.marker and not os.path.exists(job.marker)):
         if job.marker:
             Path(job.marker).touch()
         os.kill(os.getpid(), signal.SIGKILL)
     if job.fail:
         raise ValueError(f"job {job.n} is bad")
-    return job.n * job.n, device
+    worker.keep["tasks"] = worker.keep.get("tasks", 0) + 1  # lives as long as the worker process
+    return job.n * job.n, worker.device
 
 
 def kill_first_task_after(delay: float):
@@ -119,7 +120,7 @@ def test_a_clip_with_a_worker_killed_mid_shot_gives_the_sequential_frames(tmp_pa
             "--set", "run.iterations=3", "--threads", "1"]
     assert main(base + ["-o", str(tmp_path / "seq.mp4")]) == 0, capsys.readouterr().err
     on_start, fired = kill_first_task_after(1.0)
-    monkeypatch.setattr(cli_video, "make_executor", lambda device, workers, ray, notify: LocalPool(["cpu", "cpu"], notify, on_start))
+    monkeypatch.setattr(cli_video, "make_executor", lambda device, workers, ray, notify, threads: LocalPool(["cpu", "cpu"], notify, on_start, threads))
     assert main(base + ["--workers", "2", "-o", str(tmp_path / "pool.mp4")]) == 0
     err = capsys.readouterr().err
     assert fired and "2 shots on local pool of 2" in err

@@ -209,7 +209,7 @@ def test_adam_runs_and_returns_moments(backbone, cat64, starry96):
     cfg = OptimConfig(optimizer="adam", iterations=15, tol=0, lr=0.03)
     res = engine.optimize(cat64, targets, cfg)
     assert res.adam_state is not None and res.adam_state["exp_avg"].shape == cat64.shape
-    start_loss = engine.loss(cat64, targets)[0].item()
+    start_loss = engine.objective(targets).evaluate(cat64)[0]
     assert res.loss < start_loss
 
 
@@ -247,7 +247,7 @@ def test_iterate_average_is_smoother_than_last_iterate(backbone, cat64, starry96
     assert high_freq_energy(res.image).item() < high_freq_energy(last).item()
     # the average sits among the last iterates: closer to them than the start image is
     assert (res.image - last).abs().mean() < (cat64 - last).abs().mean() / 2
-    assert res.loss == pytest.approx(engine.loss(res.image, targets)[0].item(), rel=1e-5)
+    assert res.loss == pytest.approx(engine.objective(targets).evaluate(res.image)[0], rel=1e-5)
     with pytest.raises(UserError, match="avg_decay"):
         OptimConfig(avg_decay=1.0).check()
 
@@ -259,8 +259,8 @@ def test_w2_style_loss_in_the_engine(backbone, cat64, starry96):
     targets = Targets({}, engine.style_targets([starry96], None, hw))
     assert targets.style["relu1_1"].shape == (1, 65, 65)
     res = engine.optimize(cat64, targets, OptimConfig(iterations=15, tol=0))
-    before = engine.loss(cat64, targets)[1]["style"]
-    assert engine.loss(res.image, targets)[1]["style"] < before / 3
+    before = engine.objective(targets).evaluate(cat64)[1]["style"]
+    assert engine.objective(targets).evaluate(res.image)[1]["style"] < before / 3
     with pytest.raises(UserError, match="style_loss 'kl'"):
         StyleEngine(backbone, StyleConfig(style_loss="kl"))
 
@@ -275,8 +275,8 @@ def test_sw_style_loss_matches_the_paintings_colours_and_features(backbone, cat6
     obj = engine.objective(targets)
     assert obj.layers == ("relu1_1", "relu2_1")  # the pixels are not a backbone layer
     res = engine.optimize(cat64, obj, OptimConfig(iterations=15, tol=0))
-    before = engine.loss(cat64, targets)[1]["style"]
-    assert engine.loss(res.image, targets)[1]["style"] < before / 3
+    before = engine.objective(targets).evaluate(cat64)[1]["style"]
+    assert engine.objective(targets).evaluate(res.image)[1]["style"] < before / 3
     gap = lambda x: float((color_stats(x)[0] - color_stats(starry96)[0]).abs().max())  # noqa: E731
     assert gap(res.image) < 0.5 * gap(cat64)
     mix = engine.blend([engine.style_grams(starry96), engine.style_grams(scream96)], [1.0, 1.0])
@@ -298,7 +298,7 @@ def test_divergence_retries_with_smaller_steps(backbone, cat64, starry96, optimi
     cfg = OptimConfig(optimizer=optimizer, iterations=8, tol=0, pyramid_min=0)
     res = engine.optimize(cat64, targets, cfg, extra=[FnTerm(flaky)])
     assert res.retries == 1 and res.iterations == 8
-    assert res.loss < engine.loss(cat64, targets)[0].item()
+    assert res.loss < engine.objective(targets).evaluate(cat64)[0]
     assert not torch.equal(res.image, cat64)
 
 

@@ -69,10 +69,10 @@ def write_preset(tmp_path: Path, optimizer="lbfgs", carry="false", extra: str = 
 def test_sequencer_feeds_back_and_keeps_targets(backbone, tmp_path, cat64, starry96, scream96):
     s = load_preset(str(write_preset(tmp_path, "adam", "true")))
     seq = Sequencer(s, StyleEngine(backbone), cat64, [starry96, scream96])
-    grams = seq.styler.grams
+    targets = seq.styler.entry_targets
     frames = list(seq.frames())
     assert [f.index for f in frames] == list(range(6))
-    assert seq.styler.grams is grams  # targets built once, not per frame
+    assert seq.styler.entry_targets is targets  # targets built once, not per frame
     assert all(f.image.shape == (1, 3, 42, 64) for f in frames)  # even sizes
     assert [f.label for f in frames] == ["starry_night", "starry_night", "the_scream", "the_scream", "starry_night", "starry_night"]
     assert frames[-1].state.adam is not None and frames[-1].state.adam["exp_avg"].shape == (1, 3, 42, 64)
@@ -215,8 +215,8 @@ def test_cadence_optimizes_key_frames_and_warps_between(backbone, tmp_path, cat6
     assert [f.iterations for f in frames if not f.key] == [0, 0, 0]
     f0, f1, f2, f3 = (f.image for f in frames[:4])
     # frame 1 = 2/3 of frame 0 warped forward one step + 1/3 of frame 3 warped back two steps
-    fwd = warp_image(f0, seq.motion(0, 1))
-    back_theta = invert(seq.motion(1, 3))
+    fwd = warp_image(f0, seq.path.between(0, 1))
+    back_theta = invert(seq.path.between(1, 3))
     mask = valid_mask(back_theta, seq.hw).float()
     expect = fwd + (1 / 3) * mask * (warp_image(f3, back_theta) - fwd)
     assert torch.allclose(f1, expect, atol=1e-5)
@@ -235,15 +235,15 @@ def test_loop_last_frame_leads_into_the_first(backbone, tmp_path, cat64, starry9
 
     s = tiny_settings(tmp_path, "loop = true\nloop_frames = 3\n")
     seq = Sequencer(s, StyleEngine(backbone), cat64, [starry96, scream96])
-    assert [seq.loop_weight(t) for t in range(6)] == [0, 0, 0, pytest.approx(1 / 3), pytest.approx(2 / 3), 1.0]
+    assert [seq.plan.loop_weight(t) for t in range(6)] == [0, 0, 0, pytest.approx(1 / 3), pytest.approx(2 / 3), 1.0]
     frames = list(seq.frames())
     first, last = frames[0].image, frames[-1].image
     # the last frame is frame 0 seen one motion step back: warping it forward gives frame 0 again
-    back = invert(seq.motion(5, 6))
+    back = invert(seq.path.between(5, 6))
     mask = valid_mask(back, seq.hw).expand_as(last)
     assert torch.allclose(last[mask], warp_image(first, back)[mask], atol=1e-5)
-    wrap = (warp_image(last, seq.theta(6)) - first).abs().mean().item()
-    steps = [(warp_image(a.image, seq.theta(b.index)) - b.image).abs().mean().item() for a, b in zip(frames, frames[1:])]
+    wrap = (warp_image(last, seq.path.theta(6)) - first).abs().mean().item()
+    steps = [(warp_image(a.image, seq.path.theta(b.index)) - b.image).abs().mean().item() for a, b in zip(frames, frames[1:])]
     assert wrap < 2 * float(np.median(steps)), (wrap, steps)
 
 
@@ -255,7 +255,7 @@ def test_preview_moves_pixels_without_optimizing(backbone, tmp_path, cat64):
     frames = list(seq.frames(optimize=False))
     assert len(frames) == 6 and all(f.iterations == 0 for f in frames)
     assert torch.equal(frames[0].image, seq.content)
-    assert torch.allclose(frames[1].image, warp_image(seq.content, seq.theta(1)), atol=1e-6)
+    assert torch.allclose(frames[1].image, warp_image(seq.content, seq.path.theta(1)), atol=1e-6)
 
 
 def test_frame_params_log_resolved_values(backbone, tmp_path, cat64, starry96, scream96):
@@ -316,11 +316,11 @@ def test_loop_wrap_motion_lands_on_undithered_frame_0(tmp_path, cat64):
     s = tiny_settings(tmp_path, "loop = true\nloop_frames = 2\n")
     seq = Sequencer(s, None, cat64, [], styles_needed=False)
     n = s.run.frames
-    z, a = seq.zoom(n), seq.angle(n)
+    z, a = seq.path.zoom(n), seq.path.angle(n)
     # the step after the last frame leads back to frame 0, which sits on its nominal path
     want = motion_matrix(z, a, *dithered_shift(z, a, dither_offset(n - 1, 0.5), (0.0, 0.0)), seq.hw)
-    assert torch.allclose(seq.theta(n), want)
-    assert not torch.allclose(seq.theta(n - 1), motion_matrix(seq.zoom(n - 1), seq.angle(n - 1), 0.0, 0.0, seq.hw))  # dithered
+    assert torch.allclose(seq.path.theta(n), want)
+    assert not torch.allclose(seq.path.theta(n - 1), motion_matrix(seq.path.zoom(n - 1), seq.path.angle(n - 1), 0.0, 0.0, seq.hw))  # dithered
 
 
 def test_a_zoom_frame_that_settles_stops_early_and_says_why(backbone, tmp_path, cat64, starry96):

@@ -263,22 +263,25 @@ def test_shots_side_by_side_give_the_frames_of_a_sequential_render(tmp_path, cap
             assert (tmp_path / f"{name}_frames" / f"frame_{t:05d}.png").read_bytes() == a, (name, t)
 
 
-def test_real_footage_one_shot_and_a_cut_into_it(backbone, starry96):
+def test_real_footage_one_shot_and_a_cut_into_it():
     """Real frames (Big Buck Bunny, CC BY 3.0: the bunny leaves its burrow, moving and uncovering
-    background): no cut is found in the shot, and a hard cut to a photo pan is found where it is."""
+    background): no cut is found in the shot, and a hard cut to a photo pan is found where it is.
+    The shot pass needs the inputs and the settings only: no network."""
+    from stylemotion.cuts import ShotDetector
     from stylemotion.video import clip_source
 
     bbb = str(SAMPLES / "bbb_excerpt.mp4")
     real = [x for _, x in clip_source(bbb, 0, 12, 1, (72, 128))]
-    s = settings(18)
-    stylizer = ClipStylizer(s, StyleEngine(backbone), [starry96], (72, 128))
-    assert stylizer.shot_starts(enumerate(real)) == [0]
+    shots = ShotDetector.for_run(settings(18))
+    assert shots.shot_starts(enumerate(real)) == [0]
     cat = sample("chelsea.png", 256)[..., 10:82, :]
     spliced = real + [cat[..., 4 * t: 4 * t + 128].contiguous() for t in range(6)]
-    assert stylizer.shot_starts(enumerate(spliced)) == [0, 12]
+    assert shots.shot_starts(enumerate(spliced)) == [0, 12]
     # the bunny's motion leaves pixels the flow cannot explain: those start from the input frame
-    _, hist, reliable, _ = stylizer.compare(real[5], real[6], 6)
-    assert hist < 0.1 and 0.5 < reliable < 1.0
+    c = shots.compare(real[5], real[6], 6)
+    assert not c.cut and c.hist < 0.1 and 0.5 < c.reliable < 1.0 and c.mask.shape == (1, 1, 72, 128)
+    # per-frame stylization has no flow: every frame is a shot of its own
+    assert ShotDetector.for_run(settings(18, init="content")).shot_starts(enumerate(real[:3])) == [0, 1, 2]
 
 
 def test_a_settled_frame_stops_early_and_a_frame_with_new_content_does_not(backbone, starry96):

@@ -23,7 +23,9 @@ from typing import Any, Callable, NoReturn, Sequence
 
 import torch
 
-from ..backbone import check_device_name, check_precision, pick_device, precision_name
+from ..backbone import check_precision, pick_device, precision_name
+from ..config import DEFAULT_POOLING, check_device_name
+from ..engines import BackboneSpec
 from ..errors import Diverged, UserError
 from ..paths import release_output_locks
 
@@ -177,6 +179,15 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
 STYLE_FLAGS = ("content_weight", "style_weight", "tv_weight", "style_scale", "content_layers", "style_layers", "style_layer_weights", "style_loss")
 OPTIM_FLAGS = ("iterations", "optimizer", "lr", "tol", "coarse_tol", "init", "seed", "pyramid_min", "pyramid_step", "avg_decay", "original_colors", "palette")
 BACKBONE_FLAGS = ("backbone", "weights", "pooling", "device", "precision")
+
+
+def backbone_flags(args: argparse.Namespace, pooling: str | None = None) -> BackboneSpec:
+    """The network the engine flags (``--backbone``, ``--weights``, ``--pooling``, ``--precision``)
+    name; ``pooling``: the command's own default when ``--pooling`` is not given."""
+    bo = flag_overrides(args, BACKBONE_FLAGS)
+    weights = bo.get("weights")
+    return BackboneSpec(bo.get("backbone", "vgg16-hed"), bo.get("pooling", pooling or DEFAULT_POOLING),
+                        os.fspath(weights) if weights is not None else None, bo.get("precision", "auto"))
 
 
 def flag_overrides(args: argparse.Namespace, names: Sequence[str]) -> dict:

@@ -7,14 +7,14 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
-from ..backbone import DEFAULT_POOLING, load_backbone
+from ..engines import EngineCache, build_engine, load_styles, style_long_side
 from ..errors import UserError
 from ..estimate import Meter, image_estimate, probe_level
 from ..images import check_output_path, load_image, resize_long_side, save_image, to_tensor
 from ..loop import report_interval
-from ..optimize import OptimConfig, StyleConfig, StyleEngine, Targets, fit_style, level_iterations, pyramid_sizes, resize, stylize
-from .common import (BACKBONE_FLAGS, Bar, OPTIM_FLAGS, STYLE_FLAGS, add_engine_args, arch_of, flag_overrides, float_list, open_device,
-                     positive_int, size_arg)
+from ..optimize import OptimConfig, Pyramid, StyleConfig, Targets, resize, stylize
+from .common import (BACKBONE_FLAGS, Bar, OPTIM_FLAGS, STYLE_FLAGS, add_engine_args, arch_of, backbone_flags, flag_overrides, float_list,
+                     open_device, positive_int, size_arg)
 from .estimate import check_fits, frame_io_seconds, print_estimate, setup_seconds
 
 EXAMPLES_IMAGE = """examples:
@@ -24,8 +24,9 @@ EXAMPLES_IMAGE = """examples:
 """
 
 
-def estimate_image(engine, content, styles, blend, optim, sizes, device, out: Path) -> None:  # type: ignore[no-untyped-def]
+def estimate_image(engine, content, styles, blend, optim, pyramid: Pyramid, device, out: Path) -> None:  # type: ignore[no-untyped-def]
     """--estimate: time each pyramid level's iterations, count them, print, write nothing."""
+    sizes = pyramid.sizes
     meter = Meter(device)
     setup = setup_seconds()
     costs = []
@@ -33,9 +34,8 @@ def estimate_image(engine, content, styles, blend, optim, sizes, device, out: Pa
         c = resize(content, hw).to(device)
         targets = Targets(engine.content_targets(c), engine.style_targets(styles, blend, hw))
         costs.append(probe_level(lambda n: engine.optimize(c, targets, replace(optim, tol=0.0), n), device))
-    iters = level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)
     h, w = sizes[-1]
-    est = image_estimate(list(zip(sizes, iters)), costs, setup, meter, tail=frame_io_seconds(sizes[-1], report=False))
+    est = image_estimate(pyramid.levels(), costs, setup, meter, tail=frame_io_seconds(sizes[-1], report=False))
     print_estimate(est, f"{out.name} at {w}x{h}", device)
 
 
@@ -61,25 +61,25 @@ def cmd_image(args: argparse.Namespace) -> int:
     device, where = open_device(bo.get("device", "auto"), bo.get("precision", "auto"))
     content = to_tensor(resize_long_side(load_image(args.content, "content image"), args.size))
     # styles are kept at the size the run needs (style_scale x output), never at full resolution
-    style_long = max(8, round(args.size * style_cfg.style_scale))
-    styles = [fit_style(to_tensor(load_image(s, "style image")), style_long) for s in args.style]
+    cache = EngineCache()
+    styles = load_styles(args.style, style_long_side(args.size, style_cfg), cache)
     init_image = to_tensor(load_image(args.init_image, "init image")) if args.init_image else None
-    backbone = load_backbone(bo.get("backbone", "vgg16-hed"), bo.get("pooling", DEFAULT_POOLING), bo.get("weights"), device, bo.get("precision", "auto"))
-    engine = StyleEngine(backbone, style_cfg)
-    sizes = pyramid_sizes(content.shape[-2], content.shape[-1], optim.pyramid_min, optim.pyramid_step)
+    engine = build_engine(backbone_flags(args), style_cfg, device, cache)
+    pyramid = Pyramid.of(tuple(content.shape[-2:]), optim)
+    sizes = list(pyramid.sizes)
     if args.estimate:
-        estimate_image(engine, content, styles, args.style_blend, optim, sizes, device, out)
+        estimate_image(engine, content, styles, args.style_blend, optim, pyramid, device, out)
         return 0
     check_fits(device, args.size, lambda: engine.optimize(
         content.to(device), Targets(engine.content_targets(content), engine.style_targets(styles, args.style_blend, sizes[-1])),
         replace(optim, tol=0.0), 1), "this image")
-    total = sum(level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor))
+    total = pyramid.total
     bar = Bar(total, f"{out.name} {content.shape[-1]}x{content.shape[-2]} on {where}")
     seen = {"level": 0, "done": 0}  # early stop ends a level before its budget: skip ahead for a true ETA
 
     def on_progress(p) -> None:  # type: ignore[no-untyped-def]
         if p.level != seen["level"]:
-            budgets = level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)
+            budgets = pyramid.iterations
             bar.update(sum(budgets[: p.level]) - seen["done"])
             seen["level"], seen["done"] = p.level, sum(budgets[: p.level])
         seen["done"] += p.advanced

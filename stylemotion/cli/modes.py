@@ -11,19 +11,21 @@ from typing import Any
 
 import torch
 
-from ..backbone import DEFAULT_POOLING, layer_names, load_backbone, precision_name
+from ..backbone import precision_name
+from ..config import layer_names
 from ..color import match_color
 from ..encode import VideoWriter, check_video_path
+from ..engines import build_engine
 from ..errors import UserError
 from ..estimate import Cost, Meter, image_estimate, probe_level, sync
 from ..images import check_output_path, load_image, montage, resize_long_side, save_image, to_tensor, to_uint8
 from ..loop import report_interval
 from ..measure import laplacian_energy
-from ..optimize import OptimConfig, StyleConfig, StyleEngine, Targets, level_iterations, pyramid_sizes, resize, scaled_size
+from ..optimize import OptimConfig, Pyramid, StyleConfig, Targets, resize, scaled_size
 from ..patches import REMIX, REMIX_STYLE, PatchConfig, PatchRenderer, base_iterations, canvas_hw, total_steps
 from ..presets import load_mode_preset
 from ..superres import RECONSTRUCT_COLORS, RECONSTRUCT_OPTIM, RECONSTRUCT_POOLING, RECONSTRUCT_STYLE, ReconstructConfig, UpscaleConfig, downsample, psnr, reconstruct, upscale
-from .common import (BACKBONE_FLAGS, Bar, OPTIM_FLAGS, STYLE_FLAGS, add_engine_args, arch_of, finite_float, flag_overrides, fps_arg, nonneg_float, nonneg_int,
+from .common import (BACKBONE_FLAGS, Bar, OPTIM_FLAGS, STYLE_FLAGS, add_engine_args, arch_of, backbone_flags, finite_float, flag_overrides, fps_arg, nonneg_float, nonneg_int,
                      open_device, positive_int, size_arg)
 from .estimate import frame_io_seconds, print_estimate, setup_seconds
 
@@ -62,8 +64,7 @@ def int_list(text: str) -> tuple[int, ...]:
 def _engine(args: argparse.Namespace, style_cfg: Any, pooling: str | None = None):  # type: ignore[no-untyped-def]
     bo = flag_overrides(args, BACKBONE_FLAGS)
     device, _ = open_device(bo.get("device", "auto"), bo.get("precision", "auto"))
-    backbone = load_backbone(bo.get("backbone", "vgg16-hed"), bo.get("pooling", pooling or DEFAULT_POOLING), bo.get("weights"), device, bo.get("precision", "auto"))
-    return StyleEngine(backbone, style_cfg), device
+    return build_engine(backbone_flags(args, pooling), style_cfg, device), device
 
 
 def _configs(args: argparse.Namespace, command: str, extra: dict[str, Any]) -> dict[str, Any]:
@@ -97,8 +98,7 @@ def estimate_hires(engine, content, style, pc, optim, hw, device, out: Path) -> 
     costs: list = []
     if base_iterations(pc, optim, hw, content is not None):
         bh, bw = scaled_size(*hw, min(pc.base, max(hw)))
-        sizes = pyramid_sizes(bh, bw, optim.pyramid_min, optim.pyramid_step)
-        for size, n in zip(sizes, level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)):
+        for size, n in Pyramid.of((bh, bw), optim).levels():
             c = resize(content, size).to(device)
             targets = Targets(engine.content_targets(c), engine.style_targets([style], None, size))
             costs.append(probe_level(lambda k: engine.optimize(c, targets, replace(optim, tol=0.0), k), device))
@@ -252,8 +252,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     engine, device = _engine(args, replace(cfg["style"], tv_weight=tv), pooling=RECONSTRUCT_POOLING)
     engine.backbone.check_layers([layer], "layer")
     writer = VideoWriter(args.video, args.fps, metadata={"command": "reconstruct", "layer": layer}) if args.video else None
-    levels = pyramid_sizes(image.shape[-2], image.shape[-1], optim.pyramid_min, optim.pyramid_step)
-    per_run = sum(level_iterations(optim.iterations, len(levels), optim.pyramid_iter_factor))
+    per_run = Pyramid.of(tuple(image.shape[-2:]), optim).total
     runs = f" x {rc.restarts} restarts" if rc.restarts > 1 else ""
     bar = Bar(per_run * rc.restarts, f"reconstruct from {layer}{runs} on {device.type}, {precision_name(device.type, engine.backbone.precision)}")
     # with restarts, film frames are held (uint8, the final size) for the current run and the best

@@ -11,14 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..backbone import load_backbone, precision_name
+from ..backbone import precision_name
 from ..encode import check_video_path
 from ..errors import UserError
-from ..framestyle import load_styles
-from ..optimize import StyleEngine
+from ..engines import EngineCache, run_engine
 from ..paths import OutputLock
 from ..presets import apply_values, load_preset, parse_override
-from ..settings import Settings, from_dict, style_config
+from ..settings import Settings, from_dict
 from .common import open_device
 from .estimate import check_fits, estimate_frame_loop
 from .render import (Job, apply_playlist_flags, atomic_write_text, check_outputs, check_same_weights, load_state, output_paths,
@@ -106,13 +105,11 @@ def open_render(args: argparse.Namespace, setting_flags: tuple[str, ...], resolv
 
 
 def build_engine(s: Settings, weights: Path | None):  # type: ignore[no-untyped-def]
-    """(device, engine, style images) of a run: every input is read before anything on disk changes."""
+    """(device, engine, style images) of a render: its device opened (and named), then
+    :func:`stylemotion.engines.run_engine`; every input is read before anything on disk changes."""
     device, _ = open_device(s.run.device, s.run.precision)
-    styles = load_styles(s)
-    backbone = load_backbone(s.run.backbone, s.run.pooling, weights, device, s.run.precision)
-    cfg = style_config(s)
-    cfg.check(backbone)
-    return device, StyleEngine(backbone, cfg), styles
+    engine, styles = run_engine(s, device, EngineCache(), weights)
+    return device, engine, styles
 
 
 @dataclass

@@ -10,13 +10,14 @@ import time
 from pathlib import Path
 
 from ..backbone import pick_device
-from ..cells import cached_backbone, is_done, run_cells, torch_threads
+from ..cells import is_done, run_cells, torch_threads
+from ..engines import BackboneSpec, EngineCache, build_engine
 from ..errors import UserError
 from ..estimate import Estimate, Meter, probe_frames, probe_level
 from ..executors import make_executor
 from ..gallery import page
 from ..images import grid_sheet, load_image, resize_long_side, save_image, to_tensor
-from ..optimize import StyleEngine, Targets, level_iterations, pyramid_sizes, resize
+from ..optimize import Pyramid, Targets, resize
 from ..paths import check_input_file, check_writable_folder, resolved
 from ..sequence import Sequencer
 from ..settings import style_config
@@ -72,16 +73,16 @@ def estimate_study(cells, out: Path, args: argparse.Namespace) -> None:  # type:
     setup = setup_seconds()
     probes: dict[tuple, object] = {}
     seconds, iterations, todo = 0.0, 0, [c for c in cells if not is_done(c, out)]
+    cache = EngineCache()
     for cell in todo:
         with torch_threads(cell.threads):
             content = to_tensor(resize_long_side(load_image(cell.content, "content image"), cell.size))
             style = to_tensor(resize_long_side(load_image(cell.style, "style image"), cell.size))
             if cell.mode == "image":
                 style_cfg, optim, run = image_configs(cell)
-                engine = StyleEngine(cached_backbone(run["pooling"], str(device)), style_cfg)
-                sizes = pyramid_sizes(*content.shape[-2:], optim.pyramid_min, optim.pyramid_step)
-                iters = level_iterations(optim.iterations, len(sizes), optim.pyramid_iter_factor)
-                for hw, n in zip(sizes, iters):
+                engine = build_engine(BackboneSpec(pooling=run["pooling"]), style_cfg, device, cache)
+                pyramid = Pyramid.of(tuple(content.shape[-2:]), optim)
+                for hw, n in pyramid.levels():
                     key = ("image", hw, run["pooling"], style_cfg.content_layers, style_cfg.style_layers, style_cfg.style_loss, optim.optimizer)
                     if key not in probes:
                         c = resize(content, hw).to(device)
@@ -89,10 +90,10 @@ def estimate_study(cells, out: Path, args: argparse.Namespace) -> None:  # type:
                         probes[key] = probe_level(lambda k: engine.optimize(c, targets, dataclasses.replace(optim, tol=0.0), k), device)
                     seconds += probes[key](n)  # type: ignore[operator]
                     iterations += n
-                seconds += frame_io_seconds(sizes[-1], report=False)
+                seconds += frame_io_seconds(pyramid.sizes[-1], report=False)
             else:
                 st = zoom_settings(cell)
-                engine = StyleEngine(cached_backbone(st.run.pooling, str(device)), style_config(st))
+                engine = build_engine(BackboneSpec(pooling=st.run.pooling), style_config(st), device, cache)
                 seq = Sequencer(st, engine, content, [style])
                 key = ("zoom", seq.hw, st.run.pooling, tuple(st.style.content_layers), tuple(st.style.style_layers), st.optim.optimizer)
                 if key not in probes:
