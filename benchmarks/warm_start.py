@@ -20,6 +20,7 @@ import time
 import torch
 
 from stylemotion.backbone import load_backbone
+from stylemotion.framestyle import frame_objective
 from stylemotion.images import load_image, to_tensor
 from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine, Targets
 from stylemotion.presets import apply_overrides, load_preset
@@ -63,7 +64,7 @@ def main() -> None:
         t = frame.index
         theta = seq.path.theta(t)
         content_t = warp_image(state.prev, theta, s.motion.border)
-        targets = engine.frame_objective(None, Targets(engine.content_targets(content_t), seq.styler.style_targets(t)),
+        targets = frame_objective(engine, None, Targets(engine.content_targets(content_t), seq.styler.style_targets(t)),
                                          {"content": seq.content_weight(t), "style": seq.style_weight(t)})
         adam = dict(state.adam)
         adam["exp_avg"] = warp(adam["exp_avg"], theta, "replicate", "bilinear")

@@ -19,6 +19,23 @@ from .settings import Settings
 from .terms import Objective, Term
 
 
+def frame_objective(engine: StyleEngine, obj: Objective | None, targets: Targets, weights: Mapping[str, float],
+                    extra: Sequence[Term] = ()) -> Objective:
+    """A frame loop's objective: built on the first frame (with ``extra``), then updated in place:
+    new content and style targets, and per-frame ``weights`` by term name. Targets must keep their
+    layers from frame to frame (they do: the settings fix them)."""
+    if obj is None:
+        obj = engine.objective(targets, extra, scheduled=True)
+    else:
+        for name, new in (("content", targets.content), ("style", targets.style)):
+            term = obj.term(name)
+            if term is not None:
+                term.set_targets(new)  # type: ignore[operator]
+    for name, w in weights.items():
+        obj.set_weight(name, w)
+    return obj
+
+
 class FrameStyler:
     """Optimizes one frame of a run at a time with the run's engine and playlist."""
 
@@ -47,7 +64,7 @@ class FrameStyler:
         """The run's objective, set for frame t: ``content`` (1, 3, H, W) and the weights by term name."""
         dev = self.engine.device
         targets = Targets(self.engine.content_targets(content.to(dev)), self.style_targets(t))
-        self._objective = self.engine.frame_objective(self._objective, targets, weights, list(extra))
+        self._objective = frame_objective(self.engine, self._objective, targets, weights, list(extra))
         return self._objective
 
     def optimize(self, t: int, init: torch.Tensor, objective: Objective, iterations: int,

@@ -20,6 +20,7 @@ from typing import Callable, Mapping, Optional, Sequence
 import torch
 
 from .config import OptimConfig
+from .errors import Diverged
 from .lbfgs import MAX_STEP, LBFGS, LBFGSConfig
 from .terms import BatchObjective, Objective
 
@@ -225,3 +226,25 @@ def should_stop(history: Sequence[float], tol: float) -> bool:
     window = history[-1 - STOP_WINDOW:]
     low = min(window)
     return (max(window) - low) / max(abs(low), 1e-12) < tol * STOP_WINDOW
+
+
+RETRY_STEP_SCALES = (0.25, 0.0625)  # step sizes tried after a divergence, relative to the first
+
+
+def run_level(objective: Objective | BatchObjective, optim: OptimConfig, device: torch.device, init: torch.Tensor, iterations: int,
+              every: int, callback: Callback | None = None, level: tuple[int, int] = (0, 1),
+              adam_state: Mapping[str, torch.Tensor] | None = None) -> OptimResult:
+    """One level from ``init``; if the loss goes non-finite or explodes, again from ``init`` with
+    smaller steps (RETRY_STEP_SCALES; Adam's carried moments are dropped then). :class:`Diverged`
+    when that fails too, or at once when the loss overflows at the start (smaller steps cannot help)."""
+    failed = None
+    for attempt, scale in enumerate((1.0, *RETRY_STEP_SCALES)):
+        run = LevelRun(objective, optim, device, every, callback, level)
+        result, failed = run.run(init, iterations, adam_state if attempt == 0 else None, scale)
+        if failed is None:
+            result.retries = attempt
+            return result
+        if failed.at_start:
+            break
+    raise Diverged(f"the optimization diverged ({failed.message if failed else ''}) and did not recover with smaller steps; "
+                   "lower the style/content weights or --lr, or check the weights file")

@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from . import losses
 from .backbone import VGGFeatures
 from .color import color_stats, match_palette, mix_stats, original_colors
-from .errors import Diverged, UserError
+from .errors import UserError
 from .config import OptimConfig, StyleConfig  # noqa: F401 - the engine's callers import its configs from here too
-from .loop import Callback, LevelRun, OptimResult, report_interval
+from .loop import Callback, OptimResult, report_interval, run_level
 from .terms import RGB, BatchObjective, ContentTerm, GramStyleTerm, Objective, SlicedStyleTerm, Term, TVTerm, W2StyleTerm
 
 @dataclass
@@ -42,7 +42,6 @@ class Targets:
     style: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-RETRY_STEP_SCALES = (0.25, 0.0625)  # step sizes tried after a divergence, relative to the first
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Resize (B, C, H, W) images in [0, 1] to (h, w): antialiased bicubic down, bilinear up.
 
@@ -147,22 +146,6 @@ class StyleEngine:
             raise UserError("nothing to optimize: no content or style targets and no TV; give a style image or a content weight")
         return Objective(self.backbone, terms).to(self.device)
 
-    def frame_objective(self, obj: Objective | None, targets: Targets, weights: Mapping[str, float],
-                        extra: Sequence[Term] = ()) -> Objective:
-        """A frame loop's objective: built on the first frame (with ``extra``), then updated in
-        place: new content and style targets, and per-frame ``weights`` by term name. Targets must
-        keep their layers from frame to frame (they do: the settings fix them)."""
-        if obj is None:
-            obj = self.objective(targets, extra, scheduled=True)
-        else:
-            for name, new in (("content", targets.content), ("style", targets.style)):
-                term = obj.term(name)
-                if term is not None:
-                    term.set_targets(new)  # type: ignore[operator]
-        for name, w in weights.items():
-            obj.set_weight(name, w)
-        return obj
-
     def optimize(
         self,
         init: torch.Tensor,
@@ -186,7 +169,7 @@ class StyleEngine:
         so that a frame sequencer can pass them on. The host reads the loss every ``report_every``
         iterations (default: loop.REPORT_EVERY), which is when the callback, the early stop and the
         divergence checks run. If the loss goes non-finite or explodes, the run restarts from
-        ``init`` with smaller steps (RETRY_STEP_SCALES); if that fails too, :class:`Diverged`.
+        ``init`` with smaller steps (:func:`stylemotion.loop.run_level`); if that fails too, :class:`Diverged`.
         """
         objective: Objective | BatchObjective
         if isinstance(targets, (Objective, BatchObjective)):
@@ -198,19 +181,8 @@ class StyleEngine:
         batch = len(objective) if isinstance(objective, BatchObjective) else 1
         if init.dim() != 4 or tuple(init.shape[:2]) != (batch, 3):
             raise ValueError(f"init must be ({batch}, 3, H, W) for {batch} target set(s), got {tuple(init.shape)}")
-        every = report_interval(self.device, report_every)
-        failed = None
-        for attempt, scale in enumerate((1.0, *RETRY_STEP_SCALES)):
-            run = LevelRun(objective, optim, self.device, every, callback, level)
-            result, failed = run.run(init, optim.iterations if iterations is None else iterations,
-                                     adam_state if attempt == 0 else None, scale)
-            if failed is None:
-                result.retries = attempt
-                return result
-            if failed.at_start:
-                break  # smaller steps cannot help: the loss itself overflows
-        raise Diverged(f"the optimization diverged ({failed.message if failed else ''}) and did not recover with smaller steps; "
-                       "lower the style/content weights or --lr, or check the weights file")
+        n = optim.iterations if iterations is None else iterations
+        return run_level(objective, optim, self.device, init, n, report_interval(self.device, report_every), callback, level, adam_state)
 
 
 def pyramid_sizes(h: int, w: int, min_side: int, step: float = 2.0) -> list[tuple[int, int]]:

@@ -224,6 +224,53 @@ def total_steps(cfg: PatchConfig, hw: tuple[int, int]) -> int:
     return cfg.passes * sum(len(grid_cells(cfg, hw, s)) for s in cfg.scales)
 
 
+class PatchPlacer:
+    """Where the patches of each scale go: stratified (a shuffled grid, refilled when used up) plus
+    a random jitter, so that every region is visited while seams never line up. Boxes are
+    (top, left, height, width) in the canvas of size ``hw``."""
+
+    def __init__(self, cfg: PatchConfig, hw: tuple[int, int], gen: torch.Generator) -> None:
+        self.cfg, self.hw, self.gen = cfg, hw, gen
+        self._queues: dict[int, list[tuple[int, int]]] = {}
+
+    def next_box(self, scale: int) -> tuple[int, int, int, int]:
+        """Next position for this scale: stratified (a shuffled grid, refilled when used up) plus
+        a random jitter, so that every region is visited while seams never line up."""
+        queue = self._queues.setdefault(scale, [])
+        if not queue:
+            cells = grid_cells(self.cfg, self.hw, scale)
+            order = torch.randperm(len(cells), generator=self.gen).tolist()
+            queue.extend(cells[i] for i in order)
+        return self._jittered(scale, queue.pop())
+
+    def _jittered(self, scale: int, cell: tuple[int, int]) -> tuple[int, int, int, int]:
+        """The box (top, left, height, width) of a grid cell, moved by a random jitter, in the canvas."""
+        H, W = self.hw
+        side = self.cfg.patch * scale
+        ph, pw = min(side, H), min(side, W)
+        y, x = cell
+        jitter = max(1, int(side * self.cfg.feather / 2))
+        y += int(torch.randint(-jitter, jitter + 1, (1,), generator=self.gen))
+        x += int(torch.randint(-jitter, jitter + 1, (1,), generator=self.gen))
+        return min(max(0, y), H - ph), min(max(0, x), W - pw), ph, pw
+
+    def boxes(self, scale: int, k: int) -> list[tuple[int, int, int, int]]:
+        """Up to ``k`` boxes of this scale that do not overlap: the next one, then the next cells of
+        the queue that clear the ones taken (those that do not go back, in order, for later)."""
+        boxes = [self.next_box(scale)]
+        queue = self._queues[scale]
+        skipped: list[tuple[int, int]] = []
+        while len(boxes) < k and queue:
+            cell = queue.pop()
+            box = self._jittered(scale, cell)
+            if any(overlaps(box, b) for b in boxes):
+                skipped.append(cell)
+            else:
+                boxes.append(box)
+        queue.extend(reversed(skipped))
+        return boxes
+
+
 class PatchRenderer:
     """Owns the canvas and the per-scale targets; :meth:`steps` yields after every patch."""
 
@@ -248,7 +295,6 @@ class PatchRenderer:
         ref = content if content is not None else style
         self.hw = canvas_hw(cfg, aspect_hw or tuple(ref.shape[-2:]))
         self.gen = torch.Generator().manual_seed(cfg.seed)
-        self._queues: dict[int, list[tuple[int, int]]] = {}
         if base_iterations(cfg, optim, self.hw, content is not None) > 0:
             # Large style features first: the whole image, stylized at a size one optimization
             # handles, upsampled; the patches then add detail at the canvas's own resolution.
@@ -264,6 +310,7 @@ class PatchRenderer:
             # it the colors of the image whose statistics we chase (grey noise came out washed out)
             noise = resize(resize(noise, (max(1, self.hw[0] // 4), max(1, self.hw[1] // 4))), self.hw)
             self.canvas = match_color(noise, ref, "meanstd").contiguous()
+        self.placer = PatchPlacer(cfg, self.hw, self.gen)  # after the canvas: they draw from one generator
         self.global_grams: dict[int, dict[str, torch.Tensor]] = {}
         if cfg.style_mode == "global":
             for sc in cfg.scales:
@@ -272,46 +319,6 @@ class PatchRenderer:
                 sh, sw = style.shape[-2:]
                 k = side / max(sh, sw)
                 self.global_grams[sc] = tiled_grams(engine, resize(style, (max(16, round(sh * k)), max(16, round(sw * k)))), 512)
-
-    def _grid(self, scale: int) -> list[tuple[int, int]]:
-        return grid_cells(self.cfg, self.hw, scale)
-
-    def _box(self, scale: int) -> tuple[int, int, int, int]:
-        """Next position for this scale: stratified (a shuffled grid, refilled when used up) plus
-        a random jitter, so that every region is visited while seams never line up."""
-        queue = self._queues.setdefault(scale, [])
-        if not queue:
-            cells = self._grid(scale)
-            order = torch.randperm(len(cells), generator=self.gen).tolist()
-            queue.extend(cells[i] for i in order)
-        return self._jittered(scale, queue.pop())
-
-    def _jittered(self, scale: int, cell: tuple[int, int]) -> tuple[int, int, int, int]:
-        """The box (top, left, height, width) of a grid cell, moved by a random jitter, in the canvas."""
-        H, W = self.hw
-        side = self.cfg.patch * scale
-        ph, pw = min(side, H), min(side, W)
-        y, x = cell
-        jitter = max(1, int(side * self.cfg.feather / 2))
-        y += int(torch.randint(-jitter, jitter + 1, (1,), generator=self.gen))
-        x += int(torch.randint(-jitter, jitter + 1, (1,), generator=self.gen))
-        return min(max(0, y), H - ph), min(max(0, x), W - pw), ph, pw
-
-    def _boxes(self, scale: int, k: int) -> list[tuple[int, int, int, int]]:
-        """Up to ``k`` boxes of this scale that do not overlap: the next one, then the next cells of
-        the queue that clear the ones taken (those that do not go back, in order, for later)."""
-        boxes = [self._box(scale)]
-        queue = self._queues[scale]
-        skipped: list[tuple[int, int]] = []
-        while len(boxes) < k and queue:
-            cell = queue.pop()
-            box = self._jittered(scale, cell)
-            if any(overlaps(box, b) for b in boxes):
-                skipped.append(cell)
-            else:
-                boxes.append(box)
-        queue.extend(reversed(skipped))
-        return boxes
 
     @property
     def total_steps(self) -> int:
@@ -335,12 +342,12 @@ class PatchRenderer:
         dev = self.engine.device
         n = self.total_steps
         # a scale is drawn in proportion to how many cells its grid has: each scale gets the same coverage
-        weights = torch.tensor([float(len(self._grid(s))) for s in cfg.scales])
+        weights = torch.tensor([float(len(grid_cells(cfg, self.hw, s))) for s in cfg.scales])
         H, W = self.hw
         i = 0
         while i < n:
             scale = cfg.scales[int(torch.multinomial(weights, 1, generator=self.gen))]
-            boxes = self._boxes(scale, min(cfg.batch, n - i))
+            boxes = self.placer.boxes(scale, min(cfg.batch, n - i))
             ph, pw = boxes[0][2:]  # one scale: every box has the same size
             patch_hw = (max(16, round(ph / scale)), max(16, round(pw / scale)))
             regions = [self.canvas[..., top:top + ph, left:left + pw] for top, left, _, _ in boxes]

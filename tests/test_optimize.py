@@ -6,6 +6,7 @@ import torch
 from stylemotion import losses
 from stylemotion.color import color_stats, rgb_to_yiq
 from stylemotion.errors import UserError
+from stylemotion.framestyle import frame_objective
 from stylemotion.lbfgs import MAX_STEP, LBFGS, LBFGSConfig
 from stylemotion.loop import should_stop
 from stylemotion.terms import BatchObjective, FnTerm
@@ -367,12 +368,12 @@ def test_a_frame_objective_is_updated_in_place(backbone, cat64, starry96, scream
     hw = tuple(cat64.shape[-2:])
     t1 = Targets(engine.content_targets(cat64), engine.style_targets([starry96], None, hw))
     first_gram = t1.style["relu5_1"].clone()
-    obj = engine.frame_objective(None, t1, {"content": 2.0, "style": 0.0})
+    obj = frame_objective(engine, None, t1, {"content": 2.0, "style": 0.0})
     weight_buf = obj.term("style").weight
     gram_buf = obj.term("style").targets["relu5_1"]
     assert obj.names == ["content", "style", "tv"] and weight_buf.item() == 0.0  # weight 0: still there
     t2 = Targets(engine.content_targets(cat64.flip(-1)), engine.style_targets([scream96], None, hw))
-    again = engine.frame_objective(obj, t2, {"content": 1.0, "style": 7.0})
+    again = frame_objective(engine, obj, t2, {"content": 1.0, "style": 7.0})
     assert again is obj and obj.term("style").weight is weight_buf and weight_buf.item() == 7.0
     assert obj.term("style").targets["relu5_1"] is gram_buf and torch.equal(gram_buf, t2.style["relu5_1"])
     assert torch.equal(t1.style["relu5_1"], first_gram)  # the caller's tensors are never written into
