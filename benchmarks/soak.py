@@ -65,7 +65,9 @@ def main() -> int:
            "--frames", str(args.frames), "--content", str(ROOT / "samples" / "rocket.jpg"), "-o", str(out), "--overwrite"]
     print(" ".join(cmd[2:]))
     log = open(work / "soak_stderr.txt", "w")  # a file, not a pipe: an unread pipe fills and stalls the render
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    # SIGINT as a user's Ctrl-C (a background shell would pass it on ignored, and --minutes could not stop the render)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     t0 = time.perf_counter()
     rows: list[dict[str, float]] = []
     report_mtimes: set[int] = set()

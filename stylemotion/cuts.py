@@ -73,8 +73,8 @@ class ShotDetector:
 
 
 class ClipPalette:
-    """The clip's one colour map toward the pooled colours of every painting in the playlist,
-    fitted once (on the first frame) and applied to every frame, so colours never pump."""
+    """A shot's one colour map toward the pooled colours of every painting in the playlist, fitted
+    once (on the shot's first frame) and applied to every frame of the shot, so colours never pump."""
 
     def __init__(self, styles: Sequence[torch.Tensor], strength: float) -> None:
         uniq = list({id(st): st for st in styles}.values())

@@ -1,7 +1,7 @@
 """Shots of a clip rendered side by side: each shot is independent (it starts as frame 0 does, and
 nothing of the shot before it is held), so shots go to an executor (:mod:`stylemotion.executors`:
 worker processes, one per GPU, or a Ray cluster) and come back as the frames a sequential render
-gives, bit for bit: the same settings, the clip's one colour map, the same CPU thread count.
+gives, bit for bit: the same settings, each shot's colour map fitted on its first frame, the same CPU thread count.
 
 :func:`render_shot` runs in the worker; :func:`in_order` turns finished shots back into the
 clip's frame sequence for the render loop (which saves, logs and encodes as it always does).
@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable, Iterator, Sequence
-
-import torch
 
 from .backbone import pick_device
 from .engines import EngineCache, run_engine
@@ -31,7 +29,6 @@ class Shot:
     settings: dict  # Settings.to_dict() of the run
     hw: tuple[int, int]
     fps: Fraction | None  # resample rate of the input (None: its own frames)
-    palette: torch.Tensor | None  # the clip's colour map, fitted on its frame 0
     weights: str | None = None  # backbone weights file
 
     @property
@@ -58,7 +55,7 @@ def render_shot(shot: Shot, worker: Worker) -> list[ClipFrame]:
     v = s.video
     stylizer = ClipStylizer(s, engine, styles, shot.hw)
     source = clip_source(v.input, v.start + shot.start * v.every, v.start + shot.end * v.every, v.every, shot.hw, shot.fps)
-    frames = list(stylizer.frames(source, ClipState(next_frame=shot.start, palette=shot.palette)))
+    frames = list(stylizer.frames(source, ClipState(next_frame=shot.start)))  # the shot's colour map: fitted on its first frame
     if shot.start > 0 and frames:
         frames[0].params["cut"] = True  # as the sequential render logs it
     return frames

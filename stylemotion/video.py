@@ -43,7 +43,7 @@ class ClipState:
     next_frame: int = 0  # index in the output sequence
     outputs: dict[int, torch.Tensor] = field(default_factory=dict)  # lag j -> output of frame t-j
     inputs: dict[int, torch.Tensor] = field(default_factory=dict)  # lag j -> input of frame t-j
-    palette: torch.Tensor | None = None  # (1, 3, 4) colour map of the clip (video.palette > 0), fitted on frame 0
+    palette: torch.Tensor | None = None  # (1, 3, 4) colour map of the shot (video.palette > 0), fitted on its first frame
 
     def tensors(self) -> dict[str, torch.Tensor]:
         out = {f"out.{j}": v.clone().contiguous() for j, v in self.outputs.items()}
@@ -175,9 +175,11 @@ class ClipStylizer:
             t0 = time.perf_counter()
             pal, raw = state.palette, p.x  # the state keeps raw inputs: the flow of the next frames reads them
             if self.palette.target is not None:
-                # one map for the clip, fitted on its first frame (or the first after a resume
-                # from a state saved without one); every frame goes through the same map
-                pal = pal if pal is not None else self.palette.fit(p.x)
+                # one map per shot, fitted on its first frame (or the first after a resume from a
+                # state saved without one): steady colours within a shot, and a new shot recoloured
+                # from its own colours as `image` recolours a photo (a map fitted on another shot's
+                # colours muddies the style and the edges: docs/measurements.md)
+                pal = pal if pal is not None and not p.cut else self.palette.fit(p.x)
                 p = replace(p, x=self.palette.apply(p.x, pal))
             out, iters, loss, info = self._render(t, p, state, on_progress)
             outputs: dict[int, torch.Tensor] = {}

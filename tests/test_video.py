@@ -131,7 +131,7 @@ def test_killed_video_render_resumes_identically(tmp_path):
         assert int(np.argmin(dists)) == i, (i, dists)
 
 
-def test_palette_is_one_colour_map_for_the_whole_clip_and_survives_resume(backbone, starry96):
+def test_palette_is_one_colour_map_per_shot_and_survives_resume(backbone, starry96):
     # frames with different colours: a per-frame map would give each the painting's mean colour
     clip = pan_frames(4, 48)
     clip[2] = (clip[2] * 0.5 + 0.4).clamp(0, 1)  # a brighter, flatter frame mid-clip
@@ -155,6 +155,15 @@ def test_palette_is_one_colour_map_for_the_whole_clip_and_survives_resume(backbo
     again = list(ClipStylizer(s, StyleEngine(backbone), [starry96], hw).frames(((i, clip[i]) for i in range(2, 4)), state))
     for a, b in zip(again, frames[2:]):
         assert torch.equal(a.image, b.image)
+    # a cut: the new shot gets a map fitted on its own first frame, held through the shot
+    cut = cut_frames(5, 48, at=3)
+    sc = settings(5, palette=1.0)
+    sc.run.first_iterations, sc.run.iterations = 0, Schedule.parse("0")
+    shot_frames = list(ClipStylizer(sc, StyleEngine(backbone), [starry96], hw).frames(enumerate(cut)))
+    maps = [f.state.palette for f in shot_frames]
+    assert [f.params.get("cut", False) for f in shot_frames] == [False, False, False, True, False]
+    assert torch.equal(maps[0], maps[2]) and torch.equal(maps[3], maps[4]) and not torch.allclose(maps[2], maps[3])
+    assert torch.allclose(shot_frames[3].image, match_palette(cut[3], *color_stats(starry96)), atol=1e-5)
     # off by default, and the range is checked
     assert Settings().video.palette == 0.0
     with pytest.raises(UserError, match=r"video.palette.*1.5"):

@@ -13,7 +13,7 @@ import torch
 
 from ..encode import AudioSource, probe_video
 from ..executors import make_executor
-from ..cuts import ClipPalette, ShotDetector
+from ..cuts import ShotDetector
 from ..errors import UserError
 from ..paths import resolved
 from ..presets import apply_values
@@ -150,7 +150,7 @@ def cmd_video(args: argparse.Namespace) -> int:
         return run(args, "video", r, plan)
     executor = make_executor(s.run.device, args.workers or 0, args.ray, warn_line, threads=torch.get_num_threads())  # a Ray address that does not answer: now, not later
     try:
-        shots = split_shots(s, styles, source, hw, resample, args)
+        shots = split_shots(s, source, hw, resample, args)
         if len(shots) > 1:
             print(f"{len(shots)} shots on {executor.name}", file=sys.stderr)
             plan.frames = lambda on_progress: with_song(in_order(executor.map(render_shot, shots), shots, on_progress), song)
@@ -160,15 +160,14 @@ def cmd_video(args: argparse.Namespace) -> int:
     finally:
         executor.close()
 
-def split_shots(s: Settings, styles: list[torch.Tensor], source: Callable[[], Iterator[tuple[int, torch.Tensor]]],
+def split_shots(s: Settings, source: Callable[[], Iterator[tuple[int, torch.Tensor]]],
                 hw: tuple[int, int], resample: Fraction | None, args: argparse.Namespace) -> list[Shot]:
-    """The clip's shots, found by a pass over its inputs with the render's own cut test, and the
-    clip's colour map: inputs and settings only, no network."""
-    first = next(iter(source()))[1]
+    """The clip's shots, found by a pass over its inputs with the render's own cut test: inputs
+    and settings only, no network (each shot fits its colour map on its first frame)."""
     starts = ShotDetector.for_run(s).shot_starts(source())
-    settings, pal = s.to_dict(), ClipPalette(styles, s.video.palette).fit(first)
+    settings = s.to_dict()
     weights = str(args.weights) if args.weights else None
-    return [Shot(a, b, settings, hw, resample, pal, weights) for a, b in plan_shots(starts, s.run.frames)]
+    return [Shot(a, b, settings, hw, resample, weights) for a, b in plan_shots(starts, s.run.frames)]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
