@@ -105,11 +105,11 @@ def to_sdr(rgb: np.ndarray, transfer: str, wide: bool = True) -> np.ndarray:
     else:
         raise ValueError(f"transfer must be one of {TRANSFERS}, got {transfer!r}")
     if wide:
-        light = light @ BT2020_TO_BT709.T
+        light = light @ BT2020_TO_BT709.T.astype(light.dtype)  # float32 in, float32 through: a 4K frame is 25M values
     light = np.maximum(light, 0)
     if transfer != "sdr":
         peak = light.max(axis=-1, keepdims=True)
-        light = light * (roll_off(peak) / np.maximum(peak, 1e-12))
+        light = light * (roll_off(peak) / np.maximum(peak, 1e-12)).astype(light.dtype)
     return np.round(srgb_encode(light) * 255).astype(np.uint8)
 
 
