@@ -2,7 +2,7 @@
 stylized by the video loop with (B) the map fitted on the previous shot, (C) a map fitted on
 itself, against (A) `stylemotion image` on the frame; scored with ../shared/eval/metrics.py.
 
-    python benchmarks/shot_palette.py starry_night.jpg
+    python benchmarks/shot_palette.py starry_night.jpg [OUT_DIR] [TOL]   # TOL: the video loop's optim.tol (preset: 0)
 """
 import subprocess, sys
 from pathlib import Path
@@ -27,7 +27,7 @@ s = Settings(); s.run.mode = "video"; s.run.frames = 2; s.run.first_iterations =
 s.playlist = [Entry(str(S / sys.argv[1]), 1000, 0)]
 from dataclasses import replace
 s.video = replace(s.video, palette=1.0, init="content")
-s.optim.tol = 0.0
+s.optim.tol = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0  # the video preset's; `image` uses 2e-3
 validate(s)
 engine, styles = run_engine(s, "cpu")
 st = ClipStylizer(s, engine, styles, hw)
