@@ -45,10 +45,11 @@ class EngineCache:
     """Networks, style images and shared style targets, reused by one owner's renders."""
 
     MAX_TARGETS = 16  # kinds of shared style targets kept (a study sweeps a few paintings x sizes)
+    MAX_STYLES = 64  # style images kept (a long playlist or a study of many paintings: the oldest go)
 
     def __init__(self) -> None:
         self._backbones: dict[tuple, VGGFeatures] = {}
-        self._styles: dict[tuple, torch.Tensor] = {}
+        self._styles: OrderedDict[Hashable, Any] = OrderedDict()
         self._targets: OrderedDict[Hashable, Any] = OrderedDict()
 
     def backbone(self, spec: BackboneSpec, device: torch.device | str) -> VGGFeatures:
@@ -59,20 +60,23 @@ class EngineCache:
 
     def style_image(self, path: str | os.PathLike, long_side: int, what: str = "style image") -> torch.Tensor:
         """A painting read once and kept only at ``long_side`` (never at full resolution)."""
-        key = (os.fspath(path), long_side)
-        if key not in self._styles:
-            self._styles[key] = fit_style(to_tensor(load_image(path, what)), long_side)
-        return self._styles[key]
+        return _lru(self._styles, (os.fspath(path), long_side), lambda: fit_style(to_tensor(load_image(path, what)), long_side),
+                    self.MAX_STYLES)
 
     def targets(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """Shared style targets by ``key``, computed on first use; the oldest kinds are dropped."""
-        if key in self._targets:
-            self._targets.move_to_end(key)
-            return self._targets[key]
-        value = self._targets[key] = compute()
-        while len(self._targets) > self.MAX_TARGETS:
-            self._targets.popitem(last=False)
-        return value
+        return _lru(self._targets, key, compute, self.MAX_TARGETS)
+
+
+def _lru(store: OrderedDict, key: Hashable, compute: Callable[[], Any], limit: int) -> Any:
+    """``store[key]``, computed on first use; the least recently used entries beyond ``limit`` go."""
+    if key in store:
+        store.move_to_end(key)
+        return store[key]
+    value = store[key] = compute()
+    while len(store) > limit:
+        store.popitem(last=False)
+    return value
 
 
 def build_engine(spec: BackboneSpec, style: StyleConfig, device: torch.device | str, cache: EngineCache | None = None) -> StyleEngine:
