@@ -98,8 +98,11 @@ class FrameStyler:
             if on_progress:
                 on_progress(t, p)
 
-        # the colours are the caller's (one palette map for a whole clip): none added here
-        optim = replace(self.optim, iterations=iterations, pyramid_min=OptimConfig.pyramid_min, palette=0.0, init="content")
+        # image's pyramid and image's stop rule (each level ends when its loss has settled): the
+        # run's optim.tol is for the warm-started frames after it. The colours are the caller's
+        # (one palette map per shot): none added here
+        optim = replace(self.optim, iterations=iterations, pyramid_min=OptimConfig.pyramid_min, palette=0.0, init="content",
+                        tol=OptimConfig.tol, coarse_tol=OptimConfig.coarse_tol)
         engine = self.engine.with_style(replace(self.engine.style, content_weight=weights["content"], style_weight=weights["style"]))
         image = stylize(engine, content, styles, optim, blend=blend, callback=cb, style_targets=targets)
         return image, seen["iterations"], seen["loss"]

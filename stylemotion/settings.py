@@ -146,9 +146,12 @@ class VideoSection:
     flow_quality: str = "medium"  # DIS preset: ultrafast | fast | medium
     audio: bool = True  # copy the input's audio track (the used frame range) into the output
     # recolour the input frames toward the playlist's colours (as `image --palette`): 0 = off (the schema's
-    # default; the shipped video preset sets 1), 1 = the paintings' colour mean and covariance. One map for the
-    # whole clip, fitted on its first frame and kept in the resume state: no colour flicker.
+    # default; the shipped video preset sets 1), 1 = the paintings' colour mean and covariance. One map per
+    # shot, fitted on its first frame and kept in the resume state: no colour flicker within a shot.
     palette: float = 0.0
+    # Ruder et al.'s multi-pass: 1 = one forward pass; N > 1 adds N - 1 passes over each shot,
+    # backward then forward, each costing about one more pass of later frames (docs/measurements.md)
+    passes: int = 1
     # where shots start: auto (colour jump and failing flow, docs/defaults.md) | none | input
     # frame numbers "120,348"; each shot starts as frame 0 does, with nothing held from the last
     cuts: str = "auto"
@@ -231,7 +234,7 @@ RANGES = {
     ("optim", "lr"): OPTIM_RANGES["lr"], ("optim", "tol"): OPTIM_RANGES["tol"],
     ("output", "crf"): (0, 51), ("output", "montage_every"): (0, MAX_FRAMES),
     ("run", "cadence"): (1, 16), ("run", "loop_frames"): (1, MAX_FRAMES),
-    ("video", "palette"): (0, 1), ("video", "fps"): (0, 120), ("video", "start"): (0, 10_000_000), ("video", "end"): (0, 10_000_000), ("video", "every"): (1, 1000),
+    ("video", "palette"): (0, 1), ("video", "passes"): (1, 15), ("video", "fps"): (0, 120), ("video", "start"): (0, 10_000_000), ("video", "end"): (0, 10_000_000), ("video", "every"): (1, 1000),
     ("fx", "noise_octaves"): (1, 8), ("fx", "noise_persistence"): (0, 1), ("fx", "unsharp_fine_sigma"): (0, 5),
     ("audio", "attack"): (0, 10), ("audio", "release"): (0, 10),
 }

@@ -33,7 +33,7 @@ from .optimize import StyleEngine, resize
 from .terms import TemporalTerm
 from .playlist import label_at, on_beats, weights_at
 from .settings import Settings, bind_signals, song_uses
-from .temporal import consistency, fill_unreliable, long_term_weights, warp_flow
+from .temporal import carry, consistency, fill_unreliable, long_term_weights
 
 
 @dataclass
@@ -153,12 +153,16 @@ class ClipStylizer:
         self.shots = ShotDetector.for_run(s)
         self.palette = ClipPalette(styles, self.v.palette)
         self.prefetch = FlowPrefetch(self.shots, self.lags, self.keep)
+        # Ruder et al.'s multi-pass: after the forward pass, passes 2.. run over each shot backward,
+        # forward, ... (needs the flow: per-frame mode has none)
+        self.passes = self.v.passes if self.v.init == "warped" else 1
 
     def iterations_at(self, t: int) -> int:
-        """The planned iterations of frame t (a cut, or many unreliable pixels, get more)."""
+        """The planned iterations of frame t, all passes (a cut, or many unreliable pixels, get more)."""
+        again = (self.passes - 1) * round(self.iters(t))  # the refinement passes (video.passes > 1)
         if t == 0 or self.v.init == "content":
-            return self.styler.first_frame_iterations(self.s.run.first_iterations)
-        return round(self.iters(t))
+            return self.styler.first_frame_iterations(self.s.run.first_iterations) + again
+        return round(self.iters(t)) + again
 
     def frames(
         self,
@@ -167,6 +171,22 @@ class ClipStylizer:
         on_progress: Callable[[int, Progress], None] | None = None,
     ) -> Iterator[ClipFrame]:
         """Stylize ``source`` ((input frame number, (1, 3, H, W) at ``hw``), ...) from ``state``."""
+        if self.passes <= 1:
+            yield from self._forward(source, state, on_progress)
+            return
+        # multi-pass: a shot's frames are held until its passes are done, then yielded in order
+        shot: list[tuple[ClipFrame, _Prepared]] = []
+        for frame, p in self._forward(source, state, on_progress, prepared=True):  # type: ignore[misc]
+            if p.cut and shot:
+                yield from self._refined(shot, on_progress)
+                shot = []
+            shot.append((frame, p))
+        if shot:
+            yield from self._refined(shot, on_progress)
+
+    def _forward(self, source: Iterable[tuple[int, torch.Tensor]], state: ClipState | None,
+                 on_progress: Callable[[int, Progress], None] | None, prepared: bool = False) -> Iterator:
+        """The forward pass: ClipFrames (with their _Prepared input, ``prepared``) in order."""
         state = state or ClipState()
         t = state.next_frame
         for p in self.prefetch(source, state.inputs):
@@ -179,7 +199,9 @@ class ClipStylizer:
                 # state saved without one): steady colours within a shot, and a new shot recoloured
                 # from its own colours as `image` recolours a photo (a map fitted on another shot's
                 # colours muddies the style and the edges: docs/measurements.md)
-                pal = pal if pal is not None and not p.cut else self.palette.fit(p.x)
+                # per-frame mode (init "content") stylizes every frame as `image` does: each its own map
+                refit = pal is None or p.cut or self.v.init == "content"
+                pal = self.palette.fit(p.x) if refit else pal
                 p = replace(p, x=self.palette.apply(p.x, pal))
             out, iters, loss, info = self._render(t, p, state, on_progress)
             outputs: dict[int, torch.Tensor] = {}
@@ -198,8 +220,54 @@ class ClipStylizer:
                       "flow_seconds": round(p.flow_seconds, 4), **info}
             if p.cut:
                 params["cut"] = True
-            yield ClipFrame(t, p.source, out, label_at(self.s.playlist, t), iters, loss, state, params)
+            frame = ClipFrame(t, p.source, out, label_at(self.s.playlist, t), iters, loss, state, params)
+            yield (frame, p) if prepared else frame
             t += 1
+
+    def _refined(self, shot: list[tuple[ClipFrame, _Prepared]], on_progress) -> Iterator[ClipFrame]:  # type: ignore[no-untyped-def]
+        """Ruder et al.'s multi-pass over one shot (their artistic_video_multiPass): passes 2..N
+        alternate backward and forward. In each, a frame starts from its own last result blended
+        with its neighbour just refined in this pass, carried by the flow, where that flow is
+        reliable (blend weight 1, as theirs), and the temporal loss holds it to that neighbour:
+        changes spread both ways along the shot instead of only forward. Each pass runs the run's
+        per-frame iterations. Departs from theirs: the first pass is the usual warm-started one
+        (theirs starts from noise and holds no temporal loss for 8 passes), and the frame that
+        starts a pass is left as it is (it has no neighbour in that direction)."""
+        outs = [f.image for f, _ in shot]
+        xs = [p.x for _, p in shot]
+        flows = [p.flows.get(1) for _, p in shot]  # (flow i -> i-1, flow i-1 -> i) at frame i; None at the shot's start
+        extra = {i: {"iterations": 0, "seconds": 0.0, "loss": shot[i][0].loss} for i in range(len(shot))}
+        for k in range(2, self.passes + 1):
+            backward = k % 2 == 0
+            for i in (range(len(shot) - 2, -1, -1) if backward else range(1, len(shot))):
+                j = i + 1 if backward else i - 1  # the neighbour refined just before, in this pass
+                pair = flows[j] if backward else flows[i]
+                if pair is None:
+                    continue
+                t0 = time.perf_counter()
+                back, fwd = pair
+                to_i, from_i = (fwd, back) if backward else (back, fwd)  # the flow at frame i's pixels to the neighbour
+                carried, mask = carry(outs[j], to_i), consistency(to_i, from_i)
+                init = (outs[i] + mask * carried) / (1.0 + mask)
+                t = shot[i][0].index
+                weights = {"content": self.content_weight(t), "style": self.style_weight(t)}
+                weights["temporal"] = self.temporal_weight(t) if self.lags else 0.0
+                obj = self.styler.objective(t, xs[i], weights, [TemporalTerm([])] if self.lags else [])
+                if self.lags:
+                    dev = self.engine.device
+                    obj.term("temporal").set_targets([(carried.to(dev), mask.to(dev))])  # type: ignore[union-attr]
+                res = self.styler.optimize(t, init, obj, round(self.iters(t)), on_progress)
+                outs[i] = res.image.cpu()
+                extra[i]["iterations"] += res.iterations
+                extra[i]["seconds"] += time.perf_counter() - t0
+                extra[i]["loss"] = res.loss
+        new = {id(f.image): outs[i] for i, (f, _) in enumerate(shot)}  # the states point at the refined outputs
+        for i, (f, _) in enumerate(shot):
+            st = f.state
+            st = ClipState(st.next_frame, {j: new.get(id(o), o) for j, o in st.outputs.items()}, st.inputs, st.palette)
+            params = {**f.params, "passes": self.passes, "iterations": f.iterations + extra[i]["iterations"], "loss": extra[i]["loss"],
+                      "seconds": round(f.params["seconds"] + extra[i]["seconds"], 3)}
+            yield replace(f, image=outs[i], iterations=f.iterations + extra[i]["iterations"], loss=extra[i]["loss"], state=st, params=params)
 
     def _render(self, t: int, p: _Prepared, state: ClipState, on_progress) -> tuple[torch.Tensor, int, float, dict]:  # type: ignore[no-untyped-def]
         s, dev = self.s, self.engine.device
@@ -215,7 +283,7 @@ class ClipStylizer:
         for j in sorted(p.flows):
             back, fwd = p.flows[j]
             masks.append(p.mask1 if j == 1 and p.mask1 is not None else consistency(back, fwd))
-            warped.append(warp_flow(state.outputs[j], back))
+            warped.append(carry(state.outputs[j], back))
         # the previous output carried along the flow is the start image (Ruder's "prevWarped"),
         # except where the flow cannot explain the pixel: there the input frame starts it
         init = fill_unreliable(warped[0], p.x, masks[0])
@@ -223,7 +291,7 @@ class ClipStylizer:
         if self.lags:
             temporal = [(w.to(dev), c.to(dev)) for w, c in zip(warped, long_term_weights(masks))]
         # pixels started from the input need the iterations a first frame gets, in proportion
-        n = max(self.iterations_at(t), round(s.run.first_iterations * (1.0 - p.reliable)))
+        n = max(round(self.iters(t)), round(s.run.first_iterations * (1.0 - p.reliable)))
         weights["temporal"] = self.temporal_weight(t) if temporal else 0.0
         obj = self.styler.objective(t, p.x, weights, [TemporalTerm([])] if self.lags else [])
         if self.lags:

@@ -132,29 +132,32 @@ def test_killed_video_render_resumes_identically(tmp_path):
 
 
 def test_palette_is_one_colour_map_per_shot_and_survives_resume(backbone, starry96):
-    # frames with different colours: a per-frame map would give each the painting's mean colour
+    # frames with different colours: a map per frame would give each the painting's mean colour
     clip = pan_frames(4, 48)
     clip[2] = (clip[2] * 0.5 + 0.4).clamp(0, 1)  # a brighter, flatter frame mid-clip
     hw = tuple(clip[0].shape[-2:])
-    s = settings(4, init="content", palette=1.0)
-    s.run.first_iterations, s.run.iterations = 0, Schedule.parse("0")  # zero iterations: the outputs are the recoloured inputs
+    s = settings(4, palette=1.0, cuts="none")
+    s.run.first_iterations, s.run.iterations = 0, Schedule.parse("0")  # zero iterations: frame 0 is the recoloured input
     frames = list(ClipStylizer(s, StyleEngine(backbone), [starry96], hw).frames(enumerate(clip)))
     pal = frames[0].state.palette
     assert pal is not None and pal.shape == (1, 3, 4)
     assert all(torch.equal(f.state.palette, pal) for f in frames)
     assert torch.allclose(frames[0].image, match_palette(clip[0], *color_stats(starry96)), atol=1e-5)
-    for f, x in zip(frames, clip):
-        assert torch.allclose(f.image, apply_palette_map(x, pal), atol=1e-6)
-    # the bright frame went through frame 0's map, so it keeps its own brightness offset
-    assert float(frames[2].image.mean()) > float(frames[0].image.mean()) + 0.05
-    # half strength: half way between the input and the map, per pixel
-    half = list(ClipStylizer(replace_video(s, palette=0.5), StyleEngine(backbone), [starry96], hw).frames(enumerate(clip[:2])))
-    assert torch.allclose(half[1].image, torch.lerp(clip[1], apply_palette_map(clip[1], pal), 0.5), atol=1e-5)
+    # the bright frame goes through frame 0's map, so it keeps its own brightness offset
+    assert float(apply_palette_map(clip[2], pal).mean()) > float(frames[0].image.mean()) + 0.05
+    # per-frame mode stylizes every frame as `image` does: each frame recoloured by its own map
+    per = list(ClipStylizer(replace_video(s, init="content"), StyleEngine(backbone), [starry96], hw).frames(enumerate(clip)))
+    for f, x in zip(per, clip):
+        assert torch.allclose(f.image, match_palette(x, *color_stats(starry96)), atol=1e-5)
+    # half strength: half way between the input and its map, per pixel
+    half = list(ClipStylizer(replace_video(s, init="content", palette=0.5), StyleEngine(backbone), [starry96], hw).frames(enumerate(clip[:2])))
+    own = half[1].state.palette
+    assert torch.allclose(half[1].image, torch.lerp(clip[1], apply_palette_map(clip[1], own), 0.5), atol=1e-5)
     # resume: the map comes from the saved state, not from the first frame after the resume
     state = ClipState.from_tensors(2, frames[1].state.tensors())
     again = list(ClipStylizer(s, StyleEngine(backbone), [starry96], hw).frames(((i, clip[i]) for i in range(2, 4)), state))
     for a, b in zip(again, frames[2:]):
-        assert torch.equal(a.image, b.image)
+        assert torch.equal(a.image, b.image) and torch.equal(a.state.palette, pal)
     # a cut: the new shot gets a map fitted on its own first frame, held through the shot
     cut = cut_frames(5, 48, at=3)
     sc = settings(5, palette=1.0)
@@ -348,3 +351,39 @@ def test_phone_footage_renders_upright_in_range_and_to_its_break(tmp_path, capsy
         [warning] = [x for x in lines if x.startswith("warning:")]
         assert "breaks off" in warning and f"the {len(pngs)} frames that decode" in warning
         assert 2 <= len(pngs) < 8 and probe_video(out).frames == len(pngs)
+
+
+def test_multi_pass_refines_each_shot_both_ways_and_resumes(backbone, starry96):
+    """Ruder et al.'s multi-pass: each shot's frames come out in order after passes backward and
+    forward over the shot; a frame's iterations count every pass; nothing crosses a cut; a resume
+    at a shot's end gives the same frames; per-frame mode has no flow and ignores it."""
+    clip = cut_frames(6, 48, at=3)
+    hw = tuple(clip[0].shape[-2:])
+    engine = StyleEngine(backbone)
+    one = list(ClipStylizer(settings(6), engine, [starry96], hw).frames(enumerate(clip)))
+    s3 = settings(6, passes=3)
+    st = ClipStylizer(s3, engine, [starry96], hw)
+    three = list(st.frames(enumerate(clip)))
+    assert [f.index for f in three] == list(range(6))
+    assert [bool(f.params.get("cut")) for f in three] == [False, False, False, True, False, False]
+    assert all(f.params["passes"] == 3 for f in three)
+    # every frame is refined once per pass except where a pass starts (no neighbour that way):
+    # pass 2 (backward) starts at a shot's last frame, pass 3 (forward) at its first
+    extra = [f.iterations - g.iterations for f, g in zip(three, one)]
+    assert extra == [6, 12, 6, 6, 12, 6], extra
+    assert st.iterations_at(1) == 6 * 3 and st.iterations_at(0) == ClipStylizer(settings(6), engine, [starry96], hw).iterations_at(0) + 12
+    # the forward pass is the one-pass render; the passes move every frame, and hold it to its
+    # neighbours: the shot's steps are no less consistent than the one-pass render's
+    for f, g in zip(three, one):
+        assert not torch.equal(f.image, g.image)
+    assert lai([f.image for f in three[:3]], clip[:3]) < 1.1 * lai([f.image for f in one[:3]], clip[:3])
+    # the states point at the refined outputs; resuming after the first shot gives the same second shot
+    assert torch.equal(three[2].state.outputs[1], three[2].image)
+    state = ClipState.from_tensors(3, three[2].state.tensors())
+    again = list(ClipStylizer(s3, engine, [starry96], hw).frames(((i, clip[i]) for i in range(3, 6)), state))
+    assert all(torch.equal(a.image, b.image) for a, b in zip(again, three[3:]))
+    # per-frame mode: no flow, one pass
+    per = ClipStylizer(settings(6, init="content", passes=3), engine, [starry96], hw)
+    assert per.passes == 1
+    with pytest.raises(UserError, match=r"video.passes.*16"):
+        from_dict({"run": {"mode": "video"}, "video": {"passes": 16}}, "shared.toml")

@@ -35,7 +35,7 @@ EXAMPLES_VIDEO = """examples:
 
 # flags that change what is rendered: with --resume each must agree with the stored settings
 SETTING_FLAGS = ("preset", "input", "style", "hold", "crossfade", "size", "device", "precision", "start", "end", "every", "temporal_weight",
-                 "long_term", "per_frame", "no_audio", "palette", "cuts", "fps")
+                 "long_term", "per_frame", "no_audio", "palette", "cuts", "fps", "passes")
 
 
 def cut_list(text: str) -> str:
@@ -65,7 +65,7 @@ def lag_list(text: str) -> tuple[int, ...]:
 FLAGS: FlagMap = {"size": ("run", "size"), "start": ("video", "start"), "end": ("video", "end"), "every": ("video", "every"),
                   "device": ("run", "device"), "precision": ("run", "precision"), "input": ("video", "input"),
                   "temporal_weight": ("video", "temporal_weight"), "long_term": ("video", "long_term"), "palette": ("video", "palette"),
-                  "cuts": ("video", "cuts"), "fps": ("video", "fps")}
+                  "cuts": ("video", "cuts"), "fps": ("video", "fps"), "passes": ("video", "passes")}
 
 
 def resolve_settings(args: argparse.Namespace, base: Settings | None = None) -> tuple[Settings, dict]:
@@ -188,7 +188,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temporal-weight", type=nonneg_float, help="temporal loss weight (0 = warm start only)")
     p.add_argument("--long-term", type=lag_list, help="earlier frames held by the temporal loss, e.g. 1,2,4 (default 1)")
     p.add_argument("--palette", type=unit_float,
-                   help="recolour the clip toward the paintings' colours first, one map for the whole clip: 0 = off, 1 = full (the video preset's default, as image does)")
+                   help="recolour the clip toward the paintings' colours first, one map per shot: 0 = off, 1 = full (the video preset's default, as image does)")
+    p.add_argument("--passes", type=positive_int,
+                   help="Ruder et al.'s multi-pass: 1 = one forward pass (default); N adds N-1 passes over each shot, backward then forward (each about one more pass of time)")
     p.add_argument("--cuts", type=cut_list, help="where shots start: auto (default: detected), none, or input frame numbers, e.g. 120,348")
     p.add_argument("--workers", type=positive_int, help="render shots side by side in N local processes (one per GPU when there are several)")
     p.add_argument("--ray", metavar="ADDRESS", help="render shots on a Ray cluster: auto, or host:port (pip install 'stylemotion[ray]')")
