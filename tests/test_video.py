@@ -387,3 +387,18 @@ def test_multi_pass_refines_each_shot_both_ways_and_resumes(backbone, starry96):
     assert per.passes == 1
     with pytest.raises(UserError, match=r"video.passes.*16"):
         from_dict({"run": {"mode": "video"}, "video": {"passes": 16}}, "shared.toml")
+
+
+def test_a_shots_first_frame_stops_as_image_does_whatever_the_later_frames_tol(backbone, starry96):
+    """The first frame of a shot is `image`'s picture: image's pyramid and stop rule, even where the
+    run's optim.tol (for the warm-started frames) is 0 = never stop."""
+    clip = pan_frames(2, 48)
+    hw = tuple(clip[0].shape[-2:])
+    s = settings(2)
+    s.run.first_iterations = 300
+    assert s.optim.tol == 0.0
+    st = ClipStylizer(s, StyleEngine(backbone), [starry96], hw)
+    frames = list(st.frames(enumerate(clip)))
+    assert frames[0].params["stop"] == "settled" and frames[0].iterations < st.iterations_at(0)
+    # the later frame runs its full count (tol 0): its schedule's, or the first frame's x its unreliable share
+    assert frames[1].iterations == max(6, round(300 * (1 - frames[1].params["reliable"])))
