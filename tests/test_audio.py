@@ -6,14 +6,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("librosa")
 
-from stylemotion.audio import AudioConfig, analyze, beat_curves, keyframes, load  # noqa: E402
+from stylemotion.audio import AudioConfig, analyze, beat_curves, keyframes  # noqa: E402
 from stylemotion.encode import AUDIO_RATE, read_audio, write_audio  # noqa: E402
 from stylemotion.errors import UserError  # noqa: E402
 from stylemotion.schedule import Schedule  # noqa: E402

@@ -335,7 +335,9 @@ def test_a_zoom_frame_that_settles_stops_early_and_says_why(backbone, tmp_path, 
     s.motion.zoom, s.motion.angle, s.motion.dither = Schedule.parse("1", "zoom"), Schedule.parse("0", "angle"), 0.0
     s.style.style_weight = Schedule.parse("0:(20), 1:(0)", "style_weight")
     still = [f.params for f in Sequencer(s, StyleEngine(backbone), cat64, [starry96]).frames()]
-    assert all(p["stop"] == "settled" and p["iterations"] < 30 for p in still[2:]), [(p["iterations"], p["stop"]) for p in still]
+    # settled before the schedule's ceiling of 40 (where in 10-iteration checks it lands depends on
+    # the thread count's summation order: 17-30 seen)
+    assert all(p["stop"] == "settled" and p["iterations"] < 40 for p in still[2:]), [(p["iterations"], p["stop"]) for p in still]
     # a fast zoom with the style on: every frame regrows the magnified strokes, to its ceiling
     s.motion.zoom, s.style.style_weight = Schedule.parse("1.3", "zoom"), Schedule.parse("20", "style_weight")
     moving = [f.params for f in Sequencer(s, StyleEngine(backbone), cat64, [starry96]).frames()]
