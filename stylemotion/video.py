@@ -11,7 +11,9 @@ Per frame t (images ``(1, 3, H, W)`` in [0, 1] at the working size):
    weights (:mod:`stylemotion.temporal`);
 3. the previous output warped by the flow is the start image, and the temporal loss holds the
    result to the warped earlier outputs where the flow is reliable;
-4. the usual content + style loss, with the playlist's style (crossfades included) at frame t.
+4. the usual content + style loss, with the playlist's style (crossfades included) at frame t;
+5. with ``video.passes`` > 1, Ruder et al.'s multi-pass over each shot once its forward pass is
+   done (backward, forward, ...); the shot's frames are held until then.
 """
 
 from __future__ import annotations
