@@ -239,6 +239,7 @@ class ClipStylizer:
         xs = [p.x for _, p in shot]
         flows = [p.flows.get(1) for _, p in shot]  # (flow i -> i-1, flow i-1 -> i) at frame i; None at the shot's start
         extra = {i: {"iterations": 0, "seconds": 0.0, "loss": shot[i][0].loss} for i in range(len(shot))}
+        masks: dict[tuple[int, bool], torch.Tensor] = {}  # (frame, backward) -> its consistency toward the neighbour, once per shot
         for k in range(2, self.passes + 1):
             backward = k % 2 == 0
             for i in (range(len(shot) - 2, -1, -1) if backward else range(1, len(shot))):
@@ -249,15 +250,12 @@ class ClipStylizer:
                 t0 = time.perf_counter()
                 back, fwd = pair
                 to_i, from_i = (fwd, back) if backward else (back, fwd)  # the flow at frame i's pixels to the neighbour
-                carried, mask = carry(outs[j], to_i), consistency(to_i, from_i)
+                if (i, backward) not in masks:
+                    masks[(i, backward)] = consistency(to_i, from_i)
+                carried, mask = carry(outs[j], to_i), masks[(i, backward)]
                 init = (outs[i] + mask * carried) / (1.0 + mask)
                 t = shot[i][0].index
-                weights = {"content": self.content_weight(t), "style": self.style_weight(t)}
-                weights["temporal"] = self.temporal_weight(t) if self.lags else 0.0
-                obj = self.styler.objective(t, xs[i], weights, [TemporalTerm([])] if self.lags else [])
-                if self.lags:
-                    dev = self.engine.device
-                    obj.term("temporal").set_targets([(carried.to(dev), mask.to(dev))])  # type: ignore[union-attr]
+                obj = self._later_objective(t, xs[i], [(carried, mask)])
                 res = self.styler.optimize(t, init, obj, round(self.iters(t)), on_progress)
                 outs[i] = res.image.cpu()
                 extra[i]["iterations"] += res.iterations
@@ -271,13 +269,24 @@ class ClipStylizer:
                       "seconds": round(f.params["seconds"] + extra[i]["seconds"], 3)}
             yield replace(f, image=outs[i], iterations=f.iterations + extra[i]["iterations"], loss=extra[i]["loss"], state=st, params=params)
 
+    def _later_objective(self, t: int, x: torch.Tensor, held: list[tuple[torch.Tensor, torch.Tensor]]):  # type: ignore[no-untyped-def]
+        """The run's objective set for a warm-started frame t: content ``x`` (1, 3, H, W), and the
+        temporal loss holding it to ``held`` ((carried earlier output, weight (1, 1, H, W)) pairs)
+        where the run has one (video.temporal_weight > 0 somewhere)."""
+        weights = {"content": self.content_weight(t), "style": self.style_weight(t),
+                   "temporal": self.temporal_weight(t) if self.lags else 0.0}
+        obj = self.styler.objective(t, x, weights, [TemporalTerm([])] if self.lags else [])
+        if self.lags:
+            dev = self.engine.device
+            obj.term("temporal").set_targets([(w.to(dev), m.to(dev)) for w, m in held])  # type: ignore[union-attr]
+        return obj
+
     def _render(self, t: int, p: _Prepared, state: ClipState, on_progress) -> tuple[torch.Tensor, int, float, dict]:  # type: ignore[no-untyped-def]
-        s, dev = self.s, self.engine.device
+        s = self.s
         info: dict = {}
-        temporal: list[tuple[torch.Tensor, torch.Tensor]] = []
-        weights = {"content": self.content_weight(t), "style": self.style_weight(t)}
         if p.cut or not (1 in p.flows and 1 in state.outputs):
             # the first frame of a shot (or every frame, per-frame): as `image` stylizes a photo
+            weights = {"content": self.content_weight(t), "style": self.style_weight(t)}
             out, iters, loss = self.styler.first_frame(t, p.x, s.run.first_iterations, weights, on_progress)
             info["stop"] = "settled" if iters < self.styler.first_frame_iterations(s.run.first_iterations) else "limit"
             return out, iters, loss, info
@@ -290,14 +299,9 @@ class ClipStylizer:
         # except where the flow cannot explain the pixel: there the input frame starts it
         init = fill_unreliable(warped[0], p.x, masks[0])
         info["reliable"], info["hist"] = p.reliable, p.hist
-        if self.lags:
-            temporal = [(w.to(dev), c.to(dev)) for w, c in zip(warped, long_term_weights(masks))]
         # pixels started from the input need the iterations a first frame gets, in proportion
         n = max(round(self.iters(t)), round(s.run.first_iterations * (1.0 - p.reliable)))
-        weights["temporal"] = self.temporal_weight(t) if temporal else 0.0
-        obj = self.styler.objective(t, p.x, weights, [TemporalTerm([])] if self.lags else [])
-        if self.lags:
-            obj.term("temporal").set_targets(temporal)  # type: ignore[union-attr]
+        obj = self._later_objective(t, p.x, list(zip(warped, long_term_weights(masks))))
         res = self.styler.optimize(t, init, obj, n, on_progress)
         info["stop"] = res.stop
         if res.retries:
