@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from stylemotion.backbone import cpu_has_native_bf16, load_backbone
+from stylemotion.engine.backbone import cpu_has_native_bf16, load_backbone
 
 
 def main() -> None:

@@ -31,9 +31,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from stylemotion.backbone import DEFAULT_POOLING, PRECISIONS, VGGFeatures, conv_flops, load_backbone, pick_device
-from stylemotion.estimate import sync, timed
-from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine, Targets
+from stylemotion.engine.backbone import DEFAULT_POOLING, PRECISIONS, VGGFeatures, conv_flops, load_backbone, pick_device
+from stylemotion.runtime.estimate import sync, timed
+from stylemotion.engine.optimize import OptimConfig, StyleConfig, StyleEngine, Targets
 
 from quality import parse_sets  # benchmarks/ is on sys.path when this runs as a script
 
@@ -154,11 +154,11 @@ def main() -> None:
 def zoom_speed(spec: str, frames: int, dev: torch.device) -> None:
     """Seconds per frame of ``zoom --preset deepdream-like`` at a frame size "512" (long side, the
     rocket's aspect) or "WxH" (the photo resized to that aspect), after the first frame."""
-    from stylemotion.images import load_image, to_tensor
-    from stylemotion.optimize import fit_style, resize
-    from stylemotion.presets import load_preset
-    from stylemotion.settings import style_config
-    from stylemotion.sequence import Sequencer
+    from stylemotion.io.images import load_image, to_tensor
+    from stylemotion.engine.optimize import fit_style, resize
+    from stylemotion.settings.presets import load_preset
+    from stylemotion.settings.sections import style_config
+    from stylemotion.animation.sequence import Sequencer
 
     s = load_preset("deepdream-like")
     content = to_tensor(load_image(s.run.content, "content image"))

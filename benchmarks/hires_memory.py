@@ -13,11 +13,11 @@ import argparse
 import resource
 import time
 
-from stylemotion.backbone import load_backbone
-from stylemotion.images import load_image, save_image, to_tensor
-from stylemotion.optimize import OptimConfig, StyleEngine
-from stylemotion.patches import PatchConfig, PatchRenderer
-from stylemotion.presets import SAMPLES_DIR
+from stylemotion.engine.backbone import load_backbone
+from stylemotion.io.images import load_image, save_image, to_tensor
+from stylemotion.engine.optimize import OptimConfig, StyleEngine
+from stylemotion.stills.patches import PatchConfig, PatchRenderer
+from stylemotion.settings.presets import SAMPLES_DIR
 
 
 def peak_mb() -> float:

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import torch
 
-from stylemotion import losses
-from stylemotion.backbone import load_backbone, pick_device
-from stylemotion.estimate import sync
-from stylemotion.images import load_image, resize_long_side, to_tensor
-from stylemotion.optimize import OptimConfig, StyleEngine, resize
-from stylemotion.patches import PatchConfig, PatchRenderer
+from stylemotion.engine import losses
+from stylemotion.engine.backbone import load_backbone, pick_device
+from stylemotion.runtime.estimate import sync
+from stylemotion.io.images import load_image, resize_long_side, to_tensor
+from stylemotion.engine.optimize import OptimConfig, StyleEngine, resize
+from stylemotion.stills.patches import PatchConfig, PatchRenderer
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 

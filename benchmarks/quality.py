@@ -28,10 +28,10 @@ from pathlib import Path
 
 import torch
 
-from stylemotion.backbone import DEFAULT_POOLING, PRECISIONS, load_backbone, pick_device
-from stylemotion.images import load_image, montage, resize_long_side, save_image, to_tensor
-from stylemotion.measure import high_freq_energy, top_band
-from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine, stylize
+from stylemotion.engine.backbone import DEFAULT_POOLING, PRECISIONS, load_backbone, pick_device
+from stylemotion.io.images import load_image, montage, resize_long_side, save_image, to_tensor
+from stylemotion.engine.measure import high_freq_energy, top_band
+from stylemotion.engine.optimize import OptimConfig, StyleConfig, StyleEngine, stylize
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"

@@ -30,12 +30,12 @@ from pathlib import Path
 
 import torch
 
-from stylemotion.backbone import load_backbone, pick_device
-from stylemotion.color import match_color
-from stylemotion.images import load_image, resize_long_side, to_tensor
-from stylemotion.optimize import StyleEngine, Targets, resize
-from stylemotion.presets import SAMPLES_DIR
-from stylemotion.superres import (RECONSTRUCT_OPTIM, RECONSTRUCT_POOLING, RECONSTRUCT_STYLE, ReconstructConfig,
+from stylemotion.engine.backbone import load_backbone, pick_device
+from stylemotion.engine.color import match_color
+from stylemotion.io.images import load_image, resize_long_side, to_tensor
+from stylemotion.engine.optimize import StyleEngine, Targets, resize
+from stylemotion.settings.presets import SAMPLES_DIR
+from stylemotion.stills.superres import (RECONSTRUCT_OPTIM, RECONSTRUCT_POOLING, RECONSTRUCT_STYLE, ReconstructConfig,
                                   reconstruct, reconstruct_objective)
 
 from quality import load_metrics  # benchmarks/ is on sys.path when this runs as a script

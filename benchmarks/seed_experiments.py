@@ -32,12 +32,12 @@ from pathlib import Path
 
 import torch
 
-from stylemotion.backbone import DEFAULT_POOLING, load_backbone, pick_device
-from stylemotion.images import grid_sheet, load_image, resize_long_side, save_image, to_pil, to_tensor
-from stylemotion.optimize import OptimConfig, StyleEngine
-from stylemotion.patches import REMIX, REMIX_STYLE, PatchRenderer
-from stylemotion.presets import SAMPLES_DIR
-from stylemotion.superres import RECONSTRUCT_OPTIM, RECONSTRUCT_POOLING, RECONSTRUCT_STYLE, ReconstructConfig, reconstruct
+from stylemotion.engine.backbone import DEFAULT_POOLING, load_backbone, pick_device
+from stylemotion.io.images import grid_sheet, load_image, resize_long_side, save_image, to_pil, to_tensor
+from stylemotion.engine.optimize import OptimConfig, StyleEngine
+from stylemotion.stills.patches import REMIX, REMIX_STYLE, PatchRenderer
+from stylemotion.settings.presets import SAMPLES_DIR
+from stylemotion.stills.superres import RECONSTRUCT_OPTIM, RECONSTRUCT_POOLING, RECONSTRUCT_STYLE, ReconstructConfig, reconstruct
 
 from quality import load_metrics  # benchmarks/ is on sys.path when this runs as a script
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from stylemotion.images import load_image, to_tensor, save_image, resize_long_side
-from stylemotion.settings import Settings, validate
-from stylemotion.playlist import Entry
-from stylemotion.engines import run_engine
-from stylemotion.video import ClipStylizer
-from stylemotion.cuts import ClipPalette
-from stylemotion.schedule import Schedule
+from stylemotion.io.images import load_image, to_tensor, save_image, resize_long_side
+from stylemotion.settings.sections import Settings, validate
+from stylemotion.settings.playlist import Entry
+from stylemotion.animation.framestyle import run_engine
+from stylemotion.video.clip import ClipStylizer
+from stylemotion.video.cuts import ClipPalette
+from stylemotion.settings.schedule import Schedule
 S = ROOT / "samples"
 METRICS = ROOT.parent / "shared" / "eval" / "metrics.py"
 size = 128

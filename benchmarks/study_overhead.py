@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stylemotion.cells import run_cells  # noqa: E402
-from stylemotion.executors import InProcess, RayExecutor  # noqa: E402
-from stylemotion.study import plan  # noqa: E402
+from stylemotion.study.cells import run_cells  # noqa: E402
+from stylemotion.runtime.executors import InProcess, RayExecutor  # noqa: E402
+from stylemotion.study.plan import plan  # noqa: E402
 
 
 def run(executor, cells, out: Path) -> float:

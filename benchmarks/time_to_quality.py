@@ -31,10 +31,10 @@ from pathlib import Path
 
 import torch
 
-from stylemotion.backbone import DEFAULT_POOLING, cpu_has_native_bf16, load_backbone, pick_device
-from stylemotion.estimate import sync
-from stylemotion.images import load_image, resize_long_side, save_image, to_tensor
-from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine, make_init, stylize
+from stylemotion.engine.backbone import DEFAULT_POOLING, cpu_has_native_bf16, load_backbone, pick_device
+from stylemotion.runtime.estimate import sync
+from stylemotion.io.images import load_image, resize_long_side, save_image, to_tensor
+from stylemotion.engine.optimize import OptimConfig, StyleConfig, StyleEngine, make_init, stylize
 
 from engine_speed import reference_run, reference_targets  # benchmarks/ is on sys.path as a script
 from quality import PAINTINGS, PHOTOS, ROOT, SAMPLES, load_metrics, parse_sets

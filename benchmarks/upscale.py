@@ -17,12 +17,12 @@ import argparse
 
 import torch
 
-from stylemotion.backbone import load_backbone
-from stylemotion.images import load_image, montage, save_image, to_pil, to_tensor
-from stylemotion.optimize import OptimConfig, StyleEngine
-from stylemotion.presets import SAMPLES_DIR
-from stylemotion.measure import laplacian_energy
-from stylemotion.superres import UpscaleConfig, downsample, psnr, upscale
+from stylemotion.engine.backbone import load_backbone
+from stylemotion.io.images import load_image, montage, save_image, to_pil, to_tensor
+from stylemotion.engine.optimize import OptimConfig, StyleEngine
+from stylemotion.settings.presets import SAMPLES_DIR
+from stylemotion.engine.measure import laplacian_energy
+from stylemotion.stills.superres import UpscaleConfig, downsample, psnr, upscale
 
 
 def _hf(x):

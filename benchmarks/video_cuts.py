@@ -24,9 +24,9 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stylemotion.flow import FlowEstimator  # noqa: E402
-from stylemotion.images import load_image, resize_long_side, to_tensor  # noqa: E402
-from stylemotion.temporal import CutRule, consistency, histogram_distance  # noqa: E402
+from stylemotion.video.flow import FlowEstimator  # noqa: E402
+from stylemotion.io.images import load_image, resize_long_side, to_tensor  # noqa: E402
+from stylemotion.engine.temporal import CutRule, consistency, histogram_distance  # noqa: E402
 
 SAMPLES = ROOT / "samples"
 
@@ -79,9 +79,9 @@ def main() -> None:
     wrong = 0
     named = clips(a.width)
     if a.clip:
-        from stylemotion.encode import probe_video
-        from stylemotion.sequence import frame_size
-        from stylemotion.video import clip_source
+        from stylemotion.io.decode import probe_video
+        from stylemotion.animation.sequence import frame_size
+        from stylemotion.video.clip import clip_source
 
         info = probe_video(a.clip)
         real = [x for _, x in clip_source(a.clip, 0, info.frames, 1, frame_size((info.height, info.width), a.width))]

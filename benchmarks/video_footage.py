@@ -43,10 +43,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.video_cuts import pan, photo  # noqa: E402
-from stylemotion.encode import VideoWriter, decode_frames  # noqa: E402
-from stylemotion.flow import FlowEstimator  # noqa: E402
-from stylemotion.images import load_image, save_image, to_tensor, to_uint8  # noqa: E402
-from stylemotion.temporal import consistency, warping_error  # noqa: E402
+from stylemotion.io.decode import decode_frames  # noqa: E402
+from stylemotion.io.encode import VideoWriter  # noqa: E402
+from stylemotion.video.flow import FlowEstimator  # noqa: E402
+from stylemotion.io.images import load_image, save_image, to_tensor, to_uint8  # noqa: E402
+from stylemotion.engine.temporal import consistency, warping_error  # noqa: E402
 
 METRICS = ROOT.parent / "shared" / "eval" / "metrics.py"
 STYLE = ROOT / "samples" / "starry_night.jpg"
@@ -141,9 +142,9 @@ def main() -> None:
         dx = max(1, round(6 * w / 512))
         clips["pan6"] = (pan(photo("astronaut.png", w + dx * n + 8), n, w, h, dx, 0, 0), [], "right")
     if a.clip:
-        from stylemotion.encode import probe_video
-        from stylemotion.sequence import frame_size
-        from stylemotion.video import clip_source
+        from stylemotion.io.decode import probe_video
+        from stylemotion.animation.sequence import frame_size
+        from stylemotion.video.clip import clip_source
 
         lo, hi = (int(x) for x in a.range.split(","))
         info = probe_video(a.clip)

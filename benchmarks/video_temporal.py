@@ -31,16 +31,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stylemotion.backbone import DEFAULT_POOLING, load_backbone  # noqa: E402
-from stylemotion.encode import VideoWriter  # noqa: E402
-from stylemotion.flow import FlowEstimator  # noqa: E402
-from stylemotion.images import load_image, montage, resize_long_side, save_image, to_tensor, to_uint8  # noqa: E402
-from stylemotion.optimize import StyleEngine, fit_style  # noqa: E402
-from stylemotion.playlist import Entry  # noqa: E402
-from stylemotion.schedule import Schedule  # noqa: E402
-from stylemotion.settings import Settings, style_config, validate  # noqa: E402
-from stylemotion.temporal import consistency, warping_error  # noqa: E402
-from stylemotion.video import ClipStylizer  # noqa: E402
+from stylemotion.engine.backbone import DEFAULT_POOLING, load_backbone  # noqa: E402
+from stylemotion.io.encode import VideoWriter  # noqa: E402
+from stylemotion.video.flow import FlowEstimator  # noqa: E402
+from stylemotion.io.images import load_image, montage, resize_long_side, save_image, to_tensor, to_uint8  # noqa: E402
+from stylemotion.engine.optimize import StyleEngine, fit_style  # noqa: E402
+from stylemotion.settings.playlist import Entry  # noqa: E402
+from stylemotion.settings.schedule import Schedule  # noqa: E402
+from stylemotion.settings.sections import Settings, style_config, validate  # noqa: E402
+from stylemotion.engine.temporal import consistency, warping_error  # noqa: E402
+from stylemotion.video.clip import ClipStylizer  # noqa: E402
 
 METRICS = ROOT.parent / "shared" / "eval" / "metrics.py"
 

@@ -19,13 +19,13 @@ import time
 
 import torch
 
-from stylemotion.backbone import load_backbone
-from stylemotion.framestyle import frame_objective
-from stylemotion.images import load_image, to_tensor
-from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine, Targets
-from stylemotion.presets import apply_overrides, load_preset
-from stylemotion.sequence import Sequencer
-from stylemotion.warp import valid_mask, warp, warp_image
+from stylemotion.engine.backbone import load_backbone
+from stylemotion.animation.framestyle import frame_objective
+from stylemotion.io.images import load_image, to_tensor
+from stylemotion.engine.optimize import OptimConfig, StyleConfig, StyleEngine, Targets
+from stylemotion.settings.presets import apply_overrides, load_preset
+from stylemotion.animation.sequence import Sequencer
+from stylemotion.animation.warp import valid_mask, warp, warp_image
 
 
 def consistency(seq: Sequencer, frames: list[torch.Tensor]) -> float:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stylemotion.encode import decode_frames
+from stylemotion.io.decode import decode_frames
 
 
 def laplacian(frame: np.ndarray) -> float:

@@ -157,7 +157,7 @@ def write_hdr_clip(path: Path, pictures: list[np.ndarray], transfer: str, fps: i
     would have recorded it (its white at 203 nits, :func:`stylemotion.tonemap.from_sdr`)."""
     from av.video.reformatter import ColorRange, Colorspace
 
-    from stylemotion.tonemap import from_sdr
+    from stylemotion.io.tonemap import from_sdr
 
     curve = {"pq": "smpte2084", "hlg": "arib-std-b67"}[transfer]
     params = f"log-level=error:colorprim=bt2020:transfer={curve}:colormatrix=bt2020nc:crf=8"

@@ -15,13 +15,13 @@ SAMPLES = ROOT / "samples"
 
 @pytest.fixture(scope="session")
 def backbone():
-    from stylemotion.backbone import load_backbone
+    from stylemotion.engine.backbone import load_backbone
 
     return load_backbone("vgg16-hed", "max")
 
 
 def sample(name: str, size: int) -> torch.Tensor:
-    from stylemotion.images import load_image, resize_long_side, to_tensor
+    from stylemotion.io.images import load_image, resize_long_side, to_tensor
 
     return to_tensor(resize_long_side(load_image(SAMPLES / name), size))
 

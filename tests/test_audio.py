@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("librosa")
 
-from stylemotion.audio import AudioConfig, analyze, beat_curves, keyframes  # noqa: E402
-from stylemotion.encode import AUDIO_RATE, read_audio, write_audio  # noqa: E402
+from stylemotion.music.audio import AudioConfig, analyze, beat_curves, keyframes  # noqa: E402
+from stylemotion.io.sound import AUDIO_RATE, read_audio, write_audio  # noqa: E402
 from stylemotion.errors import UserError  # noqa: E402
-from stylemotion.schedule import Schedule  # noqa: E402
+from stylemotion.settings.schedule import Schedule  # noqa: E402
 
 from .conftest import SAMPLES  # noqa: E402
 

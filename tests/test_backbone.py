@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from stylemotion.backbone import (
+from stylemotion.engine.backbone import (
     VGG16_HED_FILE,
     autocast_dtype,
     conv_flops,
@@ -123,7 +123,7 @@ def test_first_conv_pads_by_replication(backbone):
 
 
 def test_pooling_floors_odd_maps_and_tiny_inputs_still_reach_relu5_1():
-    from stylemotion.backbone import pool
+    from stylemotion.engine.backbone import pool
 
     h = torch.rand(1, 4, 9, 7)
     assert pool(h, "avg").shape[-2:] == (4, 3)
@@ -137,7 +137,7 @@ def test_pooling_floors_odd_maps_and_tiny_inputs_still_reach_relu5_1():
 def test_one_extra_pixel_row_and_column_barely_move_the_deep_gram(pooling):
     """Regression: ceil-mode pooling turned an odd edge into an artifact row of relu5_1 cells that
     moved the Gram by 150% (avg) and dominated the style target; floor mode moves it by ~2%."""
-    from stylemotion.losses import gram
+    from stylemotion.engine.losses import gram
 
     from tests.conftest import sample
 
@@ -150,7 +150,7 @@ def test_one_extra_pixel_row_and_column_barely_move_the_deep_gram(pooling):
 
 
 def test_precision_is_checked_and_auto_follows_the_cpu(backbone, cat64, monkeypatch):
-    import stylemotion.backbone as bbmod
+    import stylemotion.engine.backbone as bbmod
 
     with pytest.raises(UserError, match="precision 'fp16' is not one of auto, bf16, fp32"):
         load_backbone(precision="fp16")
@@ -182,7 +182,7 @@ def test_precision_is_checked_and_auto_follows_the_cpu(backbone, cat64, monkeypa
 def test_cpu_bf16_detection_matches_the_cpu_flags():
     from pathlib import Path
 
-    import stylemotion.backbone as bbmod
+    import stylemotion.engine.backbone as bbmod
 
     flags = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").is_file() else None
     if flags is None:
@@ -191,7 +191,7 @@ def test_cpu_bf16_detection_matches_the_cpu_flags():
 
 
 def test_check_precision_warns_where_bf16_is_emulated_and_refuses_where_impossible(monkeypatch):
-    import stylemotion.backbone as bbmod
+    import stylemotion.engine.backbone as bbmod
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(bbmod, "cpu_has_native_bf16", lambda: False)

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from stylemotion.cli.render import srt_text
-from stylemotion.encode import decode_frames
+from stylemotion.io.decode import decode_frames
 
 from .test_sequence import ALL_CONTROLS, write_preset
 
@@ -58,7 +58,7 @@ def test_presets_list_names_the_right_command_and_whole_description():
 
 
 def test_preview_motion_needs_no_network(tmp_path, monkeypatch):
-    import stylemotion.backbone as backbone
+    import stylemotion.engine.backbone as backbone
     from stylemotion.cli import main
 
     def no_network(*a, **k):
@@ -74,7 +74,7 @@ def test_render_state_keeps_the_thread_count_and_resume_restores_it(tmp_path):
     import torch
 
     from stylemotion.cli.render import load_state, resume_threads, save_state
-    from stylemotion.sequence import SeqState
+    from stylemotion.animation.sequence import SeqState
 
     before = torch.get_num_threads()
     try:

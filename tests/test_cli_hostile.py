@@ -104,12 +104,12 @@ def d(tmp_path_factory) -> Path:
         (d / f"p_{name}.toml").write_text(text)
     (d / "p_mode_nested.toml").write_text('command = "hires"\n[patches]\nscales = [[[[1]]]]\n')
     # damaged render states, each in its own output's frames folder
-    from stylemotion.settings import Settings
+    from stylemotion.settings.sections import Settings
 
     settings = Settings()
     settings.run.content = str(d / "cat.png")
     settings.run.frames, settings.run.size = 3, 32
-    from stylemotion.playlist import Entry
+    from stylemotion.settings.playlist import Entry
 
     settings.playlist = [Entry(str(d / "art.png"), 24, 0)]
     sj = json.dumps(settings.to_dict())

@@ -5,9 +5,9 @@ import torch
 from PIL import Image
 
 from stylemotion.cli import main
-from stylemotion.encode import probe
-from stylemotion.images import load_image, to_tensor
-from stylemotion.presets import PRESET_DIR, list_presets, preset_command
+from stylemotion.io.decode import probe
+from stylemotion.io.images import load_image, to_tensor
+from stylemotion.settings.presets import PRESET_DIR, list_presets, preset_command
 
 from .conftest import SAMPLES
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from stylemotion.color import color_stats, match_palette, mix_stats
+from stylemotion.engine.color import color_stats, match_palette, mix_stats
 
 
 def test_match_palette_gives_the_target_mean_and_covariance():

@@ -4,9 +4,9 @@ from dataclasses import replace
 
 import torch
 
-from stylemotion.color import color_stats
-from stylemotion.cuts import ClipPalette, ShotDetector
-from stylemotion.settings import Settings
+from stylemotion.engine.color import color_stats
+from stylemotion.video.cuts import ClipPalette, ShotDetector
+from stylemotion.settings.sections import Settings
 
 from .clips import cut_frames
 from .conftest import sample

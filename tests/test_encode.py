@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from stylemotion.encode import VideoWriter, decode_frames, probe, read_metadata
+from stylemotion.io.decode import decode_frames, probe
+
+from stylemotion.io.encode import VideoWriter, read_metadata
 from stylemotion.errors import UserError
 
 
@@ -80,7 +82,7 @@ def diff(a: np.ndarray, b: np.ndarray) -> float:
 def test_a_display_matrix_is_honoured_upright_with_its_aspect(tmp_path, clockwise):
     """A portrait phone clip is stored landscape with a display matrix that turns it for the player:
     decoding gives the picture as the phone showed it, and its display size."""
-    from stylemotion.encode import probe_video, read_video
+    from stylemotion.io.decode import probe_video, read_video
 
     from .clips import set_display_rotation, write_format_clip
 
@@ -102,7 +104,7 @@ def test_hdr_is_tone_mapped_to_sdr_in_range(tmp_path, transfer):
     back to that scene (white at 203 nits); read as SDR it would be washed out and off hue."""
     import av
 
-    from stylemotion.encode import probe_video, read_video
+    from stylemotion.io.decode import probe_video, read_video
 
     from .clips import write_hdr_clip
 
@@ -128,7 +130,7 @@ def test_hdr_is_tone_mapped_to_sdr_in_range(tmp_path, transfer):
     ("libx264", "yuv422p", False, (50, 34)),
 ])
 def test_pixel_formats_and_odd_sizes_decode_as_the_picture(tmp_path, codec, pix_fmt, full_range, size):
-    from stylemotion.encode import probe_video, read_video
+    from stylemotion.io.decode import probe_video, read_video
 
     from .clips import write_format_clip
 
@@ -150,7 +152,7 @@ def test_pixel_formats_and_odd_sizes_decode_as_the_picture(tmp_path, codec, pix_
 
 
 def test_frames_too_thin_are_refused_in_one_line(tmp_path):
-    from stylemotion.encode import probe_video
+    from stylemotion.io.decode import probe_video
 
     from .clips import write_format_clip
 
@@ -163,7 +165,7 @@ def test_frames_too_thin_are_refused_in_one_line(tmp_path):
 def test_a_clip_that_breaks_off_is_read_to_its_break(tmp_path, name, opts):
     """A recording whose last seconds are missing: the frames that decode are the clip, and one
     warning says so; probe's count is what the reader yields."""
-    from stylemotion.encode import probe_video, read_video
+    from stylemotion.io.decode import probe_video, read_video
 
     from .clips import truncate, write_format_clip
 
@@ -182,7 +184,7 @@ def test_a_clip_that_breaks_off_is_read_to_its_break(tmp_path, name, opts):
 
 def test_an_mp4_cut_before_its_index_is_one_error_line(tmp_path):
     """An MP4 written index-last and cut short has nothing a reader can find: one line, no traceback."""
-    from stylemotion.encode import probe_video
+    from stylemotion.io.decode import probe_video
 
     from .clips import truncate, write_format_clip
 

@@ -3,12 +3,13 @@
 import pytest
 import torch
 
-from stylemotion import engines
-from stylemotion.engines import BackboneSpec, EngineCache, build_engine, load_styles, run_engine, style_long_side
+from stylemotion.engine import factory
+from stylemotion.animation.framestyle import run_engine
+from stylemotion.engine.factory import BackboneSpec, EngineCache, build_engine, load_styles, style_long_side
 from stylemotion.errors import UserError
-from stylemotion.optimize import StyleConfig
-from stylemotion.settings import Settings
-from stylemotion.playlist import Entry
+from stylemotion.engine.optimize import StyleConfig
+from stylemotion.settings.sections import Settings
+from stylemotion.settings.playlist import Entry
 
 from .conftest import SAMPLES
 
@@ -47,7 +48,7 @@ def test_bad_layers_are_one_line_and_paintings_are_read_before_the_network(monke
     def no_network(*a, **k):
         raise AssertionError("the network was loaded before the playlist was read")
 
-    monkeypatch.setattr(engines, "load_backbone", no_network)
+    monkeypatch.setattr(factory, "load_backbone", no_network)
     with pytest.raises(UserError, match="missing.jpg"):
         run_engine(s, "cpu")
 

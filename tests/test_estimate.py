@@ -6,8 +6,8 @@ import sys
 import pytest
 import torch
 
-from stylemotion import estimate
-from stylemotion.estimate import Cost, fit, fitting_size, frames_estimate, image_estimate, probe_frames
+from stylemotion.runtime import estimate
+from stylemotion.runtime.estimate import Cost, fit, fitting_size, frames_estimate, image_estimate, probe_frames
 
 from .clips import pan_frames, write_clip
 from .conftest import SAMPLES

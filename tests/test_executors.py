@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stylemotion.errors import UserError
-from stylemotion.executors import MAX_ATTEMPTS, InProcess, LocalPool, Worker
+from stylemotion.runtime.executors import MAX_ATTEMPTS, InProcess, LocalPool, Worker
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,8 @@ def test_an_error_in_a_task_is_raised_not_retried():
 
 def test_a_study_with_a_worker_killed_mid_cell_equals_an_undisturbed_run(tmp_path):
     """8 cells on 2 workers; the worker of the first cell is killed 0.5 s into it."""
-    from stylemotion.cells import run_cells
-    from stylemotion.study import plan
+    from stylemotion.study.cells import run_cells
+    from stylemotion.study.plan import plan
 
     from .test_study import CONTENTS, STYLES
 
@@ -132,7 +132,7 @@ def test_a_clip_with_a_worker_killed_mid_shot_gives_the_sequential_frames(tmp_pa
 
 def test_ray_runs_a_task_again_when_its_worker_dies_and_names_one_that_always_does(tmp_path):
     ray = pytest.importorskip("ray")
-    from stylemotion.executors import RayExecutor
+    from stylemotion.runtime.executors import RayExecutor
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from stylemotion import fx
-from stylemotion.measure import high_freq_energy
+from stylemotion.animation import fx
+from stylemotion.engine.measure import high_freq_energy
 
 
 def smooth_image(h: int = 32, w: int = 48) -> torch.Tensor:
@@ -81,7 +81,7 @@ def test_noise_is_seeded_zero_mean_and_scaled():
 
 def test_band_limited_unsharp_keeps_a_zoom_feedback_loop_stable():
     """Warp (zoom 1.04) + unsharp, 25 times: the plain mask grows pixel-level stripes, fine_sigma does not."""
-    from stylemotion.warp import motion_matrix, warp_image
+    from stylemotion.animation.warp import motion_matrix, warp_image
 
     torch.manual_seed(0)
     start = fx.gaussian_blur(torch.rand(1, 3, 64, 96), 0, 2.0)

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from stylemotion.errors import UserError
-from stylemotion.images import MAX_PIXELS, load_image, montage, save_image, to_pil, to_tensor
+from stylemotion.io.images import MAX_PIXELS, load_image, montage, save_image, to_pil, to_tensor
 
 
 def test_missing_and_directory(tmp_path):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from stylemotion import losses
+from stylemotion.engine import losses
 
 
 def test_gram_is_normalized_and_symmetric():
@@ -86,7 +86,7 @@ def test_w2_loss_is_zero_at_target_falls_and_matches_statistics():
 
 def test_tv_l1_keeps_edges_that_squared_tv_smears():
 
-    from stylemotion.losses import tv_l1_loss, tv_loss
+    from stylemotion.engine.losses import tv_l1_loss, tv_loss
 
     flat = torch.full((1, 3, 16, 16), 0.5)
     edge = flat.clone()

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from stylemotion.measure import grey, high_freq_energy, top_band
+from stylemotion.engine.measure import grey, high_freq_energy, top_band
 
 
 def test_high_freq_energy_sees_grain_not_smooth_gradients():

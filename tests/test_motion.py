@@ -5,11 +5,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from stylemotion.keyplan import KeyPlan
-from stylemotion.motion import MotionPath
-from stylemotion.schedule import Schedule
-from stylemotion.settings import Settings
-from stylemotion.warp import warp_image
+from stylemotion.animation.keyplan import KeyPlan
+from stylemotion.animation.motion import MotionPath
+from stylemotion.settings.schedule import Schedule
+from stylemotion.settings.sections import Settings
+from stylemotion.animation.warp import warp_image
 
 from .conftest import sample
 

@@ -3,14 +3,14 @@ from dataclasses import replace
 import pytest
 import torch
 
-from stylemotion import losses
-from stylemotion.color import color_stats, rgb_to_yiq
+from stylemotion.engine import losses
+from stylemotion.engine.color import color_stats, rgb_to_yiq
 from stylemotion.errors import UserError
-from stylemotion.framestyle import frame_objective
-from stylemotion.lbfgs import MAX_STEP, LBFGS, LBFGSConfig
-from stylemotion.loop import should_stop
-from stylemotion.terms import BatchObjective, FnTerm
-from stylemotion.optimize import (
+from stylemotion.animation.framestyle import frame_objective
+from stylemotion.engine.lbfgs import MAX_STEP, LBFGS, LBFGSConfig
+from stylemotion.engine.loop import should_stop
+from stylemotion.engine.terms import BatchObjective, FnTerm
+from stylemotion.engine.optimize import (
     OptimConfig,
     StyleConfig,
     StyleEngine,
@@ -235,7 +235,7 @@ def test_pyramid_step_sqrt2():
 
 def test_iterate_average_is_smoother_than_last_iterate(backbone, cat64, starry96):
     """avg_decay returns the EMA of the iterates: less step-to-step jitter than the last Adam iterate."""
-    from stylemotion.measure import high_freq_energy
+    from stylemotion.engine.measure import high_freq_energy
 
     # a moderate style weight: Adam then hovers near its optimum, where averaging removes jitter
     engine = StyleEngine(backbone, StyleConfig(tv_weight=0, style_weight=3.0, style_layer_weights=(0.25, 1.0, 1.0, 1.0, 1.0)))
@@ -388,8 +388,8 @@ def test_a_frame_objective_is_updated_in_place(backbone, cat64, starry96, scream
 def test_no_host_sync_between_two_reads_on_cuda(cat64, starry96, monkeypatch):
     """20 iterations between two reads of the loss run with torch's sync debugger set to raise:
     the only waits are the engine's reads (and the level's end)."""
-    from stylemotion.backbone import load_backbone
-    from stylemotion.loop import LevelRun
+    from stylemotion.engine.backbone import load_backbone
+    from stylemotion.engine.loop import LevelRun
 
     engine = StyleEngine(load_backbone(device="cuda"))
     x = cat64.cuda()
@@ -486,7 +486,7 @@ def test_optimize_a_batch_moves_each_image_toward_its_own_style(backbone, cat64,
 
 
 def test_divergence_is_a_typed_result():
-    from stylemotion.loop import Divergence, LevelRun
+    from stylemotion.engine.loop import Divergence, LevelRun
 
     history: list[float] = []
     assert LevelRun._check([3.0, 2.0], [False, False], 0, history) is None and history == [3.0, 2.0]

@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-from stylemotion import losses
-from stylemotion.color import color_stats
+from stylemotion.engine import losses
+from stylemotion.engine.color import color_stats
 from stylemotion.errors import UserError
-from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine
-from stylemotion.patches import REMIX, REMIX_STYLE, PatchConfig, PatchRenderer, blurred_start, crop_relative, feather_mask, overlaps
+from stylemotion.engine.optimize import OptimConfig, StyleConfig, StyleEngine
+from stylemotion.stills.patches import REMIX, REMIX_STYLE, PatchConfig, PatchRenderer, blurred_start, crop_relative, feather_mask, overlaps
 
 from .conftest import sample
 

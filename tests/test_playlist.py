@@ -1,6 +1,6 @@
 import pytest
 
-from stylemotion.playlist import Entry, label_at, weights_at
+from stylemotion.settings.playlist import Entry, label_at, weights_at
 
 
 def test_order_cycles_with_holds():

@@ -3,8 +3,8 @@ import json
 import pytest
 
 from stylemotion.errors import UserError
-from stylemotion.presets import apply_overrides, list_presets, load_preset, parse_override
-from stylemotion.settings import from_dict
+from stylemotion.settings.presets import apply_overrides, list_presets, load_preset, parse_override
+from stylemotion.settings.sections import from_dict
 
 
 @pytest.mark.parametrize("name", ["deepdream-like", "drift", "spiral", "gentle", "loop"])

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 
-from stylemotion.report import page, series_of, svg_plot
+from stylemotion.io.report import page, series_of, svg_plot
 
 from .test_sequence import ALL_CONTROLS, write_preset
 

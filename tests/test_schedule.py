@@ -3,7 +3,7 @@ import math
 import pytest
 
 from stylemotion.errors import UserError
-from stylemotion.schedule import Expr, Schedule
+from stylemotion.settings.schedule import Expr, Schedule
 
 
 def test_constant_and_expression():
@@ -66,7 +66,7 @@ def test_check_range():
 
 
 def test_seconds_follow_the_run_rate_and_song_variables_wait_for_a_song():
-    from stylemotion.settings import Settings, bind_signals, song_names, validate
+    from stylemotion.settings.sections import Settings, bind_signals, song_names, validate
 
     s = Settings()
     s.playlist = []

@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from stylemotion.encode import decode_frames, probe, read_metadata
-from stylemotion.optimize import StyleEngine
-from stylemotion.presets import load_preset
-from stylemotion.sequence import SeqState, Sequencer
+from stylemotion.io.decode import decode_frames, probe
+
+from stylemotion.io.encode import read_metadata
+from stylemotion.engine.optimize import StyleEngine
+from stylemotion.settings.presets import load_preset
+from stylemotion.animation.sequence import SeqState, Sequencer
 
 from .conftest import SAMPLES
 
@@ -204,7 +206,7 @@ def tiny_settings(tmp_path: Path, run_extra: str = "", extra: str = ""):
 
 
 def test_cadence_optimizes_key_frames_and_warps_between(backbone, tmp_path, cat64, starry96, scream96):
-    from stylemotion.warp import invert, valid_mask, warp_image
+    from stylemotion.animation.warp import invert, valid_mask, warp_image
 
     s = tiny_settings(tmp_path, "cadence = 3\n")
     seq = Sequencer(s, StyleEngine(backbone), cat64, [starry96, scream96])
@@ -231,7 +233,7 @@ def test_cadence_optimizes_key_frames_and_warps_between(backbone, tmp_path, cat6
 
 
 def test_loop_last_frame_leads_into_the_first(backbone, tmp_path, cat64, starry96, scream96):
-    from stylemotion.warp import invert, valid_mask, warp_image
+    from stylemotion.animation.warp import invert, valid_mask, warp_image
 
     s = tiny_settings(tmp_path, "loop = true\nloop_frames = 3\n")
     seq = Sequencer(s, StyleEngine(backbone), cat64, [starry96, scream96])
@@ -248,7 +250,7 @@ def test_loop_last_frame_leads_into_the_first(backbone, tmp_path, cat64, starry9
 
 
 def test_preview_moves_pixels_without_optimizing(backbone, tmp_path, cat64):
-    from stylemotion.warp import warp_image
+    from stylemotion.animation.warp import warp_image
 
     s = tiny_settings(tmp_path)
     seq = Sequencer(s, StyleEngine(backbone), cat64, [], styles_needed=False)
@@ -311,7 +313,7 @@ def test_disk_full_mid_render_leaves_a_resumable_state(tmp_path, capsys):
 
 
 def test_loop_wrap_motion_lands_on_undithered_frame_0(tmp_path, cat64):
-    from stylemotion.warp import dither_offset, dithered_shift, motion_matrix
+    from stylemotion.animation.warp import dither_offset, dithered_shift, motion_matrix
 
     s = tiny_settings(tmp_path, "loop = true\nloop_frames = 2\n")
     seq = Sequencer(s, None, cat64, [], styles_needed=False)
@@ -324,7 +326,7 @@ def test_loop_wrap_motion_lands_on_undithered_frame_0(tmp_path, cat64):
 
 
 def test_a_zoom_frame_that_settles_stops_early_and_says_why(backbone, tmp_path, cat64, starry96):
-    from stylemotion.schedule import Schedule
+    from stylemotion.settings.schedule import Schedule
 
     s = load_preset(str(write_preset(tmp_path)))
     s.run.frames, s.run.first_iterations, s.optim.tol = 4, 30, 1e-3

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from stylemotion.errors import UserError
-from stylemotion.cells import render_cell, run_cells
-from stylemotion.executors import InProcess
-from stylemotion.study import Cell, grid, load_jobs, parse_sweep, plan
+from stylemotion.study.cells import render_cell, run_cells
+from stylemotion.runtime.executors import InProcess
+from stylemotion.study.plan import Cell, grid, load_jobs, parse_sweep, plan
 
 from .conftest import SAMPLES
 
@@ -109,7 +109,7 @@ def test_zoom_cell_writes_a_clip_and_its_last_frame(tmp_path):
 
 
 def test_gallery_links_a_cell_report():
-    from stylemotion.gallery import page
+    from stylemotion.study.gallery import page
 
     cell = {"src": "cells/a.mp4", "thumb": "cells/a_last.png", "caption": "x", "report": "cells/a_report.html"}
     html = page("t", ["r"], ["c"], {(0, 0): cell})
@@ -155,7 +155,7 @@ def test_ray_gives_the_same_images_as_in_process(tmp_path):
     cells = plan(CONTENTS, STYLES, SWEEP, size=40)
     local = tmp_path / "local"
     results = dict((c.key, r) for c, r in run_cells(InProcess(), cells, local))
-    from stylemotion.executors import RayExecutor
+    from stylemotion.runtime.executors import RayExecutor
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:

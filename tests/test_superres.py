@@ -1,12 +1,12 @@
 import pytest
 import torch
 
-from stylemotion.color import color_stats, match_color, rgb_to_yiq
+from stylemotion.engine.color import color_stats, match_color, rgb_to_yiq
 from stylemotion.errors import UserError
-from stylemotion.optimize import OptimConfig, StyleConfig, StyleEngine, Targets
-from stylemotion.measure import laplacian_energy
-from stylemotion.optimize import resize
-from stylemotion.superres import (
+from stylemotion.engine.optimize import OptimConfig, StyleConfig, StyleEngine, Targets
+from stylemotion.engine.measure import laplacian_energy
+from stylemotion.engine.optimize import resize
+from stylemotion.stills.superres import (
     CoarseLevelsTerm,
     ReconstructConfig,
     UpscaleConfig,
@@ -17,7 +17,7 @@ from stylemotion.superres import (
     reconstruct_objective,
     upscale,
 )
-from stylemotion.terms import TVL1Term
+from stylemotion.engine.terms import TVL1Term
 
 from .conftest import sample
 

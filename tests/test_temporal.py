@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from stylemotion.flow import FlowConfig, FlowEstimator
-from stylemotion.temporal import carry, consistency, inside, long_term_weights, temporal_loss, warp_flow, warping_error
+from stylemotion.video.flow import FlowConfig, FlowEstimator
+from stylemotion.engine.temporal import carry, consistency, inside, long_term_weights, temporal_loss, warp_flow, warping_error
 
 from .conftest import sample
 
@@ -147,7 +147,7 @@ def test_flow_recovers_a_rotation_and_zoom_field():
 
 
 def test_histogram_distance_and_the_cut_rule():
-    from stylemotion.temporal import CutRule, histogram_distance
+    from stylemotion.engine.temporal import CutRule, histogram_distance
 
     a = sample("astronaut.png", 64)
     assert histogram_distance(a, a) == 0.0
@@ -163,7 +163,7 @@ def test_histogram_distance_and_the_cut_rule():
 
 
 def test_fill_unreliable_starts_unexplained_pixels_from_the_input():
-    from stylemotion.temporal import fill_unreliable
+    from stylemotion.engine.temporal import fill_unreliable
 
     warped, fresh = torch.zeros(1, 3, 16, 16), torch.ones(1, 3, 16, 16)
     mask = torch.ones(1, 1, 16, 16)

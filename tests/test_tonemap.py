@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stylemotion import tonemap
+from stylemotion.io import tonemap
 
 
 def test_transfer_curves_hit_the_standards_reference_points():

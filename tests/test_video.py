@@ -11,16 +11,16 @@ from PIL import Image
 import pytest
 import torch
 
-from stylemotion.color import apply_palette_map, color_stats, match_palette
-from stylemotion.encode import decode_frames, probe_video
+from stylemotion.engine.color import apply_palette_map, color_stats, match_palette
+from stylemotion.io.decode import decode_frames, probe_video
 from stylemotion.errors import UserError
-from stylemotion.flow import FlowEstimator
-from stylemotion.optimize import StyleEngine
-from stylemotion.playlist import Entry
-from stylemotion.schedule import Schedule
-from stylemotion.settings import Settings, from_dict, validate
-from stylemotion.temporal import consistency, warping_error
-from stylemotion.video import ClipState, ClipStylizer
+from stylemotion.video.flow import FlowEstimator
+from stylemotion.engine.optimize import StyleEngine
+from stylemotion.settings.playlist import Entry
+from stylemotion.settings.schedule import Schedule
+from stylemotion.settings.sections import Settings, from_dict, validate
+from stylemotion.engine.temporal import consistency, warping_error
+from stylemotion.video.clip import ClipState, ClipStylizer
 
 from .clips import cut_frames, kill_when_written, pan_frames, write_clip, write_vfr_clip
 from .conftest import SAMPLES, sample
@@ -240,7 +240,7 @@ def test_a_variable_frame_rate_clip_renders_at_a_constant_rate_in_sync(tmp_path,
 
 
 def to_tensor_png(path):
-    from stylemotion.images import load_image, to_tensor
+    from stylemotion.io.images import load_image, to_tensor
 
     return to_tensor(load_image(path))
 
@@ -279,8 +279,8 @@ def test_real_footage_one_shot_and_a_cut_into_it():
     """Real frames (Big Buck Bunny, CC BY 3.0: the bunny leaves its burrow, moving and uncovering
     background): no cut is found in the shot, and a hard cut to a photo pan is found where it is.
     The shot pass needs the inputs and the settings only: no network."""
-    from stylemotion.cuts import ShotDetector
-    from stylemotion.video import clip_source
+    from stylemotion.video.cuts import ShotDetector
+    from stylemotion.video.clip import clip_source
 
     bbb = str(SAMPLES / "bbb_excerpt.mp4")
     real = [x for _, x in clip_source(bbb, 0, 12, 1, (72, 128))]

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from stylemotion.warp import compose, motion_matrix, valid_mask, warp, warp_image
+from stylemotion.animation.warp import compose, motion_matrix, valid_mask, warp, warp_image
 
 
 def test_identity_leaves_image_unchanged():
@@ -78,7 +78,7 @@ def test_valid_mask_and_errors():
 
 
 def test_dither_offsets_are_bounded_deterministic_and_zero_at_frame_0():
-    from stylemotion.warp import dither_offset
+    from stylemotion.animation.warp import dither_offset
 
     offs = [dither_offset(k, 0.25) for k in range(200)]
     assert offs[0] == (0.0, 0.0) and dither_offset(7, 0.0) == (0.0, 0.0)
@@ -92,7 +92,7 @@ def test_dither_offsets_are_bounded_deterministic_and_zero_at_frame_0():
 
 
 def test_dithered_motion_keeps_content_within_the_amplitude_of_its_path():
-    from stylemotion.warp import dither_offset, dithered_shift, identity
+    from stylemotion.animation.warp import dither_offset, dithered_shift, identity
 
     h, w, amp = 40, 64, 0.3
     nominal, dithered = identity(), identity()
@@ -115,7 +115,7 @@ def test_dithered_motion_keeps_content_within_the_amplitude_of_its_path():
 def test_dither_evens_out_the_zooms_standing_blur_pattern():
     # one 1.03x zoom blurs the columns near the fixed point less than those ~16 px away (bands of
     # period ~33 px): a pattern that stands still frame after frame. Dithered frames average it out.
-    from stylemotion.warp import dither_offset, dithered_shift
+    from stylemotion.animation.warp import dither_offset, dithered_shift
 
     torch.manual_seed(0)
     h, w = 96, 160

@@ -14,7 +14,13 @@ from typing import Sequence
 import torch
 
 from .. import __version__
-from . import anim, image, info, modes, music, study, video
+from . import anim
+from . import image
+from . import info
+from . import modes
+from . import music
+from . import study
+from . import video
 from .common import Parser, add_common_args, run_command
 
 

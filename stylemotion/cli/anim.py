@@ -7,13 +7,13 @@ import math
 import time
 from pathlib import Path
 
-from .. import audio
-from ..encode import AudioSource, VideoWriter
+from ..music import audio
+from ..io.encode import AudioSource, VideoWriter
 from ..errors import UserError
-from ..images import load_image, montage, save_image, to_tensor, to_uint8
-from ..playlist import label_at, on_beats
-from ..sequence import SeqState, Sequencer
-from ..settings import MAX_FRAMES, Settings, bind_signals, song_uses
+from ..io.images import load_image, montage, save_image, to_tensor, to_uint8
+from ..settings.playlist import label_at, on_beats
+from ..animation.sequence import SeqState, Sequencer
+from ..settings.sections import MAX_FRAMES, Settings, bind_signals, song_uses
 from .common import device_arg, nonneg_int, positive_int
 from .estimate import probe_settings
 from .pipeline import FlagMap, Plan, build_engine, open_render, resolve, run, with_song

@@ -23,11 +23,11 @@ from typing import Any, Callable, NoReturn, Sequence
 
 import torch
 
-from ..backbone import check_precision, pick_device, precision_name
-from ..config import DEFAULT_POOLING, check_device_name
-from ..engines import BackboneSpec
+from ..engine.backbone import check_precision, pick_device, precision_name
+from ..engine.config import DEFAULT_POOLING, check_device_name
+from ..engine.factory import BackboneSpec
 from ..errors import Diverged, UserError
-from ..paths import release_output_locks
+from ..io.paths import release_output_locks
 
 MAX_SIZE = 8192  # long side limit of a single optimization (patch modes go beyond with --canvas)
 

@@ -16,12 +16,12 @@ from typing import Callable
 
 import torch
 
-from ..encode import VideoWriter
+from ..io.encode import VideoWriter
 from ..errors import UserError
-from ..estimate import Estimate, Meter, duration, fitting_size, frames_estimate, free_device_memory, gib, probe_frames, probe_schedule, sync
-from ..images import data_uri, save_image, to_uint8
-from ..report import page
-from ..schedule import Schedule
+from ..runtime.estimate import Estimate, Meter, duration, fitting_size, frames_estimate, free_device_memory, gib, probe_frames, probe_schedule, sync
+from ..io.images import data_uri, save_image, to_uint8
+from ..io.report import page
+from ..settings.schedule import Schedule
 from .common import os_error_message
 
 START = time.perf_counter()  # when the CLI was imported (after torch's import)

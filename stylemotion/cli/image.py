@@ -7,12 +7,12 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
-from ..engines import EngineCache, build_engine, load_styles, style_long_side
+from ..engine.factory import EngineCache, build_engine, load_styles, style_long_side
 from ..errors import UserError
-from ..estimate import Meter, image_estimate, probe_level
-from ..images import check_output_path, load_image, resize_long_side, save_image, to_tensor
-from ..loop import report_interval
-from ..optimize import OptimConfig, Pyramid, StyleConfig, Targets, resize, stylize
+from ..runtime.estimate import Meter, image_estimate, probe_level
+from ..io.images import check_output_path, load_image, resize_long_side, save_image, to_tensor
+from ..engine.loop import report_interval
+from ..engine.optimize import OptimConfig, Pyramid, StyleConfig, Targets, resize, stylize
 from .common import (BACKBONE_FLAGS, Bar, OPTIM_FLAGS, STYLE_FLAGS, add_engine_args, arch_of, backbone_flags, flag_overrides, float_list,
                      open_device, positive_int, size_arg)
 from .estimate import check_fits, frame_io_seconds, print_estimate, setup_seconds

@@ -6,10 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from ..encode import read_metadata
+from ..io.encode import read_metadata
 from ..errors import UserError
-from ..presets import find_preset, list_presets, load_preset, preset_command, preset_description, read_toml
-from ..settings import from_dict
+from ..settings.presets import find_preset, list_presets, load_preset, preset_command, preset_description, read_toml
+from ..settings.sections import from_dict
 
 
 def cmd_presets(args: argparse.Namespace) -> int:

@@ -11,20 +11,20 @@ from typing import Any
 
 import torch
 
-from ..backbone import precision_name
-from ..config import layer_names
-from ..color import match_color
-from ..encode import VideoWriter, check_video_path
-from ..engines import build_engine
+from ..engine.backbone import precision_name
+from ..engine.config import layer_names
+from ..engine.color import match_color
+from ..io.encode import VideoWriter, check_video_path
+from ..engine.factory import build_engine
 from ..errors import UserError
-from ..estimate import Cost, Meter, image_estimate, probe_level, sync
-from ..images import check_output_path, load_image, montage, resize_long_side, save_image, to_tensor, to_uint8
-from ..loop import report_interval
-from ..measure import laplacian_energy
-from ..optimize import OptimConfig, Pyramid, StyleConfig, Targets, resize, scaled_size
-from ..patches import REMIX, REMIX_STYLE, PatchConfig, PatchRenderer, base_iterations, canvas_hw, total_steps
-from ..presets import load_mode_preset
-from ..superres import RECONSTRUCT_COLORS, RECONSTRUCT_OPTIM, RECONSTRUCT_POOLING, RECONSTRUCT_STYLE, ReconstructConfig, UpscaleConfig, downsample, psnr, reconstruct, upscale
+from ..runtime.estimate import Cost, Meter, image_estimate, probe_level, sync
+from ..io.images import check_output_path, load_image, montage, resize_long_side, save_image, to_tensor, to_uint8
+from ..engine.loop import report_interval
+from ..engine.measure import laplacian_energy
+from ..engine.optimize import OptimConfig, Pyramid, StyleConfig, Targets, resize, scaled_size
+from ..stills.patches import REMIX, REMIX_STYLE, PatchConfig, PatchRenderer, base_iterations, canvas_hw, total_steps
+from ..settings.presets import load_mode_preset
+from ..stills.superres import RECONSTRUCT_COLORS, RECONSTRUCT_OPTIM, RECONSTRUCT_POOLING, RECONSTRUCT_STYLE, ReconstructConfig, UpscaleConfig, downsample, psnr, reconstruct, upscale
 from .common import (BACKBONE_FLAGS, Bar, OPTIM_FLAGS, STYLE_FLAGS, add_engine_args, arch_of, backbone_flags, finite_float, flag_overrides, fps_arg, nonneg_float, nonneg_int,
                      open_device, positive_int, size_arg)
 from .estimate import frame_io_seconds, print_estimate, setup_seconds

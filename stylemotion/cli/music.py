@@ -6,9 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from ..audio import CURVES, AudioConfig, keyframes, load
-from ..paths import atomic_write_text, check_output_file
-from ..report import audio_page
+from ..music.audio import CURVES, AudioConfig, keyframes, load
+from ..io.paths import atomic_write_text, check_output_file
+from ..io.report import audio_page
 from .common import fps_arg, nonneg_float, positive_int
 
 EXAMPLES = """examples:

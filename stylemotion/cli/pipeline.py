@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..backbone import precision_name
-from ..encode import check_video_path
+from ..engine.backbone import precision_name
+from ..io.encode import check_video_path
 from ..errors import UserError
-from ..engines import EngineCache, run_engine
-from ..paths import OutputLock
-from ..presets import apply_values, load_preset, parse_override
-from ..settings import Settings, from_dict
+from ..animation.framestyle import run_engine
+from ..engine.factory import EngineCache
+from ..io.paths import OutputLock
+from ..settings.presets import apply_values, load_preset, parse_override
+from ..settings.sections import Settings, from_dict
 from .common import open_device
 from .estimate import check_fits, estimate_frame_loop
 from .render import (Job, apply_playlist_flags, atomic_write_text, check_outputs, check_same_weights, load_state, output_paths,

@@ -17,13 +17,13 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
-from ..encode import VideoWriter, check_video_path
+from ..io.encode import VideoWriter, check_video_path
 from ..errors import UserError
-from ..images import data_uri, image_size, load_image, save_image, to_tensor, to_uint8
-from ..paths import atomic_write_text, check_input_file, check_writable_folder, parse_json, resolved, same_file, unique_temp
-from ..playlist import Entry
-from ..report import page
-from ..sequence import SeqState
+from ..io.images import data_uri, image_size, load_image, save_image, to_tensor, to_uint8
+from ..io.paths import atomic_write_text, check_input_file, check_writable_folder, parse_json, resolved, same_file, unique_temp
+from ..settings.playlist import Entry
+from ..io.report import page
+from ..animation.sequence import SeqState
 from .common import Bar, one_line, os_error_message
 
 

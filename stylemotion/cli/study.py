@@ -9,19 +9,19 @@ import os
 import time
 from pathlib import Path
 
-from ..backbone import pick_device
-from ..cells import is_done, run_cells, torch_threads
-from ..engines import BackboneSpec, EngineCache, build_engine
+from ..engine.backbone import pick_device
+from ..study.cells import is_done, run_cells, torch_threads
+from ..engine.factory import BackboneSpec, EngineCache, build_engine
 from ..errors import UserError
-from ..estimate import Estimate, Meter, probe_frames, probe_level
-from ..executors import make_executor
-from ..gallery import page
-from ..images import grid_sheet, load_image, resize_long_side, save_image, to_tensor
-from ..optimize import Pyramid, Targets, resize
-from ..paths import check_input_file, check_writable_folder, resolved
-from ..sequence import Sequencer
-from ..settings import style_config
-from ..study import grid, image_configs, load_jobs, parse_sweep, plan, zoom_settings
+from ..runtime.estimate import Estimate, Meter, probe_frames, probe_level
+from ..runtime.executors import make_executor
+from ..study.gallery import page
+from ..io.images import grid_sheet, load_image, resize_long_side, save_image, to_tensor
+from ..engine.optimize import Pyramid, Targets, resize
+from ..io.paths import check_input_file, check_writable_folder, resolved
+from ..animation.sequence import Sequencer
+from ..settings.sections import style_config
+from ..study.plan import grid, image_configs, load_jobs, parse_sweep, plan, zoom_settings
 from .common import Bar, device_arg, positive_int, size_arg, warn_line
 from .estimate import frame_io_seconds, print_estimate, probe_settings, setup_seconds
 from .render import atomic_write_text

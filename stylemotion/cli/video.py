@@ -11,16 +11,18 @@ from typing import Callable, Iterator
 
 import torch
 
-from ..encode import AudioSource, probe_video
-from ..executors import make_executor
-from ..cuts import ShotDetector
+from ..io.decode import probe_video
+
+from ..io.encode import AudioSource
+from ..runtime.executors import make_executor
+from ..video.cuts import ShotDetector
 from ..errors import UserError
-from ..paths import resolved
-from ..presets import apply_values
-from ..sequence import frame_size
-from ..settings import MAX_FRAMES, Settings, song_uses
-from ..shots import Shot, in_order, plan_shots, render_shot
-from ..video import ClipState, ClipStylizer, bind_clip_song, clip_source
+from ..io.paths import resolved
+from ..settings.presets import apply_values
+from ..animation.sequence import frame_size
+from ..settings.sections import MAX_FRAMES, Settings, song_uses
+from ..video.shots import Shot, in_order, plan_shots, render_shot
+from ..video.clip import ClipState, ClipStylizer, bind_clip_song, clip_source
 from .common import device_arg, fps_arg, nonneg_float, nonneg_int, one_line, positive_int, unit_float, warn_line
 from .estimate import probe_settings
 from .pipeline import FlagMap, Plan, build_engine, open_render, resolve, run, with_song

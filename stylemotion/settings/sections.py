@@ -1,0 +1,435 @@
+"""Animation settings: the schema of zoom, drift and video runs, as validated dataclasses.
+
+A run's settings have the sections below; every key is optional (defaults in the dataclasses).
+Every value is type- and range-checked once, when it is read (:func:`set_value`: presets,
+``--set`` and flags alike); keys marked * are :class:`Schedule` objects from then on.
+
+    [run]      mode, content, frames, fps, size, first_iterations, iterations*, seed, ...
+    [motion]   zoom*, angle*, tx*, ty*, center_x, center_y, border, dither
+    [fx]       contrast*, unsharp_*, noise*, color_coherence, ...
+    [style]    content_weight*, style_weight*, tv_weight, style_scale, layers...
+    [optim]    optimizer, lr, tol, carry_moments
+    [output]   crf, montage_every
+    [video]    input, start, end, every, temporal_weight*, long_term, flow, palette, ...
+    [[playlist]]  style, hold, crossfade
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..engine.config import BACKBONES, OPTIM_RANGES, OPTIMIZERS, POOLINGS, PRECISIONS, STYLE_LOSSES, STYLE_RANGES, StyleConfig, check_device_name
+from ..errors import UserError
+from .playlist import Entry
+from .schedule import Schedule, Signals
+
+MAX_FRAMES = 10_000  # a preset from someone else cannot ask for a week of rendering by accident
+MAX_SIZE = 4096
+_CUT_LIST = re.compile(r"\d{1,9}(,\d{1,9}){0,9999}")
+_STYLE = StyleConfig()  # the engine's defaults: the schema takes them from there
+
+
+def _sched(name: str, text: str) -> Any:
+    """A schedule-valued field's default (a fresh parsed object per instance)."""
+    return field(default_factory=lambda: Schedule.parse(text, name))
+
+
+@dataclass
+class RunSection:
+    mode: str = "zoom"  # zoom (feedback + motion) or drift (feedback, usually no motion)
+    content: str = ""  # start image; "" = the bundled sample photo
+    frames: int = 48  # frames to render
+    fps: float = 12.0  # video frame rate
+    size: int = 192  # long side of the frames in pixels (preview size; raise it on a GPU)
+    first_iterations: int = 150  # frame 0 is stylized from the photo: needs the most work
+    iterations: Schedule = _sched("run.iterations", "20")  # per later frame (schedule): warm start needs few
+    seed: int = 0  # noise and anything random
+    color_coherence: str = "meanstd"  # none | meanstd | histogram: hold frame 0's colors
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    backbone: str = "vgg16-hed"  # vgg16-hed (bundled) | vgg19 (needs its weights)
+    pooling: str = "avg"  # avg | max (avg transfers large-scale style better; docs/defaults.md)
+    precision: str = "auto"  # auto: bf16 on CUDA and on CPUs with native bf16, else fp32 | bf16 | fp32
+    cadence: int = 1  # optimize every Nth frame; the frames between are warped from both neighbours
+    loop: bool = False  # pull the last frames back to frame 0 so the video repeats without a jump
+    loop_frames: int = 12  # how many final frames the loop blends over
+    # a song (any file FFmpeg reads; relative to the preset): its curves are schedule variables,
+    # it is muxed into the video, and without --frames the video lasts as long as it
+    audio: str = ""
+
+
+@dataclass
+class FxSection:
+    """Per-frame controls on the warped frame before it is re-stylized, in Deforum's order."""
+
+    color_coherence: str = "none"  # none | rgb | lab | hsv: histogram-match to the reference first
+    color_reference: str = ""  # image to match; "" = frame 0
+    contrast: Schedule = _sched("fx.contrast", "1.0")  # schedule: scale around the mean (1 = off)
+    unsharp_amount: Schedule = _sched("fx.unsharp_amount", "0")  # schedule: anti-blur strength (0 = off)
+    unsharp_kernel: Schedule = _sched("fx.unsharp_kernel", "5")  # schedule: odd kernel size in pixels (even values round up)
+    unsharp_sigma: Schedule = _sched("fx.unsharp_sigma", "1.0")  # schedule: Gaussian sigma in pixels
+    unsharp_threshold: Schedule = _sched("fx.unsharp_threshold", "0")  # schedule: leave pixels whose detail is below this alone
+    unsharp_fine_sigma: float = 0.8  # do not boost detail finer than this (px); 0 = Deforum's plain unsharp
+    noise: Schedule = _sched("fx.noise", "0")  # schedule: noise amplitude on [0, 1] pixels, added to the start image only
+    noise_type: str = "uniform"  # uniform | perlin
+    noise_octaves: int = 4  # perlin: layers of detail
+    noise_persistence: float = 0.5  # perlin: amplitude ratio between octaves
+
+
+@dataclass
+class MotionSection:
+    zoom: Schedule = _sched("motion.zoom", "1.0")  # per-frame zoom (schedule); >1 moves in
+    angle: Schedule = _sched("motion.angle", "0")  # degrees per frame, counter-clockwise (schedule)
+    tx: Schedule = _sched("motion.tx", "0")  # pixels per frame, content moves right (schedule)
+    ty: Schedule = _sched("motion.ty", "0")  # pixels per frame, content moves down (schedule)
+    center_x: float = 0.0  # zoom/rotation center, -1 (left) .. 1 (right)
+    center_y: float = 0.0  # -1 (top) .. 1 (bottom)
+    border: str = "reflect"  # reflect | replicate: how the edges fill when zooming out or turning
+    dither: float = 0.0  # px: sub-pixel wobble of the content (<= this) that varies the resampling phase per frame (docs/commands.md)
+
+
+@dataclass
+class StyleSection:
+    """The loss of every frame; each default is the engine's own (:class:`StyleConfig`)."""
+
+    content_weight: Schedule = _sched("style.content_weight", repr(_STYLE.content_weight))  # schedule
+    style_weight: Schedule = _sched("style.style_weight", repr(_STYLE.style_weight))  # schedule
+    tv_weight: float = _STYLE.tv_weight
+    style_scale: float = _STYLE.style_scale
+    content_layers: list = field(default_factory=lambda: list(_STYLE.content_layers))
+    style_layers: list = field(default_factory=lambda: list(_STYLE.style_layers))
+    style_layer_weights: list = field(default_factory=lambda: list(_STYLE.style_layer_weights))
+    style_loss: str = _STYLE.style_loss  # gram | w2 (means + covariances; slow on CPU) | sw (sliced Wasserstein)
+
+
+@dataclass
+class OptimSection:
+    optimizer: str = "lbfgs"  # lbfgs | adam
+    lr: float = 0.02  # Adam step size on [0, 1] pixels
+    tol: float = 1e-3  # early stop per frame (relative loss change per iteration)
+    carry_moments: bool = False  # Adam only: carry the moments to the next frame, warped
+
+
+@dataclass
+class AudioSection:
+    """How a song's curves are smoothed (stylemotion.audio): 0 = they follow the song at once."""
+
+    attack: float = 0.0  # seconds for amp, bass, mid, high and onset to rise to a new level
+    release: float = 0.0  # seconds to fall back (0.2 lets each pulse linger for a few frames)
+
+
+@dataclass
+class OutputSection:
+    crf: int = 18  # H.264 quality (lower = better, 0..51)
+    montage_every: int = 0  # drift montage: every k-th frame (0 = about 16 tiles, every style shown)
+
+
+@dataclass
+class VideoSection:
+    """``stylemotion video``: stylize a clip with optical flow (Ruder et al. 2016)."""
+
+    input: str = ""  # the clip to stylize
+    start: int = 0  # first input frame used
+    end: int = 0  # stop before this input frame; 0 = the end of the clip
+    every: int = 1  # use every Nth input frame (the output's frame rate is the input's / N)
+    init: str = "warped"  # warped: previous output carried by the flow (Ruder) | content: every frame from scratch (flickers)
+    # weight of the temporal loss (schedule; 0 = warm start only); chosen with benchmarks/video_temporal.py
+    temporal_weight: Schedule = _sched("video.temporal_weight", "200.0")
+    long_term: tuple = (1,)  # earlier frames in the temporal loss: (1,) short-term; (1, 2, 4) Ruder's long-term
+    flow: str = "dis"  # dis | farneback (OpenCV)
+    flow_quality: str = "medium"  # DIS preset: ultrafast | fast | medium
+    audio: bool = True  # copy the input's audio track (the used frame range) into the output
+    # recolour the input frames toward the playlist's colours (as `image --palette`): 0 = off (the schema's
+    # default; the shipped video preset sets 1), 1 = the paintings' colour mean and covariance. One map per
+    # shot, fitted on its first frame and kept in the resume state: no colour flicker within a shot.
+    palette: float = 0.0
+    # Ruder et al.'s multi-pass: 1 = one forward pass; N > 1 adds N - 1 passes over each shot,
+    # backward then forward, each costing about one more pass of later frames (docs/measurements.md)
+    passes: int = 1
+    # where shots start: auto (colour jump and failing flow, docs/defaults.md) | none | input
+    # frame numbers "120,348"; each shot starts as frame 0 does, with nothing held from the last
+    cuts: str = "auto"
+    # output frame rate: 0 = the clip's own (a variable-rate clip: its average). Another rate
+    # resamples the clip while decoding (nearest frame in time), its duration and audio kept
+    fps: float = 0.0
+
+
+@dataclass
+class Settings:
+    run: RunSection = field(default_factory=RunSection)
+    motion: MotionSection = field(default_factory=MotionSection)
+    fx: FxSection = field(default_factory=FxSection)
+    style: StyleSection = field(default_factory=StyleSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    output: OutputSection = field(default_factory=OutputSection)
+    video: VideoSection = field(default_factory=VideoSection)
+    audio: AudioSection = field(default_factory=AudioSection)
+    playlist: list[Entry] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (schedules as their text): what a render stores and a preset file holds."""
+        d: dict[str, Any] = {}
+        for name in SECTIONS:
+            sec = getattr(self, name)
+            d[name] = {f.name: _plain(getattr(sec, f.name)) for f in dataclasses.fields(sec)}
+        d["playlist"] = [dataclasses.asdict(e) for e in self.playlist]
+        return d
+
+    def to_toml(self) -> str:
+        """The settings as a preset file (round-trips through :func:`from_dict`)."""
+        lines: list[str] = []
+        for name, sec in self.to_dict().items():
+            if name == "playlist":
+                continue
+            lines.append(f"[{name}]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in sec.items()]
+            lines.append("")
+        for e in self.to_dict()["playlist"]:
+            lines.append("[[playlist]]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in e.items()]
+            lines.append("")
+        return "\n".join(lines)
+
+    def schedule(self, section: str, key: str) -> Schedule:
+        sched = getattr(getattr(self, section), key)
+        if not isinstance(sched, Schedule):
+            raise TypeError(f"{section}.{key} is {type(sched).__name__}, not a Schedule")
+        return sched
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, Schedule):
+        return v.text
+    return list(v) if isinstance(v, (list, tuple)) else v
+
+
+SECTIONS = {"run": RunSection, "motion": MotionSection, "fx": FxSection, "style": StyleSection, "optim": OptimSection, "output": OutputSection,
+            "video": VideoSection, "audio": AudioSection}
+CHOICES = {
+    ("run", "mode"): ("zoom", "drift", "video"),
+    ("video", "init"): ("warped", "content"),
+    ("video", "flow"): ("dis", "farneback"),
+    ("video", "flow_quality"): ("ultrafast", "fast", "medium"),
+    ("run", "color_coherence"): ("none", "meanstd", "histogram"),
+    ("run", "backbone"): BACKBONES,
+    ("run", "pooling"): POOLINGS,
+    ("run", "precision"): PRECISIONS,
+    ("style", "style_loss"): STYLE_LOSSES,
+    ("fx", "color_coherence"): ("none", "rgb", "lab", "hsv"),
+    ("fx", "noise_type"): ("uniform", "perlin"),
+    ("motion", "border"): ("reflect", "replicate"),
+    ("optim", "optimizer"): OPTIMIZERS,
+}
+RANGES = {
+    ("run", "frames"): (1, MAX_FRAMES), ("run", "fps"): (1, 120), ("run", "size"): (32, MAX_SIZE),
+    ("run", "first_iterations"): (0, 5000), ("run", "seed"): (0, 2**31 - 1),
+    ("motion", "center_x"): (-1, 1), ("motion", "center_y"): (-1, 1), ("motion", "dither"): (0, 2),
+    **{("style", k): r for k, r in STYLE_RANGES.items()},  # the engine's own ranges (config)
+    ("optim", "lr"): OPTIM_RANGES["lr"], ("optim", "tol"): OPTIM_RANGES["tol"],
+    ("output", "crf"): (0, 51), ("output", "montage_every"): (0, MAX_FRAMES),
+    ("run", "cadence"): (1, 16), ("run", "loop_frames"): (1, MAX_FRAMES),
+    ("video", "palette"): (0, 1), ("video", "passes"): (1, 15), ("video", "fps"): (0, 120), ("video", "start"): (0, 10_000_000), ("video", "end"): (0, 10_000_000), ("video", "every"): (1, 1000),
+    ("fx", "noise_octaves"): (1, 8), ("fx", "noise_persistence"): (0, 1), ("fx", "unsharp_fine_sigma"): (0, 5),
+    ("audio", "attack"): (0, 10), ("audio", "release"): (0, 10),
+}
+SCHEDULE_RANGES = {  # checked over every frame of the run
+    ("run", "iterations"): (0, 5000), ("motion", "zoom"): (0.5, 2.0), ("motion", "angle"): (-45, 45),
+    ("motion", "tx"): (-256, 256), ("motion", "ty"): (-256, 256),
+    ("style", "content_weight"): (0, 1e4), ("style", "style_weight"): (0, 1e6), ("video", "temporal_weight"): (0, 1e6),
+    ("fx", "contrast"): (0.5, 2.0), ("fx", "unsharp_amount"): (0, 5), ("fx", "unsharp_kernel"): (1, 31),
+    ("fx", "unsharp_sigma"): (0.1, 10), ("fx", "unsharp_threshold"): (0, 1), ("fx", "noise"): (0, 0.5),
+}
+ENTRY_RANGES = {"hold": (1, MAX_FRAMES), "crossfade": (0, MAX_FRAMES), "hold_beats": (0, MAX_FRAMES), "crossfade_beats": (0, MAX_FRAMES)}
+
+
+def check_value(where: str, default: Any, value: Any, key: tuple[str, str]) -> Any:
+    """Type-check ``value`` against the type of ``default``; returns the normalized value.
+
+    A :class:`Schedule` default takes a number or a schedule string and returns it parsed
+    (syntax now, ranges over the run's frames in :func:`validate`).
+    """
+    if isinstance(default, Schedule):
+        if isinstance(value, Schedule):
+            return replace(value, name=where)
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise UserError(f"{where}: expected a number or a schedule string, got {value!r}")
+        return Schedule.parse(value if isinstance(value, str) else repr(float(value)), where)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise UserError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{where}: expected an integer, got {value!r}")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise UserError(f"{where}: expected a finite number, got {value!r}")
+        value = float(value)
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise UserError(f"{where}: expected a string, got {value!r}")
+    elif isinstance(default, tuple):
+        kind: Any = type(default[0]) if default else str
+        ok = (int,) if kind is int else (int, float) if kind is float else (str,)
+        if not isinstance(value, (list, tuple)) or not value or any(isinstance(v, bool) or not isinstance(v, ok) for v in value):
+            raise UserError(f"{where}: expected a non-empty list of {kind.__name__}s, got {value!r}")
+        if kind is float and not all(math.isfinite(v) for v in value):
+            raise UserError(f"{where}: every value must be finite, got {value!r}")
+        value = tuple(float(v) if kind is float else v for v in value)
+    elif isinstance(default, list):
+        if not isinstance(value, list) or not value:
+            raise UserError(f"{where}: expected a non-empty list, got {value!r}")
+        kind = (int, float) if isinstance(default[0], float) else str
+        if any(isinstance(v, bool) or not isinstance(v, kind) for v in value):
+            raise UserError(f"{where}: expected a list of {'numbers' if kind != str else 'strings'}, got {value!r}")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise UserError(f"{where}: {value!r} is not one of {', '.join(CHOICES[key])}")
+    if key in RANGES:
+        lo, hi = RANGES[key]
+        if not (lo <= value <= hi):
+            raise UserError(f"{where}: {value!r} is outside the allowed range [{lo:g}, {hi:g}]")
+    return value
+
+
+PATH_KEYS = (("run", "content"), ("fx", "color_reference"), ("video", "input"), ("run", "audio"))
+
+
+def resolve_path(value: str | os.PathLike, base: Path | None) -> str:
+    if not str(value):
+        return ""
+    p = Path(value).expanduser()
+    if not p.is_absolute() and base is not None:
+        p = base / p
+    return str(p)
+
+
+def set_value(s: Settings, section: str, key: str, value: Any, source: str, base: Path | None = None) -> None:
+    """Check one value and store it in ``s`` (presets, ``--set`` and flags all come through here).
+    Paths resolve against ``base`` (a preset's folder, or the current folder for flags); call
+    :func:`validate` once every value is set."""
+    if section not in SECTIONS:
+        raise UserError(f"{source}: unknown section [{section}]; valid: {', '.join(list(SECTIONS) + ['playlist'])}")
+    sec = getattr(s, section)
+    valid = [f.name for f in dataclasses.fields(sec)]
+    if key not in valid:
+        raise UserError(f"{source}: unknown key {section}.{key}; valid keys in [{section}]: {', '.join(valid)}")
+    where = f"{source}: {section}.{key}"
+    if (section, key) in PATH_KEYS and isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    v = check_value(where, getattr(sec, key), value, (section, key))
+    if (section, key) in PATH_KEYS:
+        v = resolve_path(v, base)
+    setattr(sec, key, v)
+
+
+def from_dict(data: dict[str, Any], source: str = "preset", base: Path | None = None) -> Settings:
+    """Validate a parsed preset. ``base`` resolves relative paths (the preset's folder)."""
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: expected a table of sections")
+    settings = Settings()
+    command = data.get("command", "zoom")
+    if command not in ("zoom", "drift", "video"):
+        raise UserError(f"{source} is a preset for 'stylemotion {command}', not for zoom, drift or video")
+    for name, body in data.items():
+        if name in ("command", "playlist"):
+            continue
+        if name not in SECTIONS:
+            raise UserError(f"{source}: unknown section [{name}]; valid: {', '.join(list(SECTIONS) + ['playlist'])}")
+        if not isinstance(body, dict):
+            raise UserError(f"{source}: [{name}] must be a table of keys")
+        for key, value in body.items():
+            set_value(settings, name, key, value, source, base)
+    entries = data.get("playlist", [])
+    if not isinstance(entries, list):
+        raise UserError(f"{source}: playlist must be an array of tables ([[playlist]])")
+    settings.playlist = [parse_entry(e, f"{source}: playlist[{i}]", base) for i, e in enumerate(entries)]
+    validate(settings, source)
+    return settings
+
+
+def parse_entry(e: Any, where: str, base: Path | None) -> Entry:
+    """One ``[[playlist]]`` table -> an :class:`Entry` (style path resolved against ``base``)."""
+    if not isinstance(e, dict):
+        raise UserError(f"{where}: must be a table with style, hold, crossfade")
+    unknown = set(e) - {"style", *ENTRY_RANGES}
+    if unknown:
+        raise UserError(f"{where}: unknown key {sorted(unknown)[0]}; valid: style, {', '.join(ENTRY_RANGES)}")
+    if not isinstance(e.get("style"), str) or not e["style"]:
+        raise UserError(f"{where}.style: a style image path is required")
+    vals = {}
+    for k, (lo, hi) in ENTRY_RANGES.items():
+        v = e.get(k, getattr(Entry, k))
+        if isinstance(v, bool) or not isinstance(v, int) or not (lo <= v <= hi):
+            raise UserError(f"{where}.{k}: expected an integer in [{lo}, {hi}], got {v!r}")
+        vals[k] = v
+    return Entry(resolve_path(e["style"], base), **vals)
+
+
+def song_names(s: Settings) -> set[str]:
+    """The song's variables (beat, onset, ...) that the run's schedules use: they need run.audio."""
+    return set().union(*(s.schedule(sec, key).names for sec, key in SCHEDULE_RANGES)) - {"s"}
+
+
+def song_uses(s: Settings) -> list[str]:
+    """What of the run needs a song: its schedules' song variables, and ``hold_beats`` if a
+    playlist entry holds for beats. Empty: the run needs none."""
+    return sorted(song_names(s)) + (["hold_beats"] if any(e.hold_beats for e in s.playlist) else [])
+
+
+def bind_signals(s: Settings, song: Signals) -> None:
+    """Give every schedule a song's per-frame variables (``song(t)``: amp, beat, ...) beside ``s``
+    (seconds at run.fps); then check their ranges over the run's frames."""
+    fps = s.run.fps
+
+    def with_song(t: int) -> Mapping[str, float]:
+        return {**song(t), "s": t / fps}
+
+    for sec, key in SCHEDULE_RANGES:
+        s.schedule(sec, key).bind(with_song)
+    validate(s)
+
+
+def validate(s: Settings, source: str = "settings") -> None:
+    """Cross-field checks and schedule ranges over the whole run (a schedule that uses the song is
+    checked once the song is bound: :func:`bind_signals`)."""
+    fps = s.run.fps
+    for (sec, key), (lo, hi) in SCHEDULE_RANGES.items():
+        sched = s.schedule(sec, key)
+        if sched.names and sched.names <= {"s"}:  # seconds at the run's rate as it is now
+            sched.bind(lambda t, fps=fps: {"s": t / fps})
+        elif sched.names and sched.signals is None:
+            continue  # the song's curves are not known yet: bind_signals checks it
+        sched.check_range(lo, hi, s.run.frames)  # named where it was read
+    if len(s.style.style_layer_weights) != len(s.style.style_layers):
+        raise UserError(f"{source}: style.style_layer_weights has {len(s.style.style_layer_weights)} values for {len(s.style.style_layers)} style_layers")
+    if s.run.loop and s.run.loop_frames >= s.run.frames:
+        raise UserError(f"{source}: run.loop_frames ({s.run.loop_frames}) must be smaller than run.frames ({s.run.frames})")
+    try:
+        check_device_name(s.run.device)
+    except UserError as e:
+        raise UserError(f"{source}: run.device: {e}") from None
+    if not all(1 <= j <= 16 for j in s.video.long_term) or 1 not in s.video.long_term:
+        raise UserError(f"{source}: video.long_term {list(s.video.long_term)} must include 1, each lag in 1..16 (e.g. [1, 2, 4])")
+    if s.video.end and s.video.end <= s.video.start:
+        raise UserError(f"{source}: video.end ({s.video.end}) must be after video.start ({s.video.start}), or 0 for the end of the clip")
+    if s.video.cuts not in ("auto", "none") and not _CUT_LIST.fullmatch(s.video.cuts):
+        raise UserError(f"{source}: video.cuts {s.video.cuts!r} must be auto, none, or input frame numbers like \"120,348\"")
+    if s.optim.carry_moments and s.optim.optimizer != "adam":
+        raise UserError(f"{source}: optim.carry_moments needs optim.optimizer = \"adam\"")
+
+
+
+
+def style_config(s: Settings) -> StyleConfig:
+    """The engine's StyleConfig for a run's [style] section (the weights' schedules are applied per frame)."""
+    st = s.style
+    return StyleConfig(tuple(st.content_layers), tuple(st.style_layers), tuple(float(w) for w in st.style_layer_weights),
+                       tv_weight=st.tv_weight, style_scale=st.style_scale, style_loss=st.style_loss)
