@@ -6,7 +6,7 @@ against the record.
     python benchmarks/same_frames.py check benchmarks/same_frames.json    # after it
 
 The renders: the shipped deepdream-like, spiral, loop (16 frames: it closes over 12) and drift presets at 48 px, a `video` of a
-clip with a cut (made here with PyAV, two shots), a `study` cell and an `image`, all in fp32 on
+clip with a cut (made here with PyAV, two shots) in one pass and in three (`--passes 3`), a `study` cell and an `image`, all in fp32 on
 one CPU thread. Bytes depend on the CPU's kernels and the torch build: a record is only valid on
 the machine kind and torch it names (it says which), so record and check on the same machine.
 """
@@ -38,6 +38,8 @@ def renders(work: Path) -> dict[str, list[str]]:
                   "-o", str(work / "drift.mp4")],
         "video": ["video", str(work / "cut.mp4"), "--style", str(S / "starry_night.jpg"), "--size", "48",
                   "--set", "run.first_iterations=12", "--set", "run.iterations=6", *COMMON, "-o", str(work / "video.mp4")],
+        "video-passes": ["video", str(work / "cut.mp4"), "--style", str(S / "starry_night.jpg"), "--size", "48", "--passes", "3",
+                         "--set", "run.first_iterations=12", "--set", "run.iterations=6", *COMMON, "-o", str(work / "video3.mp4")],
         "image": ["image", str(S / "chelsea.png"), "--style", str(S / "the_scream.jpg"), "--size", "64", *COMMON,
                   "-o", str(work / "image.png")],
         "study": ["study", "--content", str(S / "astronaut.png"), "--style", str(S / "starry_night.jpg"), "--size", "40",
@@ -75,7 +77,7 @@ def hashes(work: Path) -> dict[str, dict[str, str]]:
         if p.returncode != 0:
             raise SystemExit(f"{name} failed ({p.returncode}): {p.stderr.strip().splitlines()[-1:]}")
     for name, pattern in (("deepdream-like", "dd_frames/*.png"), ("spiral", "spiral_frames/*.png"), ("loop", "loop_frames/*.png"),
-                          ("drift", "drift_frames/*.png"), ("video", "video_frames/*.png"), ("image", "image.png"),
+                          ("drift", "drift_frames/*.png"), ("video", "video_frames/*.png"), ("video-passes", "video3_frames/*.png"), ("image", "image.png"),
                           ("study", "study/cells/*.png")):
         files = sorted(work.glob(pattern))
         if not files:

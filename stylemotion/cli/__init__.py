@@ -11,9 +11,9 @@ import argparse
 import sys
 from typing import Sequence
 
-import torch
 
 from .. import __version__
+from ..runtime.threads import set_threads
 from . import anim
 from . import image
 from . import info
@@ -48,5 +48,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # --help, --version, or a one-line usage error (common.Parser)
         return int(e.code or 0)
     if args.threads:
-        torch.set_num_threads(args.threads)
+        set_threads(args.threads)
     return run_command(args.func, args, argv)

@@ -21,6 +21,7 @@ from ..io.encode import VideoWriter, check_video_path
 from ..errors import UserError
 from ..io.images import data_uri, image_size, load_image, save_image, to_tensor, to_uint8
 from ..io.paths import atomic_write_text, check_input_file, check_writable_folder, parse_json, resolved, same_file, unique_temp
+from ..runtime.threads import set_threads
 from ..settings.playlist import Entry
 from ..io.report import page
 from ..animation.sequence import SeqState
@@ -92,7 +93,7 @@ def resume_threads(saved: int | None, given: int | None) -> str | None:
     if saved is None:
         return None
     if given is None:
-        torch.set_num_threads(saved)
+        set_threads(saved)
         return None
     if given != saved:
         return (f"note: the render was started with {saved} CPU threads and resumes with {given}; "

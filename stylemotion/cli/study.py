@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from ..engine.backbone import pick_device
-from ..study.cells import is_done, run_cells, torch_threads
+from ..runtime.threads import threads
+from ..study.cells import is_done, run_cells
 from ..engine.factory import BackboneSpec, EngineCache, build_engine
 from ..errors import UserError
 from ..runtime.estimate import Estimate, Meter, probe_frames, probe_level
@@ -75,7 +76,7 @@ def estimate_study(cells, out: Path, args: argparse.Namespace) -> None:  # type:
     seconds, iterations, todo = 0.0, 0, [c for c in cells if not is_done(c, out)]
     cache = EngineCache()
     for cell in todo:
-        with torch_threads(cell.threads):
+        with threads(cell.threads):
             content = to_tensor(resize_long_side(load_image(cell.content, "content image"), cell.size))
             style = to_tensor(resize_long_side(load_image(cell.style, "style image"), cell.size))
             if cell.mode == "image":

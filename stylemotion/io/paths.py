@@ -228,8 +228,13 @@ class OutputLock:
             if same:
                 break
             os.close(fd)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as e:  # a full disk or a quota: nothing is rendered, and no lock file stays behind
+            self.path.unlink(missing_ok=True)
+            os.close(fd)
+            raise UserError(f"cannot write the lock {self.path} for {self.out}: {e.strerror or e}") from None
         self.fd = fd
         _HELD.append(self)
         return self

@@ -27,6 +27,7 @@ from typing import Any, Callable, Hashable, Iterator, Optional, Sequence, Tuple
 import torch
 
 from ..errors import UserError
+from .threads import set_threads
 
 
 
@@ -84,8 +85,7 @@ def _exit_reason(code: int | None) -> str:
 def _worker_main(conn: Connection, device: str, threads: int | None) -> None:
     """A pool worker: run (fn, item) messages until told to stop; Ctrl-C is the parent's to handle."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     worker = Worker(device)
     while True:
         try:
@@ -233,8 +233,7 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
 
 
 def _ray_call(fn: Task, item: Any, device: str, shared: Any, threads: int | None) -> Any:
-    if threads:
-        torch.set_num_threads(threads)  # Ray owns the process: set for each task it is given
+    set_threads(threads)  # Ray owns the process: set for each task it is given
     return fn(item, Worker(device, shared))
 
 

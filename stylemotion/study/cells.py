@@ -8,7 +8,6 @@ style settings) and shared by every cell that needs them (through Ray's object s
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -24,6 +23,7 @@ from ..engine.backbone import pick_device
 from ..io.encode import VideoWriter
 from ..engine.factory import BackboneSpec, EngineCache, build_engine, style_long_side
 from ..runtime.executors import InProcess, LocalPool, RayExecutor, Worker
+from ..runtime.threads import threads
 from ..io.images import data_uri, load_image, resize_long_side, save_image, to_tensor, to_uint8
 from ..engine.optimize import Pyramid, stylize
 from ..io.paths import atomic_write_text
@@ -42,16 +42,6 @@ class CellResult:
     thumb: str = ""  # a PNG to show (the image itself, or a zoom clip's last frame)
 
 
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def targets_key(cell: Cell) -> tuple:
     """What a cell's style targets depend on: the painting, the size, the style and pyramid settings."""
     style, optim, run = image_configs(cell)
@@ -64,7 +54,7 @@ def compute_targets(cell: Cell, device: str = "cpu", cache: EngineCache | None =
     (the same for every photo: contents are resized to the cell's size on the long side)."""
     style_cfg, optim, run = image_configs(cell)
     cache = cache or EngineCache()
-    with torch_threads(cell.threads):
+    with threads(cell.threads):
         engine = build_engine(BackboneSpec(pooling=run["pooling"]), style_cfg, pick_device(device), cache)
         style = cache.style_image(cell.style, style_long_side(run["size"], style_cfg))
         out = {}
@@ -101,7 +91,7 @@ def render_cell(cell: Cell, out_dir: str | os.PathLike, targets: dict[int, dict]
     if is_done(cell, out_dir):
         return CellResult(key, rel, 0.0, True, thumb)
     t0 = time.perf_counter()
-    with torch_threads(cell.threads):
+    with threads(cell.threads):
         if cell.mode == "image":
             image = _render_image(cell, targets, device, cache)
             save_image(image, cells / f"{key}.png")

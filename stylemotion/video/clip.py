@@ -28,6 +28,7 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 from .cuts import ClipPalette, ShotDetector
+from .multipass import refine_shot
 from ..animation.framestyle import FrameStyler
 from ..engine.loop import Progress
 from ..io.decode import read_video
@@ -227,47 +228,8 @@ class ClipStylizer:
             t += 1
 
     def _refined(self, shot: list[tuple[ClipFrame, _Prepared]], on_progress) -> Iterator[ClipFrame]:  # type: ignore[no-untyped-def]
-        """Ruder et al.'s multi-pass over one shot (their artistic_video_multiPass): passes 2..N
-        alternate backward and forward. In each, a frame starts from its own last result blended
-        with its neighbour just refined in this pass, carried by the flow, where that flow is
-        reliable (blend weight 1, as theirs), and the temporal loss holds it to that neighbour:
-        changes spread both ways along the shot instead of only forward. Each pass runs the run's
-        per-frame iterations. Departs from theirs: the first pass is the usual warm-started one
-        (theirs starts from noise and holds no temporal loss for 8 passes), and the frame that
-        starts a pass is left as it is (it has no neighbour in that direction)."""
-        outs = [f.image for f, _ in shot]
-        xs = [p.x for _, p in shot]
-        flows = [p.flows.get(1) for _, p in shot]  # (flow i -> i-1, flow i-1 -> i) at frame i; None at the shot's start
-        extra = {i: {"iterations": 0, "seconds": 0.0, "loss": shot[i][0].loss} for i in range(len(shot))}
-        masks: dict[tuple[int, bool], torch.Tensor] = {}  # (frame, backward) -> its consistency toward the neighbour, once per shot
-        for k in range(2, self.passes + 1):
-            backward = k % 2 == 0
-            for i in (range(len(shot) - 2, -1, -1) if backward else range(1, len(shot))):
-                j = i + 1 if backward else i - 1  # the neighbour refined just before, in this pass
-                pair = flows[j] if backward else flows[i]
-                if pair is None:
-                    continue
-                t0 = time.perf_counter()
-                back, fwd = pair
-                to_i, from_i = (fwd, back) if backward else (back, fwd)  # the flow at frame i's pixels to the neighbour
-                if (i, backward) not in masks:
-                    masks[(i, backward)] = consistency(to_i, from_i)
-                carried, mask = carry(outs[j], to_i), masks[(i, backward)]
-                init = (outs[i] + mask * carried) / (1.0 + mask)
-                t = shot[i][0].index
-                obj = self._later_objective(t, xs[i], [(carried, mask)])
-                res = self.styler.optimize(t, init, obj, round(self.iters(t)), on_progress)
-                outs[i] = res.image.cpu()
-                extra[i]["iterations"] += res.iterations
-                extra[i]["seconds"] += time.perf_counter() - t0
-                extra[i]["loss"] = res.loss
-        new = {id(f.image): outs[i] for i, (f, _) in enumerate(shot)}  # the states point at the refined outputs
-        for i, (f, _) in enumerate(shot):
-            st = f.state
-            st = ClipState(st.next_frame, {j: new.get(id(o), o) for j, o in st.outputs.items()}, st.inputs, st.palette)
-            params = {**f.params, "passes": self.passes, "iterations": f.iterations + extra[i]["iterations"], "loss": extra[i]["loss"],
-                      "seconds": round(f.params["seconds"] + extra[i]["seconds"], 3)}
-            yield replace(f, image=outs[i], iterations=f.iterations + extra[i]["iterations"], loss=extra[i]["loss"], state=st, params=params)
+        return refine_shot([(f, p.x, p.flows.get(1)) for f, p in shot], self.passes, self.iters, self._later_objective,
+                           self.styler.optimize, on_progress)
 
     def _later_objective(self, t: int, x: torch.Tensor, held: list[tuple[torch.Tensor, torch.Tensor]]):  # type: ignore[no-untyped-def]
         """The run's objective set for a warm-started frame t: content ``x`` (1, 3, H, W), and the
