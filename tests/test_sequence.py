@@ -1,5 +1,6 @@
 """The frame loop and resume: an interrupted, resumed render equals an uninterrupted one."""
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -143,7 +144,11 @@ def test_cli_zoom_outputs_and_inspect(tmp_path, capsys):
     assert main(["zoom", "--preset", str(preset), "-o", str(out), "--frames", "3", "--set", "run.first_iterations=3"]) == 0
     n, w, h, fps = probe(out)
     assert (n, w, h) == (3, 64, 42) and abs(fps - 6) < 0.01
-    assert read_metadata(out)["run"]["frames"] == 3
+    meta = read_metadata(out)
+    assert meta["settings"]["run"]["frames"] == 3
+    # every file the render read, with its SHA-256 (inspect --pack checks them)
+    want = {str(SAMPLES / n): hashlib.sha256((SAMPLES / n).read_bytes()).hexdigest() for n in ("chelsea.png", "starry_night.jpg", "the_scream.jpg")}
+    assert meta["files"] == want, meta["files"]
     assert len(list((tmp_path / "z_frames").glob("frame_*.png"))) == 3
     capsys.readouterr()
     assert main(["inspect", str(out), "--toml"]) == 0

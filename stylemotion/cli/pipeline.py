@@ -17,7 +17,8 @@ from ..errors import UserError
 from ..animation.framestyle import run_engine
 from ..engine.factory import EngineCache
 from ..io.paths import OutputLock
-from ..settings.presets import apply_values, load_preset, parse_override
+from ..settings.packs import input_hashes
+from ..settings.presets import apply_values, load_preset, parse_override, reaching_outside
 from ..settings.sections import Settings, from_dict
 from .common import open_device
 from .estimate import check_fits, estimate_frame_loop
@@ -39,6 +40,10 @@ def resolve(args: argparse.Namespace, default_preset: str, flags: FlagMap, fixed
     """Preset (or ``base``: a resumed render's settings) <- ``--set`` <- flags <- ``fixed``, each
     value checked once as it is set, the whole validated once."""
     s = base if (base is not None and args.preset is None) else load_preset(args.preset or default_preset)
+    outside = reaching_outside(args.preset) if args.preset else []
+    if outside:  # a stranger's preset could read a private picture into a render that is then shared back
+        print(f"note: preset {args.preset} reads files outside its folder: {', '.join(outside[:4])}"
+              f"{' and more' if len(outside) > 4 else ''}", file=sys.stderr)
     values = [("--set", *parse_override(t)) for t in args.overrides]
     for name, (sec, key) in flags.items():
         v = getattr(args, name, None)
@@ -137,15 +142,17 @@ def run(args: argparse.Namespace, mode: str, r: Opened, plan: Plan) -> int:
         return 0
     check_fits(plan.device, s.run.size, lambda: next(iter(plan.probe())), "this render")
     settings = s.to_dict()
+    files = input_hashes(s)  # as the files are now: a pack made from the render later must find these bytes
     job = Job(out=r.out, mode=mode, start=start, frames=s.run.frames, settings=settings, weights=r.weights, fps=plan.fps,
               crf=s.output.crf, hw=plan.hw, audio=plan.audio, desc=f"{mode} {w}x{h} {s.run.frames} frames on {plan.device.type}, {precision_name(plan.device.type, s.run.precision)}",
-              total_iterations=sum(plan.iterations_at(t) for t in plan.key_frames), iterations_at=plan.iterations_at)
+              total_iterations=sum(plan.iterations_at(t) for t in plan.key_frames), iterations_at=plan.iterations_at,
+              files=files)
     try:
         final, log_lines, audio_note = render_to_files(plan.frames, job)
     except KeyboardInterrupt:
         return 130
     frames_dir, json_path, state_path = run_paths(r.out)
-    atomic_write_text(json_path, json.dumps({"stylemotion": 1, "settings": settings}, indent=2, sort_keys=True))
+    atomic_write_text(json_path, json.dumps({"stylemotion": 1, "settings": settings, "files": files}, indent=2, sort_keys=True))
     state_path.unlink(missing_ok=True)
     sound = "" if plan.audio is None else (f", audio not copied: {audio_note}" if audio_note else f", with the audio of {plan.audio.path.name}")
     print(f"wrote {final} ({s.run.frames} frames, {w}x{h}, {float(plan.fps):g} fps{sound}), frames in {frames_dir}, "

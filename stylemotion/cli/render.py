@@ -290,6 +290,7 @@ class Job:
     total_iterations: int
     iterations_at: Callable[[int], int]
     audio: Any = None  # an encode.AudioSource to copy
+    files: dict | None = None  # path -> SHA-256 of every file the run reads (inspect --pack checks them)
 
 
 def render_to_files(make_frames: Callable[[Callable[[int, Any], None]], Iterator[Any]], job: Job) -> tuple[Path, list[str], Any]:
@@ -318,7 +319,8 @@ def render_to_files(make_frames: Callable[[Callable[[int, Any], None]], Iterator
         for old in frames_dir.glob("frame_*.png"):
             old.unlink()
     try:
-        writer = VideoWriter(out, job.fps, job.crf, metadata=settings, audio=job.audio)
+        writer = VideoWriter(out, job.fps, job.crf, metadata={"stylemotion": 1, "settings": settings, "files": job.files or {}},
+                             audio=job.audio)
         log_lines = read_log(log_path, start) if start else []
         atomic_write_text(log_path, "".join(line + "\n" for line in log_lines))  # drop lines past the resume point
     except OSError as e:

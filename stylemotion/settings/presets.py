@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..io.paths import check_input_file, parse_json, parse_toml, read_text, resolved
+from .packs import SUFFIX, open_pack, preset_files
 from .sections import SECTIONS, Settings, resolve_path, check_value, from_dict, set_value, validate
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
@@ -22,8 +23,12 @@ MAX_PRESET_BYTES = 256 * 1024
 
 
 def load_preset(name_or_path: str) -> Settings:
-    """A shipped preset by name (``deepdream-like``) or a .toml file path."""
+    """A shipped preset by name (``deepdream-like``), a .toml or .json file, or a pack (.smpack:
+    its files checked and unpacked into the cache, :mod:`.packs`)."""
     p = Path(name_or_path)
+    if p.suffix == SUFFIX:
+        inner = open_pack(p)
+        return from_dict(read_toml(inner), str(p), inner.parent)
     if p.suffix == ".json":  # settings saved beside a render: also data
         data = parse_json(read_text(p, "preset", MAX_PRESET_BYTES), f"preset {p}")
         return from_dict(data.get("settings", data) if isinstance(data, dict) else data, str(p), resolved(p).parent)
@@ -34,6 +39,25 @@ def load_preset(name_or_path: str) -> Settings:
     if p.parent.resolve() == PRESET_DIR.resolve():
         _point_shipped_paths_at_samples(s)
     return s
+
+
+def reaching_outside(name_or_path: str) -> list[str]:
+    """The paths a loose preset file names outside its own folder (absolute, ``~``, ``..``): a
+    stranger's preset could read a private picture into a render that is then shared back. Empty
+    for shipped presets, packs (which hold only their own files) and .json settings."""
+    p = Path(name_or_path)
+    if p.suffix != ".toml":
+        return []
+    path = find_preset(name_or_path)
+    base = resolved(path).parent
+    out = []
+    for _, value in preset_files(read_toml(path)):
+        if not isinstance(value, str):
+            continue
+        target = Path(resolve_path(value, base))
+        if value.startswith("~") or Path(value).is_absolute() or not resolved(target).is_relative_to(base):
+            out.append(value)
+    return out
 
 
 def read_toml(p: Path) -> dict[str, Any]:
