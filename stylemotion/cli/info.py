@@ -23,6 +23,9 @@ def cmd_presets(args: argparse.Namespace) -> int:
         raise UserError(f"presets {args.action} needs a NAME, e.g. stylemotion presets {args.action} deepdream-like")
     if args.action == "pack":
         return _pack(load_preset(args.name), args, f"preset {args.name}")
+    if Path(args.name).suffix in (SUFFIX, ".json"):
+        print(load_preset(args.name).to_toml())
+        return 0
     path = find_preset(args.name)
     if read_toml(path).get("command", "zoom") in ("zoom", "drift", "video"):
         print(load_preset(args.name).to_toml())  # fully resolved, every default shown

@@ -55,7 +55,8 @@ def reaching_outside(name_or_path: str) -> list[str]:
         if not isinstance(value, str):
             continue
         target = Path(resolve_path(value, base))
-        if value.startswith("~") or Path(value).is_absolute() or not resolved(target).is_relative_to(base):
+        outside = value.startswith("~") or Path(value).is_absolute() or not resolved(target).is_relative_to(base)
+        if outside and value not in out:
             out.append(value)
     return out
 
@@ -71,7 +72,7 @@ def find_preset(name_or_path: str) -> Path:
     if p.suffix != ".toml":
         p = PRESET_DIR / f"{name_or_path}.toml"
         if not p.is_file():
-            raise UserError(f"unknown preset {name_or_path!r}; shipped presets: {', '.join(list_presets())} (or give a .toml path)")
+            raise UserError(f"unknown preset {name_or_path!r}; shipped presets: {', '.join(list_presets())} (or give a .toml, .json or .smpack path)")
     return check_input_file(p, "preset")
 
 
