@@ -14,7 +14,7 @@ from ..io.images import load_image, montage, save_image, to_tensor, to_uint8
 from ..settings.playlist import label_at, on_beats
 from ..animation.sequence import SeqState, Sequencer
 from ..settings.sections import MAX_FRAMES, Settings, bind_signals, song_uses
-from .common import device_arg, nonneg_int, positive_int
+from .common import device_arg, knob_flag, nonneg_int, positive_int
 from .estimate import probe_settings
 from .pipeline import FlagMap, Plan, build_engine, open_render, resolve, run, with_song
 from .render import Report, jsonable, output_paths, run_paths
@@ -34,23 +34,16 @@ EXAMPLES_DRIFT = """examples:
 def add_anim_args(p: argparse.ArgumentParser, default_preset: str, default_out: str) -> None:
     p.set_defaults(default_preset=default_preset)
     p.add_argument("--preset", help=f"shipped preset name or .toml/.json file (default {default_preset})")
-    p.add_argument("--content", type=Path, help="start image (overrides run.content)")
     p.add_argument("--style", type=Path, action="append", help="style image; repeat to make a playlist (replaces the preset's)")
     p.add_argument("--hold", type=positive_int, help="frames per --style entry (default: the preset's first entry)")
     p.add_argument("--crossfade", type=nonneg_int, help="frames to crossfade into each --style entry (default 0)")
-    p.add_argument("--frames", type=positive_int, help="number of frames (overrides run.frames; with --audio: the song's length)")
-    p.add_argument("--audio", type=Path, metavar="SONG", help="a song: muxed into the video, its beats, onsets and bands usable "
-                   "in every schedule (overrides run.audio; needs the [music] extra)")
-    p.add_argument("--size", type=positive_int, help="long side in pixels (overrides run.size)")
-    p.add_argument("--device", type=device_arg, help="auto, cpu, cuda, cuda:N, mps (overrides run.device)")
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="arithmetic: auto = bf16 on CUDA and on CPUs with native bf16 (avx512_bf16, AMX), else fp32 (overrides run.precision)")
+    for name, (sec, key) in FLAGS.items():  # help, choices and converter from the key's schema entry
+        knob_flag(p, name, sec, key, **FLAG_KW.get(name, {}))
     p.add_argument("--estimate", action="store_true", help="time a few frames, print the expected time and peak memory, write nothing")
     p.add_argument("--weights", type=Path, help="backbone weights file (for run.backbone = vgg19)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any preset value, e.g. --set motion.zoom=1.03 (repeatable)")
     p.add_argument("-o", "--output", type=Path, default=Path(default_out), help=f"video .mp4, .webm or .gif (default {default_out})")
-    p.add_argument("--cadence", type=positive_int, help="optimize every Nth frame, warp the ones between (overrides run.cadence)")
-    p.add_argument("--loop", action="store_true", default=None, help="make the last frames lead back into the first (run.loop)")
     p.add_argument("--preview-motion", action="store_true", help="render the motion and per-frame controls alone, no style: seconds, not hours")
     p.add_argument("--srt", action="store_true", help="also write OUT.srt: each frame's parameters as subtitles")
     p.add_argument("--resume", action="store_true", help="continue an interrupted render of --output")
@@ -58,9 +51,11 @@ def add_anim_args(p: argparse.ArgumentParser, default_preset: str, default_out: 
 
 
 # flags that change what is rendered: with --resume each must agree with the stored settings
-SETTING_FLAGS = ("preset", "content", "style", "hold", "crossfade", "frames", "size", "device", "precision", "cadence", "loop", "audio")
-FLAGS: FlagMap = {"frames": ("run", "frames"), "size": ("run", "size"), "device": ("run", "device"), "precision": ("run", "precision"),
-                  "content": ("run", "content"), "cadence": ("run", "cadence"), "loop": ("run", "loop"), "audio": ("run", "audio")}
+SETTING_FLAGS = ("preset", "content", "style", "hold", "crossfade", "frames", "size", "device", "precision", "cadence", "loop", "audio", "tol")
+FLAGS: FlagMap = {"content": ("run", "content"), "frames": ("run", "frames"), "audio": ("run", "audio"), "size": ("run", "size"),
+                  "device": ("run", "device"), "precision": ("run", "precision"), "cadence": ("run", "cadence"), "loop": ("run", "loop"),
+                  "tol": ("optim", "tol")}
+FLAG_KW = {"audio": {"metavar": "SONG"}, "device": {"type": device_arg}}
 
 
 def resolve_settings(args: argparse.Namespace, mode: str, base: Settings | None = None) -> tuple[Settings, dict]:

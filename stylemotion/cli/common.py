@@ -24,10 +24,12 @@ from typing import Any, Callable, NoReturn, Sequence
 import torch
 
 from ..engine.backbone import check_precision, pick_device, precision_name
-from ..engine.config import DEFAULT_POOLING, check_device_name
+from ..engine.config import DEFAULT_POOLING, SEED_MAX, check_device_name
 from ..engine.factory import BackboneSpec
 from ..errors import Diverged, UserError
 from ..io.paths import release_output_locks
+from ..settings.schema import Knob
+from ..settings.schema import knob as schema_knob
 
 MAX_SIZE = 8192  # long side limit of a single optimization (patch modes go beyond with --canvas)
 
@@ -103,8 +105,8 @@ def seed_arg(text: str) -> int:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 0 <= v < 2**32:
-        raise argparse.ArgumentTypeError(f"seed {text} is outside 0..{2**32 - 1}")
+    if not 0 <= v <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"seed {text} is outside 0..{SEED_MAX}")
     return v
 
 
@@ -125,6 +127,37 @@ def name_list(text: str) -> tuple[str, ...]:
     if not names:
         raise argparse.ArgumentTypeError(f"{text!r} names no layer; give e.g. relu4_2")
     return names
+
+
+def knob_type(k: Knob) -> Any:
+    """The argparse converter for a settings key's flag: the number's sign checked here, its
+    range by the settings (one message naming the flag and the key)."""
+    lo = k.range[0] if k.range is not None else None
+    if k.kind == "path":
+        return Path
+    if k.kind == "integer":
+        return positive_int if lo is not None and lo >= 1 else nonneg_int if lo is not None and lo >= 0 else int
+    if k.kind in ("number", "schedule"):
+        return nonneg_float if lo is not None and lo >= 0 else finite_float
+    return str
+
+
+def knob_flag(p: Any, name: str, section: str, key: str, **kw: Any) -> None:
+    """``--NAME`` setting ``section.key``: its help, choices and converter from the key's one
+    schema entry (:mod:`stylemotion.settings.schema`); ``kw`` only for what a flag adds (a
+    metavar, a converter that parses a list)."""
+    k = schema_knob(section, key)
+    allowed = "" if k.choices else k.allowed()
+    extra = f"; {allowed}" if allowed else ""
+    args: dict[str, Any] = {"help": f"{k.help} (sets {k.name}{extra})"}
+    if k.kind == "boolean":
+        args.update(action="store_true", default=None)
+    else:
+        args["type"] = knob_type(k)
+        if k.choices:
+            args["choices"] = list(k.choices)
+    args.update(kw)
+    p.add_argument(f"--{name.replace('_', '-')}", dest=name, **args)
 
 
 def device_arg(text: str) -> str:
@@ -161,7 +194,7 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--coarse-tol", type=nonneg_float, help="the same for the coarser pyramid levels (cheap, so they run longer)")
     g.add_argument("--init", choices=["content", "noise", "image"])
     g.add_argument("--init-image", type=Path, help="start image for --init image")
-    g.add_argument("--seed", type=seed_arg, help="0..2**32-1")
+    g.add_argument("--seed", type=seed_arg, help=f"0..{SEED_MAX}")
     g.add_argument("--pyramid-min", type=nonneg_int, help="coarse-to-fine start size (long side); 0 disables")
     g.add_argument("--pyramid-step", type=positive_float, help="size ratio between pyramid levels (default 2; 1.414 = sqrt 2)")
     g.add_argument("--avg-decay", type=nonneg_float, help="return the moving average of the iterates (e.g. 0.9); 0 = off")

@@ -10,11 +10,15 @@ from pathlib import Path
 from ..io.encode import read_metadata
 from ..errors import UserError
 from ..settings.packs import SUFFIX, write_pack
+from ..settings.schema import markdown, schema_text
 from ..settings.presets import find_preset, list_presets, load_preset, preset_command, preset_description, read_toml
 from ..settings.sections import from_dict
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
+    if args.action == "schema":
+        print(markdown() if args.markdown else schema_text(), end="")
+        return 0
     if args.action == "list":
         for name in list_presets():
             print(f"{name:18s} {preset_command(name):12s} {preset_description(name)}")
@@ -28,7 +32,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
         return 0
     path = find_preset(args.name)
     if read_toml(path).get("command", "zoom") in ("zoom", "drift", "video"):
-        print(load_preset(args.name).to_toml())  # fully resolved, every default shown
+        print(load_preset(args.name).to_toml(helps=True))  # fully resolved, every default shown with its help
     else:
         print(path.read_text(encoding="utf-8"))
     return 0
@@ -73,10 +77,12 @@ def _pack(settings, args: argparse.Namespace, what: str, hashes: dict | None = N
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("presets", help="list or show presets")
-    p.add_argument("action", choices=["list", "show", "pack"], help="pack: one .smpack zip of the preset and every file it uses")
+    p.add_argument("action", choices=["list", "show", "pack", "schema"],
+                   help="pack: one .smpack zip of the preset and every file it uses; schema: the JSON Schema of a preset file")
     p.add_argument("name", nargs="?", help="preset name or file (for show and pack)")
     p.add_argument("-o", "--output", type=Path, help=f"the pack to write (pack: NAME{SUFFIX})")
     p.add_argument("--overwrite", action="store_true", help="replace an existing pack of that name")
+    p.add_argument("--markdown", action="store_true", help="schema: the keys as Markdown tables instead")
     p.set_defaults(func=cmd_presets)
     p = sub.add_parser("inspect", help="print the settings stored in a rendered video or its JSON")
     p.add_argument("file", help="video (.mp4/.webm/.gif) or settings .json")

@@ -23,7 +23,7 @@ from ..animation.sequence import frame_size
 from ..settings.sections import MAX_FRAMES, Settings, song_uses
 from ..video.shots import Shot, in_order, plan_shots, render_shot
 from ..video.clip import ClipState, ClipStylizer, bind_clip_song, clip_source
-from .common import device_arg, fps_arg, nonneg_float, nonneg_int, one_line, positive_int, unit_float, warn_line
+from .common import device_arg, fps_arg, knob_flag, nonneg_int, one_line, positive_int, warn_line
 from .estimate import probe_settings
 from .pipeline import FlagMap, Plan, build_engine, open_render, resolve, run, with_song
 from .render import run_paths
@@ -37,7 +37,7 @@ EXAMPLES_VIDEO = """examples:
 
 # flags that change what is rendered: with --resume each must agree with the stored settings
 SETTING_FLAGS = ("preset", "input", "style", "hold", "crossfade", "size", "device", "precision", "start", "end", "every", "temporal_weight",
-                 "long_term", "per_frame", "no_audio", "palette", "cuts", "fps", "passes")
+                 "long_term", "per_frame", "no_audio", "palette", "cuts", "fps", "passes", "tol")
 
 
 def cut_list(text: str) -> str:
@@ -67,7 +67,8 @@ def lag_list(text: str) -> tuple[int, ...]:
 FLAGS: FlagMap = {"size": ("run", "size"), "start": ("video", "start"), "end": ("video", "end"), "every": ("video", "every"),
                   "device": ("run", "device"), "precision": ("run", "precision"), "input": ("video", "input"),
                   "temporal_weight": ("video", "temporal_weight"), "long_term": ("video", "long_term"), "palette": ("video", "palette"),
-                  "cuts": ("video", "cuts"), "fps": ("video", "fps"), "passes": ("video", "passes")}
+                  "cuts": ("video", "cuts"), "fps": ("video", "fps"), "passes": ("video", "passes"), "tol": ("optim", "tol")}
+FLAG_KW = {"device": {"type": device_arg}, "long_term": {"type": lag_list}, "cuts": {"type": cut_list}, "fps": {"type": fps_arg}}
 
 
 def resolve_settings(args: argparse.Namespace, base: Settings | None = None) -> tuple[Settings, dict]:
@@ -182,24 +183,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", help="shipped preset name or .toml/.json file (default video)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any preset value, e.g. --set video.temporal_weight=400 (repeatable)")
-    p.add_argument("--size", type=positive_int, help="long side of the output in pixels (overrides run.size)")
-    p.add_argument("--start", type=nonneg_int, help="first input frame (video.start)")
-    p.add_argument("--end", type=nonneg_int, help="stop before this input frame (video.end; 0 = the end)")
-    p.add_argument("--every", type=positive_int, help="use every Nth input frame (video.every)")
-    p.add_argument("--fps", type=fps_arg, help="resample the clip to this rate while decoding (default: its own; a variable-rate clip: its average)")
-    p.add_argument("--temporal-weight", type=nonneg_float, help="temporal loss weight (0 = warm start only)")
-    p.add_argument("--long-term", type=lag_list, help="earlier frames held by the temporal loss, e.g. 1,2,4 (default 1)")
-    p.add_argument("--palette", type=unit_float,
-                   help="recolour the clip toward the paintings' colours first, one map per shot: 0 = off, 1 = full (the video preset's default, as image does)")
-    p.add_argument("--passes", type=positive_int,
-                   help="Ruder et al.'s multi-pass: 1 = one forward pass (default); N adds N-1 passes over each shot, backward then forward (each about one more pass of time)")
-    p.add_argument("--cuts", type=cut_list, help="where shots start: auto (default: detected), none, or input frame numbers, e.g. 120,348")
+    for name, (sec, key) in FLAGS.items():  # help, choices and converter from the key's schema entry
+        if name != "input":  # the positional above
+            knob_flag(p, name, sec, key, **FLAG_KW.get(name, {}))
     p.add_argument("--workers", type=positive_int, help="render shots side by side in N local processes (one per GPU when there are several)")
     p.add_argument("--ray", metavar="ADDRESS", help="render shots on a Ray cluster: auto, or host:port (pip install 'stylemotion[ray]')")
     p.add_argument("--per-frame", action="store_true", help="stylize every frame on its own (no flow; flickers: for comparison)")
     p.add_argument("--no-audio", action="store_true", help="do not copy the input's audio")
-    p.add_argument("--device", type=device_arg, help="auto, cpu, cuda, cuda:N, mps (overrides run.device)")
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="arithmetic: auto = bf16 on CUDA and on CPUs with native bf16 (avx512_bf16, AMX), else fp32 (overrides run.precision)")
     p.add_argument("--estimate", action="store_true", help="time a few frames, print the expected time and peak memory, write nothing")
     p.add_argument("--weights", type=Path, help="backbone weights file (for run.backbone = vgg19)")
     p.add_argument("-o", "--output", type=Path, default=Path("video_styled.mp4"), help="output .mp4, .webm or .gif (default video_styled.mp4)")

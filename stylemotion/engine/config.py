@@ -133,7 +133,7 @@ class OptimConfig:
     # run to a tighter rule
     coarse_tol: float | None = None
     init: str = "content"  # content | noise | image (the image is passed to stylize)
-    seed: int = 0  # noise init and anything random: same seed, same pixels on CPU
+    seed: int = 0  # noise init and anything random: same seed, same pixels on CPU (0 .. SEED_MAX)
     pyramid_min: int = 128  # coarse-to-fine: start at this long side (halving from the target); 0 = off
     pyramid_iter_factor: float = 2.0  # each coarser level gets this many times the next level's iterations (< 1: fewer)
     pyramid_step: float = 2.0  # size ratio between pyramid levels (crowsonkb uses sqrt(2))
@@ -163,6 +163,9 @@ class OptimConfig:
                 check_range(name, getattr(self, name), lo, hi)
         if self.pyramid_min < 0:
             raise UserError(f"pyramid_min must be >= 0 (0 turns the pyramid off), got {self.pyramid_min}")
+
+
+SEED_MAX = 2**32 - 1  # torch.manual_seed takes any 64-bit value; 32 bits are plenty and fit every tool's field
 
 
 # ---- the one table of ranges: the configs' checks, the settings schema and the CLI read it ----

@@ -7,17 +7,18 @@ while the previous entry's falls. The very first entry at frame 0 starts unblend
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
 @dataclass(frozen=True)
 class Entry:
-    style: str  # path of the style image
-    hold: int = 24  # frames this style is the target
-    crossfade: int = 0  # frames at the start of this entry that blend from the previous one
-    hold_beats: int = 0  # with a song: beats this style is the target (replaces hold; 0 = use hold)
-    crossfade_beats: int = 0  # with a song: beats to crossfade into it (replaces crossfade when hold_beats is set)
+    style: str = field(metadata={"help": "the painting (relative to the preset)"})
+    hold: int = field(default=24, metadata={"help": "frames this style is the target"})
+    crossfade: int = field(default=0, metadata={"help": "frames at the start of this entry that blend from the previous one"})
+    hold_beats: int = field(default=0, metadata={"help": "with a song: beats this style is the target (replaces hold; 0 = use hold)"})
+    crossfade_beats: int = field(default=0, metadata={"help": "with a song: beats to crossfade into it (replaces crossfade when "
+                                                                "hold_beats is set)"})
 
 
 def weights_at(entries: list[Entry], t: int) -> list[tuple[int, float]]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..engine.config import BACKBONES, OPTIM_RANGES, OPTIMIZERS, POOLINGS, PRECISIONS, STYLE_LOSSES, STYLE_RANGES, StyleConfig, check_device_name
+from ..engine.config import BACKBONES, OPTIM_RANGES, OPTIMIZERS, SEED_MAX, OptimConfig, POOLINGS, PRECISIONS, STYLE_LOSSES, STYLE_RANGES, StyleConfig, check_device_name
 from ..errors import UserError
 from .playlist import Entry
 from .schedule import Schedule, Signals
@@ -33,131 +33,143 @@ from .schedule import Schedule, Signals
 MAX_FRAMES = 10_000  # a preset from someone else cannot ask for a week of rendering by accident
 MAX_SIZE = 4096
 _CUT_LIST = re.compile(r"\d{1,9}(,\d{1,9}){0,9999}")
-_STYLE = StyleConfig()  # the engine's defaults: the schema takes them from there
+_STYLE, _OPTIM = StyleConfig(), OptimConfig()  # the engine's defaults: the schema takes them from there
 
 
-def _sched(name: str, text: str) -> Any:
-    """A schedule-valued field's default (a fresh parsed object per instance)."""
-    return field(default_factory=lambda: Schedule.parse(text, name))
+
+def knob(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = dataclasses.MISSING) -> Any:
+    """A settings key: its default (or ``factory`` for a list) and one line of help, written once;
+    its type is the field's annotation, its range or choices are in :data:`RANGES`, :data:`CHOICES`
+    and :data:`SCHEDULE_RANGES`, and :mod:`.schema` joins them for the CLI, the JSON Schema and
+    the docs."""
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+def _sched(name: str, text: str, help: str = "") -> Any:
+    """A schedule-valued key's default (a fresh parsed object per instance) and its help."""
+    return field(default_factory=lambda: Schedule.parse(text, name), metadata={"help": help, "schedule": True})
 
 
 @dataclass
 class RunSection:
-    mode: str = "zoom"  # zoom (feedback + motion) or drift (feedback, usually no motion)
-    content: str = ""  # start image; "" = the bundled sample photo
-    frames: int = 48  # frames to render
-    fps: float = 12.0  # video frame rate
-    size: int = 192  # long side of the frames in pixels (preview size; raise it on a GPU)
-    first_iterations: int = 150  # frame 0 is stylized from the photo: needs the most work
-    iterations: Schedule = _sched("run.iterations", "20")  # per later frame (schedule): warm start needs few
-    seed: int = 0  # noise and anything random
-    color_coherence: str = "meanstd"  # none | meanstd | histogram: hold frame 0's colors
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    backbone: str = "vgg16-hed"  # vgg16-hed (bundled) | vgg19 (needs its weights)
-    pooling: str = "avg"  # avg | max (avg transfers large-scale style better; docs/defaults.md)
-    precision: str = "auto"  # auto: bf16 on CUDA and on CPUs with native bf16, else fp32 | bf16 | fp32
-    cadence: int = 1  # optimize every Nth frame; the frames between are warped from both neighbours
-    loop: bool = False  # pull the last frames back to frame 0 so the video repeats without a jump
-    loop_frames: int = 12  # how many final frames the loop blends over
-    # a song (any file FFmpeg reads; relative to the preset): its curves are schedule variables,
-    # it is muxed into the video, and without --frames the video lasts as long as it
-    audio: str = ""
+    mode: str = knob("zoom", "zoom (feedback + motion) or drift (feedback, usually no motion)")
+    content: str = knob("", "start image (relative to the preset); \"\" = the bundled sample photo")
+    frames: int = knob(48, "frames to render")
+    fps: float = knob(12.0, "video frame rate")
+    size: int = knob(192, "long side of the frames in pixels (preview size; raise it on a GPU)")
+    first_iterations: int = knob(150, "frame 0 is stylized from the photo: needs the most work")
+    iterations: Schedule = _sched("run.iterations", "20", "per later frame (schedule): warm start needs few")
+    seed: int = knob(0, "noise and anything random")
+    color_coherence: str = knob("meanstd", "hold frame 0's colours: meanstd (mean and spread per channel), histogram, or none")
+    device: str = knob("auto", "where the network runs: auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps")
+    backbone: str = knob("vgg16-hed", "the network: vgg16-hed is bundled; vgg19 needs its weights (--weights)")
+    pooling: str = knob("avg", "pooling in the network (avg transfers large-scale style better; docs/defaults.md)")
+    precision: str = knob("auto", "arithmetic: auto = bf16 on CUDA and on CPUs with native bf16 (avx512_bf16, AMX), else fp32")
+    cadence: int = knob(1, ("optimize every Nth frame; the frames between are warped from both neighbours"))
+    loop: bool = knob(False, ("pull the last frames back to frame 0 so the video repeats without a jump"))
+    loop_frames: int = knob(12, "how many final frames the loop blends over")
+    # its curves are schedule variables, it is muxed into the video, and without --frames the video lasts as long as it
+    audio: str = knob("", "a song (any file FFmpeg reads; relative to the preset) the schedules follow, muxed into the video")
 
 
 @dataclass
 class FxSection:
     """Per-frame controls on the warped frame before it is re-stylized, in Deforum's order."""
 
-    color_coherence: str = "none"  # none | rgb | lab | hsv: histogram-match to the reference first
-    color_reference: str = ""  # image to match; "" = frame 0
-    contrast: Schedule = _sched("fx.contrast", "1.0")  # schedule: scale around the mean (1 = off)
-    unsharp_amount: Schedule = _sched("fx.unsharp_amount", "0")  # schedule: anti-blur strength (0 = off)
-    unsharp_kernel: Schedule = _sched("fx.unsharp_kernel", "5")  # schedule: odd kernel size in pixels (even values round up)
-    unsharp_sigma: Schedule = _sched("fx.unsharp_sigma", "1.0")  # schedule: Gaussian sigma in pixels
-    unsharp_threshold: Schedule = _sched("fx.unsharp_threshold", "0")  # schedule: leave pixels whose detail is below this alone
-    unsharp_fine_sigma: float = 0.8  # do not boost detail finer than this (px); 0 = Deforum's plain unsharp
-    noise: Schedule = _sched("fx.noise", "0")  # schedule: noise amplitude on [0, 1] pixels, added to the start image only
-    noise_type: str = "uniform"  # uniform | perlin
-    noise_octaves: int = 4  # perlin: layers of detail
-    noise_persistence: float = 0.5  # perlin: amplitude ratio between octaves
+    color_coherence: str = knob("none", "histogram-match each warped frame to the reference first, in this colour space (none = off)")
+    color_reference: str = knob("", "image to match; \"\" = frame 0")
+    contrast: Schedule = _sched("fx.contrast", "1.0", "scale around the mean (1 = off)")
+    unsharp_amount: Schedule = _sched("fx.unsharp_amount", "0", "anti-blur strength (0 = off)")
+    unsharp_kernel: Schedule = _sched("fx.unsharp_kernel", "5", "odd kernel size in pixels (even values round up)")
+    unsharp_sigma: Schedule = _sched("fx.unsharp_sigma", "1.0", "Gaussian sigma in pixels")
+    unsharp_threshold: Schedule = _sched("fx.unsharp_threshold", "0", "leave pixels whose detail is below this alone")
+    unsharp_fine_sigma: float = knob(0.8, "do not boost detail finer than this (px); 0 = Deforum's plain unsharp")
+    noise: Schedule = _sched("fx.noise", "0", "noise amplitude on [0, 1] pixels, added to the start image only")
+    noise_type: str = knob("uniform", "the kind of noise: uniform per pixel, or perlin (smooth, in octaves)")
+    noise_octaves: int = knob(4, "perlin: layers of detail")
+    noise_persistence: float = knob(0.5, "perlin: amplitude ratio between octaves")
 
 
 @dataclass
 class MotionSection:
-    zoom: Schedule = _sched("motion.zoom", "1.0")  # per-frame zoom (schedule); >1 moves in
-    angle: Schedule = _sched("motion.angle", "0")  # degrees per frame, counter-clockwise (schedule)
-    tx: Schedule = _sched("motion.tx", "0")  # pixels per frame, content moves right (schedule)
-    ty: Schedule = _sched("motion.ty", "0")  # pixels per frame, content moves down (schedule)
-    center_x: float = 0.0  # zoom/rotation center, -1 (left) .. 1 (right)
-    center_y: float = 0.0  # -1 (top) .. 1 (bottom)
-    border: str = "reflect"  # reflect | replicate: how the edges fill when zooming out or turning
-    dither: float = 0.0  # px: sub-pixel wobble of the content (<= this) that varies the resampling phase per frame (docs/commands.md)
+    zoom: Schedule = _sched("motion.zoom", "1.0", "per-frame zoom (schedule); >1 moves in")
+    angle: Schedule = _sched("motion.angle", "0", "degrees per frame, counter-clockwise (schedule)")
+    tx: Schedule = _sched("motion.tx", "0", "pixels per frame, content moves right (schedule)")
+    ty: Schedule = _sched("motion.ty", "0", "pixels per frame, content moves down (schedule)")
+    center_x: float = knob(0.0, "zoom/rotation center, -1 (left) .. 1 (right)")
+    center_y: float = knob(0.0, "-1 (top) .. 1 (bottom)")
+    border: str = knob("reflect", "how the edges fill when zooming out or turning")
+    dither: float = knob(0.0, ("px: sub-pixel wobble of the content (<= this) that varies the resampling phase per frame "
+        "(docs/commands.md)"))
 
 
 @dataclass
 class StyleSection:
     """The loss of every frame; each default is the engine's own (:class:`StyleConfig`)."""
 
-    content_weight: Schedule = _sched("style.content_weight", repr(_STYLE.content_weight))  # schedule
-    style_weight: Schedule = _sched("style.style_weight", repr(_STYLE.style_weight))  # schedule
-    tv_weight: float = _STYLE.tv_weight
-    style_scale: float = _STYLE.style_scale
-    content_layers: list = field(default_factory=lambda: list(_STYLE.content_layers))
-    style_layers: list = field(default_factory=lambda: list(_STYLE.style_layers))
-    style_layer_weights: list = field(default_factory=lambda: list(_STYLE.style_layer_weights))
-    style_loss: str = _STYLE.style_loss  # gram | w2 (means + covariances; slow on CPU) | sw (sliced Wasserstein)
+    content_weight: Schedule = _sched("style.content_weight", repr(_STYLE.content_weight), "content loss weight (the engine's default)")
+    style_weight: Schedule = _sched("style.style_weight", repr(_STYLE.style_weight), "style loss weight (the engine's default)")
+    tv_weight: float = knob(_STYLE.tv_weight, "total-variation weight: keeps grain no finer than the painting's own")
+    style_scale: float = knob(_STYLE.style_scale, "style image long side as a multiple of the frame's")
+    content_layers: list = knob(factory=lambda: list(_STYLE.content_layers), help="layers the content loss holds, e.g. [\"relu4_2\"]")
+    style_layers: list = knob(factory=lambda: list(_STYLE.style_layers), help="layers whose Gram matrices carry the style")
+    style_layer_weights: list = knob(factory=lambda: list(_STYLE.style_layer_weights), help="one weight per style layer")
+    style_loss: str = knob(_STYLE.style_loss, "gram | w2 (means + covariances; slow on CPU) | sw (sliced Wasserstein)")
 
 
 @dataclass
 class OptimSection:
-    optimizer: str = "lbfgs"  # lbfgs | adam
-    lr: float = 0.02  # Adam step size on [0, 1] pixels
-    tol: float = 1e-3  # early stop per frame (relative loss change per iteration)
-    carry_moments: bool = False  # Adam only: carry the moments to the next frame, warped
+    optimizer: str = knob(_OPTIM.optimizer, "lbfgs: best per iteration; adam: cheaper steps, can carry its moments across frames")
+    lr: float = knob(_OPTIM.lr, "Adam step size on [0, 1] pixels")
+    # tighter than image's per-level 2e-3 (OptimConfig.tol): a warm-started frame starts near its
+    # optimum, where a loose rule stops before the strokes have re-formed; a shot's first frame
+    # stops as image does whatever this is
+    tol: float = knob(1e-3, ("a later frame stops when its loss moves less than this fraction per iteration "
+                             "(0 = every frame runs its full iterations)"))
+    carry_moments: bool = knob(False, "Adam only: carry the moments to the next frame, warped")
 
 
 @dataclass
 class AudioSection:
     """How a song's curves are smoothed (stylemotion.audio): 0 = they follow the song at once."""
 
-    attack: float = 0.0  # seconds for amp, bass, mid, high and onset to rise to a new level
-    release: float = 0.0  # seconds to fall back (0.2 lets each pulse linger for a few frames)
+    attack: float = knob(0.0, "seconds for amp, bass, mid, high and onset to rise to a new level")
+    release: float = knob(0.0, "seconds to fall back (0.2 lets each pulse linger for a few frames)")
 
 
 @dataclass
 class OutputSection:
-    crf: int = 18  # H.264 quality (lower = better, 0..51)
-    montage_every: int = 0  # drift montage: every k-th frame (0 = about 16 tiles, every style shown)
+    crf: int = knob(18, "H.264 quality (lower = better, 0..51)")
+    montage_every: int = knob(0, ("drift montage: every k-th frame (0 = about 16 tiles, every style shown)"))
 
 
 @dataclass
 class VideoSection:
     """``stylemotion video``: stylize a clip with optical flow (Ruder et al. 2016)."""
 
-    input: str = ""  # the clip to stylize
-    start: int = 0  # first input frame used
-    end: int = 0  # stop before this input frame; 0 = the end of the clip
-    every: int = 1  # use every Nth input frame (the output's frame rate is the input's / N)
-    init: str = "warped"  # warped: previous output carried by the flow (Ruder) | content: every frame from scratch (flickers)
-    # weight of the temporal loss (schedule; 0 = warm start only); chosen with benchmarks/video_temporal.py
-    temporal_weight: Schedule = _sched("video.temporal_weight", "200.0")
-    long_term: tuple = (1,)  # earlier frames in the temporal loss: (1,) short-term; (1, 2, 4) Ruder's long-term
-    flow: str = "dis"  # dis | farneback (OpenCV)
-    flow_quality: str = "medium"  # DIS preset: ultrafast | fast | medium
-    audio: bool = True  # copy the input's audio track (the used frame range) into the output
-    # recolour the input frames toward the playlist's colours (as `image --palette`): 0 = off (the schema's
-    # default; the shipped video preset sets 1), 1 = the paintings' colour mean and covariance. One map per
-    # shot, fitted on its first frame and kept in the resume state: no colour flicker within a shot.
-    palette: float = 0.0
-    # Ruder et al.'s multi-pass: 1 = one forward pass; N > 1 adds N - 1 passes over each shot,
-    # backward then forward, each costing about one more pass of later frames (docs/measurements.md)
-    passes: int = 1
-    # where shots start: auto (colour jump and failing flow, docs/defaults.md) | none | input
-    # frame numbers "120,348"; each shot starts as frame 0 does, with nothing held from the last
-    cuts: str = "auto"
-    # output frame rate: 0 = the clip's own (a variable-rate clip: its average). Another rate
-    # resamples the clip while decoding (nearest frame in time), its duration and audio kept
-    fps: float = 0.0
+    input: str = knob("", "the clip to stylize")
+    start: int = knob(0, "first input frame used")
+    end: int = knob(0, "stop before this input frame; 0 = the end of the clip")
+    every: int = knob(1, "use every Nth input frame (the output's frame rate is the input's / N)")
+    init: str = knob("warped", ("warped: previous output carried by the flow (Ruder) | content: every frame from scratch "
+        "(flickers)"))
+    temporal_weight: Schedule = _sched("video.temporal_weight", "200.0", ("weight of the temporal loss (schedule; 0 = warm start only); chosen with "
+        "benchmarks/video_temporal.py"))
+    long_term: tuple = knob((1,), ("earlier frames in the temporal loss: (1,) short-term; (1, 2, 4) Ruder's long-term"))
+    flow: str = knob("dis", "dis | farneback (OpenCV)")
+    flow_quality: str = knob("medium", "DIS preset: ultrafast | fast | medium")
+    audio: bool = knob(True, "copy the input's audio track (the used frame range) into the output")
+    # 0 is the schema's default; the shipped video preset sets 1. One map per shot, fitted on its
+    # first frame and kept in the resume state: no colour flicker within a shot
+    palette: float = knob(0.0, "recolour the clip toward the paintings' colours first, one map per shot (0 = off, 1 = full)")
+    # each extra pass costs about one more pass of later frames (docs/measurements.md)
+    passes: int = knob(1, "Ruder's multi-pass: N > 1 adds N - 1 passes over each shot, backward then forward")
+    # auto: a colour jump where the flow fails (docs/defaults.md); each shot starts as frame 0 does
+    cuts: str = knob("auto", 'where shots start: auto (detected), none, or input frame numbers "120,348"')
+    # another rate resamples the clip while decoding (nearest frame in time), its duration and audio kept
+    fps: float = knob(0.0, "output frame rate; 0 = the clip's own (a variable-rate clip: its average)")
 
 
 @dataclass
@@ -181,14 +193,16 @@ class Settings:
         d["playlist"] = [dataclasses.asdict(e) for e in self.playlist]
         return d
 
-    def to_toml(self) -> str:
-        """The settings as a preset file (round-trips through :func:`from_dict`)."""
+    def to_toml(self, helps: bool = False) -> str:
+        """The settings as a preset file (round-trips through :func:`from_dict`); ``helps``: each
+        key's one line of help beside it (``presets show``)."""
         lines: list[str] = []
         for name, sec in self.to_dict().items():
             if name == "playlist":
                 continue
             lines.append(f"[{name}]")
-            lines += [f"{k} = {json.dumps(v)}" for k, v in sec.items()]
+            notes = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(SECTIONS[name])}
+            lines += [f"{k} = {json.dumps(v)}" + (f"  # {notes[k]}" if helps and notes.get(k) else "") for k, v in sec.items()]
             lines.append("")
         for e in self.to_dict()["playlist"]:
             lines.append("[[playlist]]")
@@ -228,7 +242,7 @@ CHOICES = {
 }
 RANGES = {
     ("run", "frames"): (1, MAX_FRAMES), ("run", "fps"): (1, 120), ("run", "size"): (32, MAX_SIZE),
-    ("run", "first_iterations"): (0, 5000), ("run", "seed"): (0, 2**31 - 1),
+    ("run", "first_iterations"): (0, 5000), ("run", "seed"): (0, SEED_MAX),
     ("motion", "center_x"): (-1, 1), ("motion", "center_y"): (-1, 1), ("motion", "dither"): (0, 2),
     **{("style", k): r for k, r in STYLE_RANGES.items()},  # the engine's own ranges (config)
     ("optim", "lr"): OPTIM_RANGES["lr"], ("optim", "tol"): OPTIM_RANGES["tol"],
