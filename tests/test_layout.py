@@ -145,3 +145,8 @@ def test_modules_and_classes_stay_readable():
             if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > 150:
                 long_classes.append(f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
     assert not long_classes, long_classes
+
+
+def test_the_readme_stays_a_users_page():
+    lines = (PKG.parent / "README.md").read_text().splitlines()
+    assert len(lines) < 250, f"README.md has {len(lines)} lines: measurements and stories go to docs/"

@@ -133,3 +133,14 @@ def test_the_docs_tables_are_the_schemas():
 def test_presets_schema_prints_it(capsys):
     assert main(["presets", "schema"]) == 0
     assert json.loads(capsys.readouterr().out) == json_schema()
+
+
+def test_the_image_flags_and_the_study_cover_every_engine_key():
+    from stylemotion.engine.config import OPTIM_KEYS, STYLE_KEYS
+    from stylemotion.study.plan import Cell, image_configs
+
+    actions = flag_actions("image")
+    assert set(STYLE_KEYS) | set(OPTIM_KEYS) <= set(actions), (set(STYLE_KEYS) | set(OPTIM_KEYS)) - set(actions)
+    # a study sweeps every engine key an image flag sets, coarse_tol among them
+    _, optim, _ = image_configs(Cell("a.png", "b.png", (("optim.coarse_tol", 5e-4), ("optim.pyramid_iter_factor", 1.5))))
+    assert (optim.coarse_tol, optim.pyramid_iter_factor) == (5e-4, 1.5)

@@ -1,5 +1,5 @@
 """Deforum's per-frame controls on a warped frame of a zoom or drift: colour coherence, contrast,
-unsharp mask and noise (the math is :mod:`stylemotion.fx`), each a schedule of the frame number.
+unsharp mask and noise (the math is :mod:`stylemotion.animation.fx`), each a schedule of the frame number.
 
 Images are ``(1, 3, H, W)`` float in [0, 1].
 """

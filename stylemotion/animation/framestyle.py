@@ -1,4 +1,4 @@
-"""What every frame loop shares (:mod:`stylemotion.sequence`, :mod:`stylemotion.video`): the
+"""What every frame loop shares (:mod:`stylemotion.animation.sequence`, :mod:`stylemotion.video.clip`): the
 playlist's style targets, computed once per run, and one objective per run whose terms' weights
 and targets each frame updates in place.
 

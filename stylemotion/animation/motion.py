@@ -3,7 +3,7 @@ settings' [motion] schedules (zoom, angle, tx, ty, the centre and the sub-pixel 
 in-between frames a cadence > 1 fills in along it. Pure: no network, no optimization.
 
 Images are ``(1, 3, H, W)`` float in [0, 1]; warps are ``(1, 2, 3)`` affine matrices
-(:mod:`stylemotion.warp`).
+(:mod:`stylemotion.animation.warp`).
 """
 
 from __future__ import annotations

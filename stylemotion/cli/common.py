@@ -24,7 +24,8 @@ from typing import Any, Callable, NoReturn, Sequence
 import torch
 
 from ..engine.backbone import check_precision, pick_device, precision_name
-from ..engine.config import DEFAULT_POOLING, SEED_MAX, check_device_name
+from ..engine.config import (BACKBONES, DEFAULT_POOLING, INITS, OPTIM_KEYS, OPTIMIZERS, POOLINGS, PRECISIONS, SEED_MAX, STYLE_KEYS,
+                             STYLE_LOSSES, OptimConfig, StyleConfig, check_device_name)
 from ..engine.factory import BackboneSpec
 from ..errors import Diverged, UserError
 from ..io.paths import release_output_locks
@@ -144,7 +145,7 @@ def knob_type(k: Knob) -> Any:
 
 def knob_flag(p: Any, name: str, section: str, key: str, **kw: Any) -> None:
     """``--NAME`` setting ``section.key``: its help, choices and converter from the key's one
-    schema entry (:mod:`stylemotion.settings.schema`); ``kw`` only for what a flag adds (a
+    schema entry (:mod:`stylemotion.settings.sections.schema`); ``kw`` only for what a flag adds (a
     metavar, a converter that parses a list)."""
     k = schema_knob(section, key)
     allowed = "" if k.choices else k.allowed()
@@ -178,39 +179,41 @@ class Parser(argparse.ArgumentParser):
 def add_engine_args(p: argparse.ArgumentParser) -> None:
     """Flags for every engine option; defaults None mean "the dataclass default"."""
     g = p.add_argument_group("style loss")
-    g.add_argument("--content-weight", type=nonneg_float, help="content loss weight (default 1)")
-    g.add_argument("--style-weight", type=nonneg_float, help="style loss weight (default 20)")
-    g.add_argument("--tv-weight", type=nonneg_float, help="total-variation weight, smooths fine noise")
-    g.add_argument("--style-scale", type=positive_float, help="style image size relative to the output (default 1)")
+    st, op = StyleConfig(), OptimConfig()
+    g.add_argument("--content-weight", type=nonneg_float, help=f"content loss weight (default {st.content_weight:g})")
+    g.add_argument("--style-weight", type=nonneg_float, help=f"style loss weight (default {st.style_weight:g})")
+    g.add_argument("--tv-weight", type=nonneg_float, help=f"total-variation weight, smooths fine noise (default {st.tv_weight:g})")
+    g.add_argument("--style-scale", type=positive_float, help=f"style image size relative to the output (default {st.style_scale:g})")
     g.add_argument("--content-layers", type=name_list, help="comma-separated, e.g. relu4_2")
     g.add_argument("--style-layers", type=name_list, help="comma-separated, e.g. relu1_1,relu2_1,relu3_1")
     g.add_argument("--style-layer-weights", type=float_list, help="one weight per style layer")
-    g.add_argument("--style-loss", choices=["gram", "w2", "sw"], help="gram (default), w2: means + covariances (slow on CPU), or sw: sliced Wasserstein (whole distributions)")
+    g.add_argument("--style-loss", choices=STYLE_LOSSES, help="gram (default), w2: means + covariances (slow on CPU), or sw: sliced Wasserstein (whole distributions)")
     g = p.add_argument_group("optimizer")
     g.add_argument("--iterations", type=nonneg_int, help="most iterations at the final pyramid level (coarser levels get more); a level stops sooner when its loss settles (--tol)")
-    g.add_argument("--optimizer", choices=["lbfgs", "adam"])
-    g.add_argument("--lr", type=positive_float, help="Adam learning rate on [0,1] pixels (default 0.02)")
-    g.add_argument("--tol", type=nonneg_float, help="stop a level (or a frame) when its loss moves less than this fraction per iteration (0 = never)")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {op.optimizer}")
+    g.add_argument("--lr", type=positive_float, help=f"Adam learning rate on [0,1] pixels (default {op.lr:g})")
+    g.add_argument("--tol", type=nonneg_float, help=f"stop a level when its loss moves less than this fraction per iteration (default {op.tol:g}; 0 = never)")
     g.add_argument("--coarse-tol", type=nonneg_float, help="the same for the coarser pyramid levels (cheap, so they run longer)")
-    g.add_argument("--init", choices=["content", "noise", "image"])
+    g.add_argument("--init", choices=INITS, help=f"the start image (default {op.init})")
     g.add_argument("--init-image", type=Path, help="start image for --init image")
     g.add_argument("--seed", type=seed_arg, help=f"0..{SEED_MAX}")
     g.add_argument("--pyramid-min", type=nonneg_int, help="coarse-to-fine start size (long side); 0 disables")
-    g.add_argument("--pyramid-step", type=positive_float, help="size ratio between pyramid levels (default 2; 1.414 = sqrt 2)")
+    g.add_argument("--pyramid-step", type=positive_float, help=f"size ratio between pyramid levels (default {op.pyramid_step:g}; 1.414 = sqrt 2)")
+    g.add_argument("--pyramid-iter-factor", type=positive_float,
+                   help=f"each coarser level gets this many times the next level's iterations (default {op.pyramid_iter_factor:g})")
     g.add_argument("--avg-decay", type=nonneg_float, help="return the moving average of the iterates (e.g. 0.9); 0 = off")
     g.add_argument("--original-colors", action="store_true", default=None, help="keep the content's colors")
     g.add_argument("--palette", type=unit_float,
                    help="recolour the photo toward the painting's colours first: 0 = its own, 1 = the painting's (default 1)")
     g = p.add_argument_group("backbone")
-    g.add_argument("--backbone", choices=["vgg16-hed", "vgg19"], help="vgg16-hed is bundled; vgg19 needs its weights")
+    g.add_argument("--backbone", choices=BACKBONES, help="vgg16-hed is bundled; vgg19 needs its weights")
     g.add_argument("--weights", type=Path, help="weights file for the backbone (.pth or .safetensors)")
-    g.add_argument("--pooling", choices=["avg", "max"])
+    g.add_argument("--pooling", choices=POOLINGS, help=f"default {DEFAULT_POOLING}")
     g.add_argument("--device", type=device_arg, help="auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps")
-    g.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="arithmetic: auto = bf16 on CUDA and on CPUs with native bf16 (avx512_bf16, AMX), else fp32")
+    g.add_argument("--precision", choices=PRECISIONS, help="arithmetic: auto = bf16 on CUDA and on CPUs with native bf16 (avx512_bf16, AMX), else fp32")
 
 
-STYLE_FLAGS = ("content_weight", "style_weight", "tv_weight", "style_scale", "content_layers", "style_layers", "style_layer_weights", "style_loss")
-OPTIM_FLAGS = ("iterations", "optimizer", "lr", "tol", "coarse_tol", "init", "seed", "pyramid_min", "pyramid_step", "avg_decay", "original_colors", "palette")
+STYLE_FLAGS, OPTIM_FLAGS = STYLE_KEYS, OPTIM_KEYS  # one flag per field of the engine's two configs
 BACKBONE_FLAGS = ("backbone", "weights", "pooling", "device", "precision")
 
 

@@ -1,7 +1,7 @@
 """``--estimate`` for the rendering commands, and the memory check before a CUDA render.
 
 Each command builds what it would run (engine, inputs, frame generator) and hands the probes to
-:mod:`stylemotion.estimate`; this module times the frame writes, prints the result and, on CUDA,
+:mod:`stylemotion.runtime.estimate`; this module times the frame writes, prints the result and, on CUDA,
 refuses a run whose measured peak would not fit the GPU's free memory. Imports no command.
 """
 
@@ -95,7 +95,7 @@ def check_fits(device: torch.device, size: int, run_largest: Callable[[], object
 
 def probe_settings(s):  # type: ignore[no-untyped-def]
     """A 3-frame copy of frame-loop settings whose frames get 1, 1 and 1 + m iterations (every
-    frame optimized, no loop), for :func:`stylemotion.estimate.probe_frames`."""
+    frame optimized, no loop), for :func:`stylemotion.runtime.estimate.probe_frames`."""
     return replace(s, run=replace(s.run, frames=3, first_iterations=1, iterations=Schedule.parse(probe_schedule(), "probe"), cadence=1, loop=False))
 
 

@@ -112,7 +112,7 @@ def open_render(args: argparse.Namespace, setting_flags: tuple[str, ...], resolv
 
 def build_engine(s: Settings, weights: Path | None):  # type: ignore[no-untyped-def]
     """(device, engine, style images) of a render: its device opened (and named), then
-    :func:`stylemotion.engines.run_engine`; every input is read before anything on disk changes."""
+    :func:`stylemotion.engine.factory.run_engine`; every input is read before anything on disk changes."""
     device, _ = open_device(s.run.device, s.run.precision)
     engine, styles = run_engine(s, device, EngineCache(), weights)
     return device, engine, styles

@@ -218,7 +218,7 @@ def srt_text(records: list[dict], fps: float) -> str:
 
 
 class Report:
-    """The render's report page (``OUT_report.html``, :mod:`stylemotion.report`), rewritten as frames
+    """The render's report page (``OUT_report.html``, :mod:`stylemotion.io.report`), rewritten as frames
     finish. It is optional: if the page cannot be written, one warning line, and the render goes on."""
 
     STRIP = 24  # thumbnails in the strip, evenly spaced over the frames so far

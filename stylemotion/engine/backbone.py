@@ -4,7 +4,7 @@ Everything else asks for named layers (``relu4_2``, ``conv3_1``, ``pool2``, ...)
 a dict of activations. The network runs only up to the deepest layer asked for, its weights
 never require gradients, and the convolutions run in channels_last, in bf16 autocast where the
 hardware has native bf16 (``precision``: CUDA, and CPUs with avx512_bf16 or AMX). Callers compute
-Grams and losses in fp32 (see :mod:`stylemotion.losses`).
+Grams and losses in fp32 (see :mod:`stylemotion.engine.losses`).
 
 Backbones:
 

@@ -1,14 +1,14 @@
 """The engine's settings and the names it knows: a leaf of the package (it imports nothing of it
 but the error type). The loss (:class:`StyleConfig`), how one image is optimized
 (:class:`OptimConfig`), the networks, poolings, precisions and devices a run may name. Read by the
-engine (:mod:`stylemotion.optimize`), its loop (:mod:`stylemotion.loop`), the network
-(:mod:`stylemotion.backbone`), the settings schema and the CLI."""
+engine (:mod:`stylemotion.engine.optimize`), its loop (:mod:`stylemotion.engine.loop`), the network
+(:mod:`stylemotion.engine.backbone`), the settings schema and the CLI."""
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from ..errors import UserError
@@ -180,3 +180,8 @@ def check_range(name: str, value: float, lo: float, hi: float) -> None:
     """UserError naming ``name`` unless ``value`` is a finite number in [lo, hi]."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and lo <= value <= hi):
         raise UserError(f"{name} must be in [{lo:g}, {hi:g}], got {value!r}")
+
+
+# every key of the two engine configs: the image command has a flag for each, a study can sweep each
+STYLE_KEYS = tuple(f.name for f in fields(StyleConfig))
+OPTIM_KEYS = tuple(f.name for f in fields(OptimConfig))

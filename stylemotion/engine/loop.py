@@ -1,7 +1,7 @@
 """The iteration loop of one optimization level, and what it reports.
 
 :class:`LevelRun` evaluates an :class:`~stylemotion.terms.Objective`, takes the gradient and an L-BFGS
-(:mod:`stylemotion.lbfgs`) or Adam step, clamps to [0, 1], and keeps the loss, its parts, the
+(:mod:`stylemotion.engine.lbfgs`) or Adam step, clamps to [0, 1], and keeps the loss, its parts, the
 best image so far and an image-finite flag in device buffers. Only every ``report_every``
 iterations (:data:`REPORT_EVERY`) are they read on the host; then the divergence checks, the
 progress callback and the early stop (:func:`should_stop`) run. :class:`StyleEngine.optimize

@@ -10,7 +10,7 @@ Pieces, composed in one loop:
   loss-term modules), then runs :meth:`StyleEngine.optimize` as often as needed. Callers that
   animate keep one engine and its targets for a whole run.
 * The iteration loop keeps the loss on the device and reads it back every ``report_every``
-  iterations (:mod:`stylemotion.loop`); L-BFGS is :mod:`stylemotion.lbfgs`, which never asks the host.
+  iterations (:mod:`stylemotion.engine.loop`); L-BFGS is :mod:`stylemotion.engine.lbfgs`, which never asks the host.
 * :func:`stylize` — the single-image entry point: pyramid, init, original colors.
 
 Images are (1, 3, H, W) float32 RGB in [0, 1]. Nothing here prints; progress goes to a callback.
@@ -169,7 +169,7 @@ class StyleEngine:
         so that a frame sequencer can pass them on. The host reads the loss every ``report_every``
         iterations (default: loop.REPORT_EVERY), which is when the callback, the early stop and the
         divergence checks run. If the loss goes non-finite or explodes, the run restarts from
-        ``init`` with smaller steps (:func:`stylemotion.loop.run_level`); if that fails too, :class:`Diverged`.
+        ``init`` with smaller steps (:func:`stylemotion.engine.loop.run_level`); if that fails too, :class:`Diverged`.
         """
         objective: Objective | BatchObjective
         if isinstance(targets, (Objective, BatchObjective)):

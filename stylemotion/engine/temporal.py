@@ -1,7 +1,7 @@
 """Temporal consistency for video, pure math (Ruder et al. 2016; Lai et al. 2018).
 
 Images are ``(B, 3, H, W)`` in [0, 1]; flows ``(B, 2, H, W)`` in pixels with ``flow(a -> b)``
-meaning ``a[p] ~ b[p + flow(p)]`` (see :mod:`stylemotion.flow`); masks ``(B, 1, H, W)`` in [0, 1].
+meaning ``a[p] ~ b[p + flow(p)]`` (see :mod:`stylemotion.video.flow`); masks ``(B, 1, H, W)`` in [0, 1].
 """
 
 from __future__ import annotations

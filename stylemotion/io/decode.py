@@ -73,7 +73,7 @@ class VideoInfo:
 
 def frame_rgb(frame: Any) -> np.ndarray:
     """A decoded frame as the picture is meant to be seen: (H, W, 3) uint8 sRGB, turned upright by
-    its display matrix, its colour range honoured, HDR tone-mapped (:mod:`stylemotion.tonemap`)."""
+    its display matrix, its colour range honoured, HDR tone-mapped (:mod:`stylemotion.io.tonemap`)."""
     kw = {"src_color_range": frame.color_range} if int(frame.color_range) else {}  # swscale assumes limited range otherwise
     trc, wide = int(frame.color_trc), int(frame.color_primaries) == _PRI_BT2020
     if trc in (_TRC_PQ, _TRC_HLG) or wide:

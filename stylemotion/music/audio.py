@@ -1,7 +1,7 @@
 """A song as per-frame curves for the schedules: loudness, bands, onsets and beats.
 
 The only module that imports ``librosa`` (an optional extra: ``pip install "stylemotion[music]"``);
-the samples come from :func:`stylemotion.encode.read_audio` (PyAV). Every curve has one value per
+the samples come from :func:`stylemotion.io.encode.read_audio` (PyAV). Every curve has one value per
 output frame ``t`` (the frame shows the time ``t / fps``), and every curve but ``beat_n`` is in
 [0, 1]:
 

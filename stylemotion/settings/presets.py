@@ -1,6 +1,6 @@
 """Preset files: shipped names and users' TOML/JSON files -> validated settings. Presets are data, never code.
 
-The schema and its checks are :mod:`stylemotion.settings`; here are the files (size-limited,
+The schema and its checks are :mod:`stylemotion.settings.sections`; here are the files (size-limited,
 UTF-8, TOML only), the shipped presets' sample paths, and ``--set section.key=value`` overrides
 (values parsed as TOML literals, falling back to plain strings).
 """

@@ -3,8 +3,8 @@
 A study is a list of :class:`Cell`s. Each cell is one ``image`` render (or a short ``zoom`` clip)
 whose fully resolved settings hash to its file name, so a cell whose output exists with matching
 stored settings is skipped: a stopped study continues where it left off. This module plans the
-cells (sweeps, jobs files) and lays them out in a grid; :mod:`stylemotion.cells` renders one,
-and :mod:`stylemotion.executors` runs many (in process, a local pool, or Ray).
+cells (sweeps, jobs files) and lays them out in a grid; :mod:`stylemotion.study.cells` renders one,
+and :mod:`stylemotion.runtime.executors` runs many (in process, a local pool, or Ray).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ..engine.config import DEFAULT_POOLING
+from ..engine.config import DEFAULT_POOLING, OPTIM_KEYS, STYLE_KEYS
 from ..errors import UserError
 from ..engine.optimize import OptimConfig, StyleConfig
 from ..io.paths import parse_toml, read_text, resolved
@@ -31,9 +31,7 @@ MODES = ("image", "zoom")
 MAX_CELLS = 10_000  # a study bigger than this is a typo in a sweep
 ZOOM_CELL_FRAMES = 12  # default length of a --mode zoom cell (a short clip to compare looks)
 # keys a study can sweep in image mode: every one has an `image` flag, so each cell reproduces
-IMAGE_STYLE_KEYS = ("content_weight", "style_weight", "tv_weight", "style_scale", "content_layers", "style_layers",
-                    "style_layer_weights", "style_loss")
-IMAGE_OPTIM_KEYS = ("iterations", "optimizer", "lr", "tol", "init", "seed", "pyramid_min", "pyramid_step", "avg_decay", "original_colors", "palette")
+IMAGE_STYLE_KEYS, IMAGE_OPTIM_KEYS = STYLE_KEYS, OPTIM_KEYS  # the engine configs' own fields
 IMAGE_RUN_KEYS = ("size", "pooling")
 
 

@@ -5,10 +5,10 @@ stylized ones with a resumable state, and touches no files (the CLI decodes, sav
 Per frame t (images ``(1, 3, H, W)`` in [0, 1] at the working size):
 
 1. optical flow between input t and each earlier input t-j (j in ``long_term``), both ways
-   (:mod:`stylemotion.flow`), computed for the next frame in a worker thread while this one is
+   (:mod:`stylemotion.video.flow`), computed for the next frame in a worker thread while this one is
    optimized;
 2. the consistency masks of Ruder et al. (disocclusions, motion boundaries), and their long-term
-   weights (:mod:`stylemotion.temporal`);
+   weights (:mod:`stylemotion.engine.temporal`);
 3. the previous output warped by the flow is the start image, and the temporal loss holds the
    result to the warped earlier outputs where the flow is reliable;
 4. the usual content + style loss, with the playlist's style (crossfades included) at frame t;
@@ -274,7 +274,7 @@ class ClipStylizer:
 def clip_source(path: str, a: int, b: int, every: int, hw: tuple[int, int],
                 fps: Fraction | None = None) -> Iterator[tuple[int, torch.Tensor]]:
     """Input frames ``a, a + every, ... < b`` of a clip as (index, (1, 3, H, W) in [0, 1] at ``hw``);
-    ``fps``: indices of the clip resampled to that rate (:func:`stylemotion.encode.read_video`)."""
+    ``fps``: indices of the clip resampled to that rate (:func:`stylemotion.io.encode.read_video`)."""
     for i, arr in read_video(path, a, b, every, fps):
         x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).float().div(255.0)
         yield i, resize(x, hw).clamp(0, 1).contiguous()

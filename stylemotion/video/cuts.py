@@ -1,7 +1,7 @@
 """What a clip is before anything is stylized: where its shots start, and its one colour map.
 
 Both need the input frames and the settings only, never the network: the shot pass that lets
-shots render side by side (:mod:`stylemotion.shots`) runs on the inputs alone, and the render
+shots render side by side (:mod:`stylemotion.video.shots`) runs on the inputs alone, and the render
 loop (:class:`stylemotion.video.ClipStylizer`) asks the same questions frame by frame.
 
 Images are ``(1, 3, H, W)`` float in [0, 1] at the run's frame size.

@@ -1,5 +1,5 @@
 """Shots of a clip rendered side by side: each shot is independent (it starts as frame 0 does, and
-nothing of the shot before it is held), so shots go to an executor (:mod:`stylemotion.executors`:
+nothing of the shot before it is held), so shots go to an executor (:mod:`stylemotion.runtime.executors`:
 worker processes, one per GPU, or a Ray cluster) and come back as the frames a sequential render
 gives, bit for bit: the same settings, each shot's colour map fitted on its first frame, the same CPU thread count.
 
