@@ -28,7 +28,7 @@ OUTSIDE = {
     "librosa": {"music.audio"},
     "ray": {"runtime.executors"},
 }
-LEAVES = {"engine.config", "settings.schedule", "settings.playlist"}  # configs: nothing of the package but errors
+LEAVES = {"engine.config", "settings.schedule", "settings.playlist", "settings.choices"}  # configs: nothing of the package but errors
 
 
 def modules() -> dict[str, Path]:

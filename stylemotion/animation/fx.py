@@ -23,9 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from ..engine.color import match_color
+from ..settings.choices import COHERENCE_SPACES, NOISE_TYPES
 
-COHERENCE_SPACES = ("rgb", "lab", "hsv")
-NOISE_TYPES = ("uniform", "perlin")
 
 
 def _check(x: torch.Tensor) -> None:

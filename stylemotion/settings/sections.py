@@ -27,6 +27,7 @@ from typing import Any, Mapping
 
 from ..engine.config import BACKBONES, OPTIM_RANGES, OPTIMIZERS, SEED_MAX, OptimConfig, POOLINGS, PRECISIONS, STYLE_LOSSES, STYLE_RANGES, StyleConfig, check_device_name
 from ..errors import UserError
+from .choices import BORDERS, COHERENCE_SPACES, FLOW_METHODS, FLOW_QUALITIES, MODES, NOISE_TYPES, RUN_COHERENCE, VIDEO_INITS
 from .playlist import Entry
 from .schedule import Schedule, Signals
 
@@ -226,18 +227,18 @@ def _plain(v: Any) -> Any:
 SECTIONS = {"run": RunSection, "motion": MotionSection, "fx": FxSection, "style": StyleSection, "optim": OptimSection, "output": OutputSection,
             "video": VideoSection, "audio": AudioSection}
 CHOICES = {
-    ("run", "mode"): ("zoom", "drift", "video"),
-    ("video", "init"): ("warped", "content"),
-    ("video", "flow"): ("dis", "farneback"),
-    ("video", "flow_quality"): ("ultrafast", "fast", "medium"),
-    ("run", "color_coherence"): ("none", "meanstd", "histogram"),
+    ("run", "mode"): MODES,
+    ("video", "init"): VIDEO_INITS,
+    ("video", "flow"): FLOW_METHODS,
+    ("video", "flow_quality"): FLOW_QUALITIES,
+    ("run", "color_coherence"): RUN_COHERENCE,
     ("run", "backbone"): BACKBONES,
     ("run", "pooling"): POOLINGS,
     ("run", "precision"): PRECISIONS,
     ("style", "style_loss"): STYLE_LOSSES,
-    ("fx", "color_coherence"): ("none", "rgb", "lab", "hsv"),
-    ("fx", "noise_type"): ("uniform", "perlin"),
-    ("motion", "border"): ("reflect", "replicate"),
+    ("fx", "color_coherence"): ("none", *COHERENCE_SPACES),
+    ("fx", "noise_type"): NOISE_TYPES,
+    ("motion", "border"): BORDERS,
     ("optim", "optimizer"): OPTIMIZERS,
 }
 RANGES = {

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..settings.choices import FLOW_METHODS, FLOW_QUALITIES
 
-METHODS = ("dis", "farneback")
-QUALITIES = ("ultrafast", "fast", "medium")
+METHODS, QUALITIES = FLOW_METHODS, FLOW_QUALITIES
 INSTALL_HINT = "optical flow needs OpenCV: pip install 'stylemotion[video]' (or opencv-python-headless)"
 
 
