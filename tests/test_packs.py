@@ -215,7 +215,8 @@ def test_inspect_pack_names_a_file_that_changed_or_went(made, tmp_path, capsys, 
 
 def test_a_loose_preset_that_reaches_outside_its_folder_says_so(tmp_path, capsys):
     folder = tmp_path / "p"
-    folder.mkdir()
+    (folder / "art").mkdir(parents=True)
+    shutil.copy(SAMPLES / "the_scream.jpg", folder / "art")
     shutil.copy(SAMPLES / "chelsea.png", tmp_path / "outside.png")
     text = PRESET.replace('content = "chelsea.png"', 'content = "../outside.png"').replace("art/starry_night.jpg", str(SAMPLES / "starry_night.jpg"))
     (folder / "x.toml").write_text(text)

@@ -40,10 +40,6 @@ def resolve(args: argparse.Namespace, default_preset: str, flags: FlagMap, fixed
     """Preset (or ``base``: a resumed render's settings) <- ``--set`` <- flags <- ``fixed``, each
     value checked once as it is set, the whole validated once."""
     s = base if (base is not None and args.preset is None) else load_preset(args.preset or default_preset)
-    outside = reaching_outside(args.preset) if args.preset else []
-    if outside:  # a stranger's preset could read a private picture into a render that is then shared back
-        print(f"note: preset {args.preset} reads files outside its folder: {', '.join(outside[:4])}"
-              f"{' and more' if len(outside) > 4 else ''}", file=sys.stderr)
     values = [("--set", *parse_override(t)) for t in args.overrides]
     for name, (sec, key) in flags.items():
         v = getattr(args, name, None)
@@ -135,6 +131,12 @@ class Plan:
 def run(args: argparse.Namespace, mode: str, r: Opened, plan: Plan) -> int:
     """``--estimate``, or the render with its final files. Returns the exit code."""
     s, start, (h, w) = r.s, r.start, plan.hw
+    # once every input has been read and checked (an error stays the one line): a stranger's preset
+    # could read a private picture into a render that is then shared back
+    outside = reaching_outside(args.preset) if args.preset else []
+    if outside:
+        print(f"note: preset {args.preset} reads files outside its folder: {', '.join(outside[:4])}"
+              f"{' and more' if len(outside) > 4 else ''}", file=sys.stderr)
     todo = s.run.frames - start
     if args.estimate:
         estimate_frame_loop(plan.probe, [plan.iterations_at(t) for t in plan.key_frames], todo - len(plan.key_frames), plan.hw,
