@@ -1,7 +1,7 @@
 """A song as per-frame curves for the schedules: loudness, bands, onsets and beats.
 
 The only module that imports ``librosa`` (an optional extra: ``pip install "stylemotion[music]"``);
-the samples come from :func:`stylemotion.io.encode.read_audio` (PyAV). Every curve has one value per
+the samples come from :func:`stylemotion.io.sound.read_audio` (PyAV). Every curve has one value per
 output frame ``t`` (the frame shows the time ``t / fps``), and every curve but ``beat_n`` is in
 [0, 1]:
 
@@ -67,6 +67,7 @@ class AudioFeatures:
     seconds: float  # the track's length
     bpm: float
     curves: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (frames,) float64
+    beat_times: list[float] = field(default_factory=list)  # seconds, every beat the tracker found
 
     @property
     def frames(self) -> int:
@@ -93,6 +94,7 @@ class AudioFeatures:
 
     def to_json(self) -> dict[str, Any]:
         return {"fps": self.fps, "frames": self.frames, "seconds": round(self.seconds, 4), "bpm": round(self.bpm, 2),
+                "beat_times": self.beat_times,
                 **{k: [round(float(x), 4) for x in v] for k, v in self.curves.items()}}
 
 
@@ -180,7 +182,8 @@ def analyze(samples: np.ndarray, rate: int, fps: float, frames: int | None = Non
     for k in ("amp", "bass", "mid", "high", "onset"):
         curves[k] = _smooth(curves[k], fps, cfg.attack, cfg.release)
     curves["beat"], curves["beat_n"] = beat_curves(beat_times, fps, n, bpm)
-    return AudioFeatures(fps=float(fps), seconds=seconds, bpm=bpm if math.isfinite(bpm) else 0.0, curves=curves)
+    return AudioFeatures(fps=float(fps), seconds=seconds, bpm=bpm if math.isfinite(bpm) else 0.0, curves=curves,
+                         beat_times=[round(float(b), 4) for b in beat_times])
 
 
 def beat_curves(beat_times: np.ndarray, fps: float, frames: int, bpm: float) -> tuple[np.ndarray, np.ndarray]:
