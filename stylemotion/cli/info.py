@@ -11,7 +11,8 @@ from ..io.encode import read_metadata
 from ..errors import UserError
 from ..settings.packs import SUFFIX, write_pack
 from ..settings.schema import markdown, schema_text
-from ..settings.presets import find_preset, list_presets, load_preset, preset_command, preset_description, read_toml
+from ..io.paths import parse_json, read_text
+from ..settings.presets import MAX_PRESET_BYTES, find_preset, list_presets, load_preset, preset_command, preset_description, read_toml
 from ..settings.sections import from_dict
 
 
@@ -60,7 +61,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _json_files(path: Path) -> dict | None:
-    data = json.loads(path.read_text(encoding="utf-8"))  # load_preset has read and checked it already
+    data = parse_json(read_text(path, "settings", MAX_PRESET_BYTES), str(path))  # bounded, as load_preset read it
     return data.get("files") if isinstance(data, dict) else None
 
 
