@@ -113,7 +113,8 @@ def attach_song(s: Settings, args: argparse.Namespace, resumed: bool) -> audio.A
             raise UserError(f"the run uses {', '.join(uses)}, which come from a song: give --audio FILE (or run.audio in the preset)")
         return None
     frames_given = resumed or args.frames is not None or any(o.replace(" ", "").startswith("run.frames=") for o in args.overrides)
-    cfg = audio.AudioConfig(file=s.run.audio, attack=s.audio.attack, release=s.audio.release)
+    cfg = audio.AudioConfig(file=s.run.audio, attack=s.audio.attack, release=s.audio.release, tempo=s.audio.tempo,
+                            beats_per_bar=s.audio.beats_per_bar)
     song = audio.load(s.run.audio, s.run.fps, s.run.frames if frames_given else None, cfg)
     if not frames_given:
         if song.frames > MAX_FRAMES:
@@ -121,7 +122,8 @@ def attach_song(s: Settings, args: argparse.Namespace, resumed: bool) -> audio.A
                             "give --frames N (the song is cut there) or a lower run.fps")
         s.run.frames = song.frames
     bind_signals(s, song.at)
-    s.playlist = on_beats(s.playlist, song.beat_frames(), s.run.frames, song.beat_period())
+    s.playlist = on_beats(s.playlist, song.beat_frames(), s.run.frames, song.beat_period(), song.event_frames("downbeat"),
+                          song.event_frames("section"), song.beats_per_bar)
     return song
 
 

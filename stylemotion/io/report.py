@@ -39,7 +39,8 @@ p.meta { margin: 0 0 12px; color: #aaa; }
 .plot h3 { font-size: 13px; margin: 0 0 2px; font-weight: 600; }
 svg { width: 100%; height: auto; display: block; }
 svg text { fill: #aaa; font: 10px system-ui, sans-serif; }
-table.const { border-collapse: collapse; font-size: 13px; }
+table.const, table.sections { border-collapse: collapse; font-size: 13px; }
+table.sections td, table.sections th { padding: 2px 12px 2px 0; text-align: left; }
 table.const td { padding: 2px 10px 2px 0; }
 """
 
@@ -76,10 +77,10 @@ def series_of(records: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
 
 
 def svg_plot(frames: Sequence[int], series: Mapping[str, Sequence[float]], marks: Sequence[int] = (),
-             width: int = 360, height: int = 140, beats: Sequence[int] = ()) -> str:
+             width: int = 360, height: int = 140, beats: Sequence[int] = (), sections: Sequence[int] = ()) -> str:
     """An SVG line plot over the frame number: one polyline per series (non-finite values break the
-    line), min and max labelled, vertical marks at ``marks`` (cuts, red) and ``beats`` (a song's
-    beats, grey)."""
+    line), min and max labelled, vertical marks at ``marks`` (cuts, red), ``beats`` (a song's
+    beats, grey, dashed) and ``sections`` (where a song's sections start, blue)."""
     e = html.escape
     left, right, top, bottom = 48, 8, 8, 20
     w, h = width - left - right, height - top - bottom
@@ -104,10 +105,11 @@ def svg_plot(frames: Sequence[int], series: Mapping[str, Sequence[float]], marks
            f'<text x="{left}" y="{height - 6}">{f0}</text>',
            f'<text x="{left + w}" y="{height - 6}" text-anchor="end">{f1}</text>',
            f'<text x="{left + w / 2}" y="{height - 6}" text-anchor="middle">frame</text>']
-    for cls, color, where in (("beat", "#666", beats), ("cut", "#ff5050", marks)):
+    for cls, color, dash, where in (("beat", "#666", "3 2", beats), ("section", "#4a90ff", "", sections), ("cut", "#ff5050", "3 2", marks)):
         for m in where:
-            out.append(f'<line class="{cls}" x1="{px(m):.1f}" x2="{px(m):.1f}" y1="{top}" y2="{top + h}" stroke="{color}" '
-                       f'stroke-dasharray="3 2" data-frame="{m}"/>')
+            style = f' stroke-dasharray="{dash}"' if dash else ' stroke-width="2"'
+            out.append(f'<line class="{cls}" x1="{px(m):.1f}" x2="{px(m):.1f}" y1="{top}" y2="{top + h}" stroke="{color}"'
+                       f'{style} data-frame="{m}"/>')
     for i, (name, vals) in enumerate(series.items()):
         color = COLORS[i % len(COLORS)]
         runs: list[list[str]] = [[]]
@@ -139,6 +141,7 @@ def page(title: str, records: Sequence[Mapping[str, Any]], *, total_frames: int,
     frames = [int(r.get("frame", i)) for i, r in enumerate(records)]
     cuts = [int(r.get("frame", i)) for i, r in enumerate(records) if r.get("cut")]
     beats = [int(r.get("frame", i)) for i, r in enumerate(records) if r.get("beat") == 1]  # a song's (--audio)
+    sections = [int(r.get("frame", i)) for i, r in enumerate(records) if r.get("section") == 1]
     series = series_of(records)
     varying = {k: v for k, v in series.items() if len({x for x in v if math.isfinite(x)}) > 1}
     constant = {k: v for k, v in series.items() if k not in varying}
@@ -170,7 +173,7 @@ def page(title: str, records: Sequence[Mapping[str, Any]], *, total_frames: int,
         for k in order:
             # the optimizer stops a frame whose loss has settled before its ceiling: say how often
             note = f" (settled early on {settled} of {len(stops)} frames)" if k == "iterations" and stops else ""
-            body.append(f'<div class="plot"><h3>{e(k)}{e(note)}</h3>{svg_plot(frames, {k: varying[k]}, cuts, beats=beats)}</div>')
+            body.append(f'<div class="plot"><h3>{e(k)}{e(note)}</h3>{svg_plot(frames, {k: varying[k]}, cuts, beats=beats, sections=sections)}</div>')
         body.append("</div>")
     if constant:
         body.append('<h2>Constant over the run</h2><table class="const">')
@@ -183,18 +186,27 @@ def page(title: str, records: Sequence[Mapping[str, Any]], *, total_frames: int,
     return "\n".join(head + body + ["</body></html>", ""])
 
 
-def audio_page(title: str, curves: Mapping[str, Sequence[float]], beats: Sequence[int], meta: str) -> str:
-    """A song's curves (one value per output frame) as a page of plots, each with the beats marked
+def audio_page(title: str, curves: Mapping[str, Sequence[float]], beats: Sequence[int], meta: str,
+               sections: Sequence[tuple[int, float]] = (), fps: float = 24.0) -> str:
+    """A song's curves (one value per output frame) as a page of plots, each with the beats and
+    the sections marked, and a table of the sections ``[(frame, seconds), ...]``
     (``stylemotion audio SONG -o song.html``)."""
     e = html.escape
     n = max((len(v) for v in curves.values()), default=0)
     frames = list(range(n))
+    starts = [f for f, _ in sections]
     body = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             f"<title>{e(title)}</title>", f"<style>{CSS}</style></head><body>",
-            f"<h1>{e(title)}</h1>", f'<p class="meta" id="status">{e(meta)}</p>',
-            '<h2>Per frame (beats marked)</h2><div class="plots">']
+            f"<h1>{e(title)}</h1>", f'<p class="meta" id="status">{e(meta)}</p>']
+    if sections:
+        body.append('<h2>Sections</h2><table class="sections"><tr><th>section</th><th>starts</th><th>frame</th><th>lasts</th></tr>')
+        for i, (f, sec) in enumerate(sections):
+            end = sections[i + 1][1] if i + 1 < len(sections) else n / fps
+            body.append(f"<tr><td>{i + 1}</td><td>{sec:.2f} s</td><td>{f}</td><td>{end - sec:.1f} s</td></tr>")
+        body.append("</table>")
+    body.append('<h2>Per frame (beats dashed, sections blue)</h2><div class="plots">')
     for k, v in curves.items():
-        body.append(f'<div class="plot"><h3>{e(k)}</h3>{svg_plot(frames, {k: list(v)}, beats=beats)}</div>')
+        body.append(f'<div class="plot"><h3>{e(k)}</h3>{svg_plot(frames, {k: list(v)}, beats=beats, sections=starts)}</div>')
     body += ["</div>", "</body></html>", ""]
     return "\n".join(body)

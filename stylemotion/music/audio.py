@@ -1,15 +1,19 @@
-"""A song as per-frame curves for the schedules: loudness, bands, onsets and beats.
+"""A song as per-frame curves for the schedules: loudness, bands, onsets, beats, bars, sections.
 
 The only module that imports ``librosa`` (an optional extra: ``pip install "stylemotion[music]"``);
-the samples come from :func:`stylemotion.io.sound.read_audio` (PyAV). Every curve has one value per
-output frame ``t`` (the frame shows the time ``t / fps``), and every curve but ``beat_n`` is in
-[0, 1]:
+the samples come from :func:`stylemotion.io.sound.read_audio` (PyAV); the tracker's math is
+:mod:`stylemotion.music.beats`. Every curve has one value per output frame ``t`` (the frame shows
+the time ``t / fps``, and takes what the song does nearest to that time), and every curve but the
+counts (``beat_n``, ``bar_n``, ``section_n``) is in [0, 1]:
 
 * ``amp``: loudness (RMS), ``bass`` (< 250 Hz), ``mid`` (250 Hz - 4 kHz), ``high`` (> 4 kHz):
   energy over the frame's time span, each over its loudest frame in the song;
-* ``onset``: onset strength (librosa's spectral flux), the strongest within the frame's span;
-* ``beat``: 1 on a frame with a beat (librosa's beat tracker), falling linearly to 0 before the
-  next beat; ``beat_n``: beats so far; ``bpm``: the song's tempo; ``s``: seconds.
+* ``onset``: onset strength (spectral flux of a short window, moved back by its measured lag so
+  that it peaks on the frame of the hit), the strongest within the frame's span;
+* ``beat``: 1 on a frame with a beat, falling linearly to 0 before the next beat; ``beat_n``:
+  beats so far; ``bpm``: the song's tempo; ``downbeat`` and ``bar_n``: the same for the first
+  beat of each bar; ``section`` and ``section_n``: the same for the song's sections (intro,
+  verse, chorus: where its sound changes), 1 on frame 0; ``s``: seconds.
 
 Silence gives zeros everywhere (no NaN); past the end of the track the curves are silence.
 Nothing here prints.
@@ -24,16 +28,27 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
+from . import beats
 
 HOP = 512  # samples between analysis frames: 43 per second at 22.05 kHz
 N_FFT = 2048
+ONSET_HOP, ONSET_FFT = 256, 1024  # the onset curve's finer analysis: 86 frames per second, 46 ms windows
+# Spectral flux peaks after the hit while the window fills with it; these are the median lags of
+# the envelopes' peaks behind reference onsets and beats on the beat corpus (benchmarks/beat_corpus.py)
+ONSET_LAG = 0.025  # s, ONSET_FFT window
+BEAT_LAG = 0.04  # s, N_FFT window
+AUDIO_RATE_FOR_ANALYSIS = 22050  # Hz, what read_audio gives (io.sound.AUDIO_RATE); analyze resamples others
+KICK_FFT, KICK_HZ = 4096, 120.0  # the kick band's envelope: a long window resolves < 120 Hz
 BANDS = {"bass": (0.0, 250.0), "mid": (250.0, 4000.0), "high": (4000.0, math.inf)}  # Hz
 # a band quieter than this share of the whole song's loudest energy is silence, not a curve
 # scaled up to 1 (a 60 Hz tone leaks far below it into the high band)
 BAND_FLOOR = 1e-3
-CURVES = ("amp", "bass", "mid", "high", "onset", "beat", "beat_n")
+COUNTS = ("beat_n", "bar_n", "section_n")  # curves that count, and hold their last value after the song
+CURVES = ("amp", "bass", "mid", "high", "onset", "beat", "beat_n", "downbeat", "bar_n", "section", "section_n")
 VARIABLES = ("s", *CURVES, "bpm")  # what a schedule may use beside t
+EVENTS = ("beat", "downbeat", "section")  # what keyframes can be put on
 INSTALL = 'music needs librosa: pip install "stylemotion[music]"'
+MAX_BEATS_PER_BAR = 12
 
 
 def _librosa() -> Any:
@@ -51,23 +66,34 @@ class AudioConfig:
     file: str = ""  # the song; a preset's path is relative to the preset file
     attack: float = 0.0  # seconds for amp, bands and onset to rise to a new level (0 = at once)
     release: float = 0.0  # seconds to fall back (0 = at once; 0.2 makes a pulse linger)
+    tempo: float = 0.0  # BPM the tracker looks near (a slow song counted in half notes); 0 = it finds the tempo
+    beats_per_bar: int = 0  # the meter (3 for a waltz); 0 = found from the song
 
     def check(self) -> None:
         for name in ("attack", "release"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 10):
                 raise UserError(f"audio.{name} must be a number of seconds in [0, 10], got {v!r}")
+        v = self.tempo
+        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= beats.TEMPO_MAX):
+            raise UserError(f"audio.tempo must be 0 (find it) or a tempo in BPM up to {beats.TEMPO_MAX:g}, got {v!r}")
+        v = self.beats_per_bar
+        if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_BEATS_PER_BAR):
+            raise UserError(f"audio.beats_per_bar must be 0 (find it) or a whole number up to {MAX_BEATS_PER_BAR}, got {v!r}")
 
 
 @dataclass
 class AudioFeatures:
-    """Per-frame curves of a song (see the module's docstring)."""
+    """Per-frame curves of a song (see the module's docstring) and its events in seconds."""
 
     fps: float
     seconds: float  # the track's length
     bpm: float
     curves: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (frames,) float64
     beat_times: list[float] = field(default_factory=list)  # seconds, every beat the tracker found
+    downbeat_times: list[float] = field(default_factory=list)  # the first beat of each bar
+    section_times: list[float] = field(default_factory=list)  # each section's start (the first is 0)
+    beats_per_bar: int = 4
 
     @property
     def frames(self) -> int:
@@ -81,12 +107,16 @@ class AudioFeatures:
             if t < n:
                 out[k] = float(v[t])
             else:
-                out[k] = float(v[-1]) if k == "beat_n" and n else 0.0
+                out[k] = float(v[-1]) if k in COUNTS and n else 0.0
         return out
+
+    def event_frames(self, kind: str = "beat") -> list[int]:
+        """The frames the events of ``kind`` (beat, downbeat, section) fall on, one per frame."""
+        return [int(t) for t in np.flatnonzero(self.curves[kind] == 1.0)]
 
     def beat_frames(self) -> list[int]:
         """The frames the beats fall on."""
-        return [int(t) for t in np.flatnonzero(self.curves["beat"] == 1.0)]
+        return self.event_frames("beat")
 
     def beat_period(self) -> float:
         """Frames per beat at the song's tempo (one second's worth where it has none)."""
@@ -94,7 +124,8 @@ class AudioFeatures:
 
     def to_json(self) -> dict[str, Any]:
         return {"fps": self.fps, "frames": self.frames, "seconds": round(self.seconds, 4), "bpm": round(self.bpm, 2),
-                "beat_times": self.beat_times,
+                "beats_per_bar": self.beats_per_bar, "beat_times": self.beat_times,
+                "downbeat_times": self.downbeat_times, "section_times": self.section_times,
                 **{k: [round(float(x), 4) for x in v] for k, v in self.curves.items()}}
 
 
@@ -118,25 +149,38 @@ def _smooth(x: np.ndarray, fps: float, attack: float, release: float) -> np.ndar
     return y
 
 
-def _per_frame(curve: np.ndarray, times: np.ndarray, fps: float, frames: int, how: str) -> np.ndarray:
-    """Analysis-rate ``curve`` at ``times`` (s) to one value per output frame: the mean (or the
-    max) of the analysis frames within [t / fps, (t + 1) / fps), the nearest one where none is."""
-    out = np.zeros(frames)
-    if curve.size == 0:
-        return out
-    idx = np.floor(times * fps).astype(np.int64)
-    for t in range(frames):
-        sel = curve[idx == t]
-        if sel.size:
-            out[t] = sel.max() if how == "max" else sel.mean()
-        else:
-            j = int(np.clip(np.searchsorted(times, (t + 0.5) / fps), 0, curve.size - 1))
-            out[t] = curve[j] if times[-1] >= t / fps else 0.0
+def _norm(x: np.ndarray, top: float) -> np.ndarray:
+    return np.clip(x / top, 0.0, 1.0) if top > 0 else np.zeros_like(x)
+
+
+def _sync(feats: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """``(d, n)`` analysis-rate features to ``(d, k)``: their mean over each beat's span."""
+    edges = np.clip(np.concatenate([frames, [feats.shape[1]]]), 0, feats.shape[1]).astype(np.int64)
+    out = np.zeros((feats.shape[0], frames.size))
+    for i in range(frames.size):
+        a, b = edges[i], max(edges[i] + 1, edges[i + 1])
+        out[:, i] = feats[:, a:b].mean(axis=1)
     return out
 
 
-def _norm(x: np.ndarray, top: float) -> np.ndarray:
-    return np.clip(x / top, 0.0, 1.0) if top > 0 else np.zeros_like(x)
+def _bars_and_sections(lr: Any, power: np.ndarray, kick: np.ndarray, beat_frames: np.ndarray,
+                       fr: float, beats_per_bar: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """(beats per bar, downbeat indices, section-start indices) into the beats, from the kick and
+    the harmony (chroma) on each beat and the beat-synchronous timbre (MFCC) and harmony."""
+    if beat_frames.size == 0:
+        return beats_per_bar or 4, np.zeros(0, np.int64), np.zeros(0, np.int64)
+    chroma = _sync(lr.feature.chroma_stft(S=power, sr=AUDIO_RATE_FOR_ANALYSIS), beat_frames)
+    unit = chroma / (np.linalg.norm(chroma, axis=0, keepdims=True) + 1e-9)
+    change = np.concatenate([[0.0], 1.0 - np.sum(unit[:, 1:] * unit[:, :-1], axis=0)])
+    reach = max(1, int(round(0.03 * fr)))
+    k = beats._at(beats._norm(kick), beat_frames.astype(float), reach)
+    accent = k / (k.max() + 1e-9) + change / (change.max() + 1e-9)
+    m, phase = beats.meter(accent, beats_per_bar)
+    down = np.arange(phase, beat_frames.size, m)
+    mfcc = _sync(lr.feature.mfcc(S=lr.power_to_db(lr.feature.melspectrogram(S=power, sr=AUDIO_RATE_FOR_ANALYSIS)), n_mfcc=13), beat_frames)
+    z = lambda f: (f - f.mean(axis=1, keepdims=True)) / (f.std(axis=1, keepdims=True) + 1e-9)  # noqa: E731
+    nov = beats.novelty(np.vstack([z(mfcc), z(chroma)]))
+    return m, down, np.asarray(beats.boundaries(nov), np.int64)
 
 
 def analyze(samples: np.ndarray, rate: int, fps: float, frames: int | None = None, config: AudioConfig | None = None) -> AudioFeatures:
@@ -149,56 +193,56 @@ def analyze(samples: np.ndarray, rate: int, fps: float, frames: int | None = Non
     lr = _librosa()
     y = np.nan_to_num(np.asarray(samples, dtype=np.float32))
     seconds = len(y) / rate
+    if rate != AUDIO_RATE_FOR_ANALYSIS:
+        y = lr.resample(y, orig_sr=rate, target_sr=AUDIO_RATE_FOR_ANALYSIS)
+    sr = AUDIO_RATE_FOR_ANALYSIS
     n = frames if frames is not None else frames_for(seconds, fps)
-    if len(y) < N_FFT:  # librosa needs one window: pad a very short track with silence
-        y = np.pad(y, (0, N_FFT - len(y)))
+    if len(y) < KICK_FFT:  # librosa needs one window: pad a very short track with silence
+        y = np.pad(y, (0, KICK_FFT - len(y)))
     silent = not bool(np.abs(y).max() > 1e-6)
     rms = lr.feature.rms(y=y, frame_length=N_FFT, hop_length=HOP)[0]
-    times = lr.frames_to_time(np.arange(rms.size), sr=rate, hop_length=HOP)
+    times = lr.frames_to_time(np.arange(rms.size), sr=sr, hop_length=HOP)
     power = np.abs(lr.stft(y, n_fft=N_FFT, hop_length=HOP)) ** 2
-    freqs = lr.fft_frequencies(sr=rate, n_fft=N_FFT)
+    freqs = lr.fft_frequencies(sr=sr, n_fft=N_FFT)
     total = float(power.sum(axis=0).max())
-    curves: dict[str, np.ndarray] = {"amp": _norm(_per_frame(rms, times, fps, n, "mean"), float(rms.max()))}
+    curves: dict[str, np.ndarray] = {"amp": _norm(beats.per_frame(rms, times, fps, n, "mean"), float(rms.max()))}
     for name, (lo, hi) in BANDS.items():
         band = power[(freqs >= lo) & (freqs < hi)].sum(axis=0)
-        per = _per_frame(band, times[: band.size], fps, n, "mean")
+        per = beats.per_frame(band, times[: band.size], fps, n, "mean")
         curves[name] = _norm(per, max(float(per.max()), BAND_FLOOR * total))
-    onset_env = lr.onset.onset_strength(y=y, sr=rate, hop_length=HOP)
-    onset = _per_frame(onset_env, times[: onset_env.size], fps, n, "max")
+    fine = lr.onset.onset_strength(y=y, sr=sr, hop_length=ONSET_HOP, n_fft=ONSET_FFT)
+    fine_t = np.maximum(lr.frames_to_time(np.arange(fine.size), sr=sr, hop_length=ONSET_HOP) - ONSET_LAG, 0.0)
+    onset = beats.per_frame(fine, fine_t, fps, n, "max")
     curves["onset"] = _norm(onset, float(onset.max()))
+    bpb = cfg.beats_per_bar or 4  # a silent song's bars: the given meter, or 4
+    beat_t, down_t, section_t = np.zeros(0), np.zeros(0), np.zeros(0)
     if silent:
         curves = {k: np.zeros(n) for k in curves}
-        bpm, beat_times = 0.0, np.zeros(0)
+        bpm = 0.0
     else:
-        # trim=False: a song that starts on a beat (a loop does) keeps its first one
-        tempo, beat_frames = lr.beat.beat_track(onset_envelope=onset_env, sr=rate, hop_length=HOP, trim=False)
-        beat_times = lr.frames_to_time(beat_frames, sr=rate, hop_length=HOP)
-        bpm = float(np.atleast_1d(tempo)[0])
-        if beat_times.size >= 4:
-            # the beats' own period (a straight line through their times): librosa's tempo is
-            # one of its tempogram's bins (117.5 for a 120 BPM click track), the beats are not
-            period = float(np.polyfit(np.arange(beat_times.size), beat_times, 1)[0])
-            bpm = 60.0 / period if period > 0 else bpm
+        full = lr.onset.onset_strength(y=y, sr=sr, hop_length=HOP, n_fft=N_FFT)
+        kick = lr.onset.onset_strength(y=y, sr=sr, hop_length=HOP, n_fft=KICK_FFT, fmax=KICK_HZ, n_mels=8)[: full.size]
+        fr = sr / HOP
+        found = beats.track(full, kick, fr, tempo=cfg.tempo)
+        frames_at = np.round(found.times * fr).astype(np.int64)
+        bpb, down, starts = _bars_and_sections(lr, power, kick, frames_at, fr, cfg.beats_per_bar)
+        beat_t = np.maximum(found.times - BEAT_LAG, 0.0)
+        down_t, section_t = beat_t[down], np.concatenate([[0.0], beat_t[starts]])
+        bpm = found.bpm
     for k in ("amp", "bass", "mid", "high", "onset"):
         curves[k] = _smooth(curves[k], fps, cfg.attack, cfg.release)
-    curves["beat"], curves["beat_n"] = beat_curves(beat_times, fps, n, bpm)
+    curves["beat"], curves["beat_n"] = beats.event_curves(beat_t, fps, n, fps * 60.0 / bpm if bpm > 0 else fps)
+    curves["downbeat"], curves["bar_n"] = beats.event_curves(down_t, fps, n, bpb * fps * 60.0 / bpm if bpm > 0 else fps)
+    curves["section"], curves["section_n"] = beats.event_curves(section_t, fps, n, n)
+    r4 = lambda a: [round(float(b), 4) for b in a]  # noqa: E731
     return AudioFeatures(fps=float(fps), seconds=seconds, bpm=bpm if math.isfinite(bpm) else 0.0, curves=curves,
-                         beat_times=[round(float(b), 4) for b in beat_times])
+                         beat_times=r4(beat_t), downbeat_times=r4(down_t), section_times=r4(section_t), beats_per_bar=bpb)
 
 
 def beat_curves(beat_times: np.ndarray, fps: float, frames: int, bpm: float) -> tuple[np.ndarray, np.ndarray]:
     """(beat, beat_n) per frame from beat times in seconds: 1 on a beat's frame, falling linearly
     to 0 at the next beat's frame (after the last beat, over one beat period of ``bpm``)."""
-    beat, count = np.zeros(frames), np.zeros(frames)
-    keys = sorted({int(round(b * fps)) for b in beat_times if 0 <= round(b * fps) < frames})
-    period = fps * 60.0 / bpm if bpm > 0 else fps
-    for i, k in enumerate(keys):
-        nxt = keys[i + 1] if i + 1 < len(keys) else k + max(1, round(period))
-        span = max(1, nxt - k)
-        for t in range(k, min(nxt, frames)):
-            beat[t] = 1.0 - (t - k) / span
-        count[k:] += 1
-    return beat, count
+    return beats.event_curves(beat_times, fps, frames, fps * 60.0 / bpm if bpm > 0 else fps)
 
 
 def load(path: str, fps: float, frames: int | None = None, config: AudioConfig | None = None) -> AudioFeatures:
@@ -214,3 +258,13 @@ def keyframes(f: AudioFeatures, name: str) -> str:
     if name not in f.curves:
         raise UserError(f"unknown audio feature {name!r}; choose one of {', '.join(CURVES)}")
     return ", ".join(f"{t}:({float(v):.4g})" for t, v in enumerate(f.curves[name]))
+
+
+def event_keyframes(f: AudioFeatures, kind: str, every: int = 1) -> str:
+    """Every ``every``-th event of ``kind`` (beat, downbeat, section) as keyframes another tool
+    takes: ``0:(1), 12:(1), ...`` with each event's frame."""
+    if kind not in EVENTS:
+        raise UserError(f"unknown event {kind!r}; choose one of {', '.join(EVENTS)}")
+    if not (isinstance(every, int) and every >= 1):
+        raise UserError(f"--every must be a whole number >= 1, got {every!r}")
+    return ", ".join(f"{t}:(1)" for t in f.event_frames(kind)[::every])

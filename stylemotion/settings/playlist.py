@@ -18,7 +18,15 @@ class Entry:
     crossfade: int = field(default=0, metadata={"help": "frames at the start of this entry that blend from the previous one"})
     hold_beats: int = field(default=0, metadata={"help": "with a song: beats this style is the target (replaces hold; 0 = use hold)"})
     crossfade_beats: int = field(default=0, metadata={"help": "with a song: beats to crossfade into it (replaces crossfade when "
-                                                                "hold_beats is set)"})
+                                                                "hold_beats, hold_bars or hold_sections is set)"})
+    hold_bars: int = field(default=0, metadata={"help": "with a song: bars this style is the target, changing on a downbeat (0 = not)"})
+    hold_sections: int = field(default=0, metadata={"help": "with a song: sections this style is the target, changing where the "
+                                                             "song's next section starts (0 = not)"})
+
+    @property
+    def on_song(self) -> bool:
+        """Whether the entry is held for a song's beats, bars or sections rather than frames."""
+        return bool(self.hold_beats or self.hold_bars or self.hold_sections)
 
 
 def weights_at(entries: list[Entry], t: int) -> list[tuple[int, float]]:
@@ -47,16 +55,21 @@ def label_at(entries: list[Entry], t: int) -> str:
     return Path(entries[i].style).stem
 
 
-def on_beats(entries: list[Entry], beat_frames: list[int], frames: int, beat_period: float) -> list[Entry]:
-    """The playlist laid out over a song's beats for a run of ``frames`` frames.
+def on_beats(entries: list[Entry], beat_frames: list[int], frames: int, beat_period: float,
+             bar_frames: list[int] | None = None, section_frames: list[int] | None = None, beats_per_bar: int = 4) -> list[Entry]:
+    """The playlist laid out over a song's beats, bars and sections for a run of ``frames`` frames.
 
     Entries with ``hold_beats`` start and end on beats (``beat_frames``: the frames the beats fall
-    on, in order; past the last one, every ``beat_period`` frames); the others keep their frames.
-    Returns the cycle unrolled over the run, every entry in frames, so :func:`weights_at` needs
-    no song. The first entry starts at frame 0 and ends on beat ``hold_beats`` (counted from 0)."""
-    if not any(e.hold_beats for e in entries):
+    on, in order; past the last one, every ``beat_period`` frames); with ``hold_bars`` an entry ends
+    on the n-th downbeat after its start (``bar_frames``; past the last, every ``beats_per_bar``
+    beat periods); with ``hold_sections`` where the n-th next section starts (``section_frames``;
+    past the last, at the run's end). The others keep their frames. Returns the cycle unrolled over
+    the run, every entry in frames, so :func:`weights_at` needs no song. The first entry starts at
+    frame 0 and, held for beats, ends on beat ``hold_beats`` (counted from 0)."""
+    if not any(e.on_song for e in entries):
         return entries
     period = max(1.0, beat_period)
+    bars, sections = list(bar_frames or []), list(section_frames or [])
 
     def beat(k: int) -> int:
         if k < len(beat_frames):
@@ -64,14 +77,30 @@ def on_beats(entries: list[Entry], beat_frames: list[int], frames: int, beat_per
         last = beat_frames[-1] if beat_frames else 0
         return int(round(last + (k - len(beat_frames) + 1) * period))
 
+    def after(marks: list[int], t: int, n: int, every: float | None) -> int:
+        """The n-th mark after frame t; past the last, one each ``every`` frames (None: the run's end)."""
+        later = [m for m in marks if m > t]
+        if n <= len(later):
+            return later[n - 1]
+        if every is None:
+            return frames
+        base = later[-1] if later else max((m for m in marks if m <= t), default=t)
+        return int(round(base + (n - len(later)) * every))
+
     out: list[Entry] = []
     t, k, i = 0, 0, 0  # frame, beat index and entry index where the next entry starts
     while t < frames:
         e = entries[i % len(entries)]
-        if e.hold_beats:
-            end = max(t + 1, beat(k + e.hold_beats))
-            fade = max(0, beat(k + min(e.crossfade_beats, e.hold_beats)) - t) if e.crossfade_beats else 0
-            k += e.hold_beats
+        if e.on_song:
+            if e.hold_beats:
+                end = max(t + 1, beat(k + e.hold_beats))
+            elif e.hold_bars:
+                end = max(t + 1, after(bars, t, e.hold_bars, max(1.0, beats_per_bar * period)))
+            else:
+                end = max(t + 1, after(sections, t, e.hold_sections, None))
+            n = min(e.crossfade_beats, e.hold_beats) if e.hold_beats else e.crossfade_beats
+            fade = max(0, beat(k + n) - t) if e.crossfade_beats else 0
+            k = k + e.hold_beats if e.hold_beats else next((j for j in range(k, k + 100_000) if beat(j) >= end), k)
         else:
             end, fade = t + e.hold, e.crossfade
             k = next((j for j in range(k, k + 100_000) if beat(j) >= end), k)

@@ -5,7 +5,8 @@ Grammar (the form animation tools use)::
     schedule   := value | key ("," key)*
     key        := INT ":" "(" expression ")"
     expression := arithmetic on numbers, t (frame number), pi, e, the song's variables
-                  s amp bass mid high onset beat beat_n bpm (with --audio; see
+                  s amp bass mid high onset beat beat_n downbeat bar_n section section_n bpm
+                  (with --audio; see
                   stylemotion.audio), and the functions
                   sin cos tan asin acos atan abs sqrt exp log floor ceil min max clamp
 
@@ -35,7 +36,7 @@ FUNCS: dict[str, Callable[..., float]] = {
 }
 CONSTS = {"pi": math.pi, "e": math.e}
 # Per-frame variables a run binds (Schedule.bind): seconds, and a song's curves (stylemotion.audio)
-SIGNALS = ("s", "amp", "bass", "mid", "high", "onset", "beat", "beat_n", "bpm")
+SIGNALS = ("s", "amp", "bass", "mid", "high", "onset", "beat", "beat_n", "downbeat", "bar_n", "section", "section_n", "bpm")
 Signals = Callable[[int], Mapping[str, float]]  # frame -> {name: value}
 _BINOPS: dict[type, Callable[[float, float], float]] = {
     ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,

@@ -11,7 +11,8 @@ Every value is type- and range-checked once, when it is read (:func:`set_value`:
     [optim]    optimizer, lr, tol, carry_moments
     [output]   crf, montage_every
     [video]    input, start, end, every, temporal_weight*, long_term, flow, palette, ...
-    [[playlist]]  style, hold, crossfade
+    [audio]    attack, release, tempo, beats_per_bar
+    [[playlist]]  style, hold, crossfade, hold_beats, hold_bars, hold_sections, crossfade_beats
 """
 
 from __future__ import annotations
@@ -102,8 +103,7 @@ class MotionSection:
     center_x: float = knob(0.0, "zoom/rotation center, -1 (left) .. 1 (right)")
     center_y: float = knob(0.0, "-1 (top) .. 1 (bottom)")
     border: str = knob("reflect", "how the edges fill when zooming out or turning")
-    dither: float = knob(0.0, ("px: sub-pixel wobble of the content (<= this) that varies the resampling phase per frame "
-        "(docs/commands.md)"))
+    dither: float = knob(0.0, "px: sub-pixel wobble of the content (<= this) that varies the resampling phase per frame (docs/commands.md)")
 
 
 @dataclass
@@ -134,10 +134,12 @@ class OptimSection:
 
 @dataclass
 class AudioSection:
-    """How a song's curves are smoothed (stylemotion.audio): 0 = they follow the song at once."""
+    """How a song is heard (stylemotion.music.audio): its curves' smoothing, its tempo and meter."""
 
     attack: float = knob(0.0, "seconds for amp, bass, mid, high and onset to rise to a new level")
     release: float = knob(0.0, "seconds to fall back (0.2 lets each pulse linger for a few frames)")
+    tempo: float = knob(0.0, "BPM to look for the beats near (e.g. 67 for a slow song found at 134); 0 = find the tempo")
+    beats_per_bar: int = knob(0, "the meter: 3 for a waltz, 4 for most songs; 0 = find it from the song")
 
 
 @dataclass
@@ -154,10 +156,9 @@ class VideoSection:
     start: int = knob(0, "first input frame used")
     end: int = knob(0, "stop before this input frame; 0 = the end of the clip")
     every: int = knob(1, "use every Nth input frame (the output's frame rate is the input's / N)")
-    init: str = knob("warped", ("warped: previous output carried by the flow (Ruder) | content: every frame from scratch "
-        "(flickers)"))
-    temporal_weight: Schedule = _sched("video.temporal_weight", "200.0", ("weight of the temporal loss (schedule; 0 = warm start only); chosen with "
-        "benchmarks/video_temporal.py"))
+    init: str = knob("warped", "warped: previous output carried by the flow (Ruder) | content: every frame from scratch (flickers)")
+    temporal_weight: Schedule = _sched("video.temporal_weight", "200.0",
+                                       "weight of the temporal loss (schedule; 0 = warm start only); chosen with benchmarks/video_temporal.py")
     long_term: tuple = knob((1,), ("earlier frames in the temporal loss: (1,) short-term; (1, 2, 4) Ruder's long-term"))
     flow: str = knob("dis", "dis | farneback (OpenCV)")
     flow_quality: str = knob("medium", "DIS preset: ultrafast | fast | medium")
@@ -251,7 +252,7 @@ RANGES = {
     ("run", "cadence"): (1, 16), ("run", "loop_frames"): (1, MAX_FRAMES),
     ("video", "palette"): (0, 1), ("video", "passes"): (1, 15), ("video", "fps"): (0, 120), ("video", "start"): (0, 10_000_000), ("video", "end"): (0, 10_000_000), ("video", "every"): (1, 1000),
     ("fx", "noise_octaves"): (1, 8), ("fx", "noise_persistence"): (0, 1), ("fx", "unsharp_fine_sigma"): (0, 5),
-    ("audio", "attack"): (0, 10), ("audio", "release"): (0, 10),
+    ("audio", "attack"): (0, 10), ("audio", "release"): (0, 10), ("audio", "tempo"): (0, 240), ("audio", "beats_per_bar"): (0, 12),
 }
 SCHEDULE_RANGES = {  # checked over every frame of the run
     ("run", "iterations"): (0, 5000), ("motion", "zoom"): (0.5, 2.0), ("motion", "angle"): (-45, 45),
@@ -260,7 +261,8 @@ SCHEDULE_RANGES = {  # checked over every frame of the run
     ("fx", "contrast"): (0.5, 2.0), ("fx", "unsharp_amount"): (0, 5), ("fx", "unsharp_kernel"): (1, 31),
     ("fx", "unsharp_sigma"): (0.1, 10), ("fx", "unsharp_threshold"): (0, 1), ("fx", "noise"): (0, 0.5),
 }
-ENTRY_RANGES = {"hold": (1, MAX_FRAMES), "crossfade": (0, MAX_FRAMES), "hold_beats": (0, MAX_FRAMES), "crossfade_beats": (0, MAX_FRAMES)}
+ENTRY_RANGES = {"hold": (1, MAX_FRAMES), "crossfade": (0, MAX_FRAMES), "hold_beats": (0, MAX_FRAMES), "crossfade_beats": (0, MAX_FRAMES),
+                "hold_bars": (0, MAX_FRAMES), "hold_sections": (0, 1000)}
 
 
 def check_value(where: str, default: Any, value: Any, key: tuple[str, str]) -> Any:
@@ -394,9 +396,9 @@ def song_names(s: Settings) -> set[str]:
 
 
 def song_uses(s: Settings) -> list[str]:
-    """What of the run needs a song: its schedules' song variables, and ``hold_beats`` if a
-    playlist entry holds for beats. Empty: the run needs none."""
-    return sorted(song_names(s)) + (["hold_beats"] if any(e.hold_beats for e in s.playlist) else [])
+    """What of the run needs a song: its schedules' song variables, and ``hold_beats``,
+    ``hold_bars`` or ``hold_sections`` if a playlist entry holds for them. Empty: the run needs none."""
+    return sorted(song_names(s)) + [k for k in ("hold_beats", "hold_bars", "hold_sections") if any(getattr(e, k) for e in s.playlist)]
 
 
 def bind_signals(s: Settings, song: Signals) -> None:
@@ -439,8 +441,6 @@ def validate(s: Settings, source: str = "settings") -> None:
         raise UserError(f"{source}: video.cuts {s.video.cuts!r} must be auto, none, or input frame numbers like \"120,348\"")
     if s.optim.carry_moments and s.optim.optimizer != "adam":
         raise UserError(f"{source}: optim.carry_moments needs optim.optimizer = \"adam\"")
-
-
 
 
 def style_config(s: Settings) -> StyleConfig:

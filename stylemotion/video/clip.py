@@ -290,13 +290,16 @@ def bind_clip_song(s: Settings) -> Callable[[int], dict[str, float]] | None:
     from ..music import audio
 
     fps = s.run.fps
-    song = audio.load(s.video.input, fps, None, audio.AudioConfig(attack=s.audio.attack, release=s.audio.release))
+    song = audio.load(s.video.input, fps, None, audio.AudioConfig(attack=s.audio.attack, release=s.audio.release, tempo=s.audio.tempo,
+                                                                 beats_per_bar=s.audio.beats_per_bar))
     shift = round(s.video.start / s.video.every)  # output frames before the first frame used (run.fps = rate / every)
 
     def at(t: int) -> dict[str, float]:
         return song.at(t + shift)
 
     bind_signals(s, at)
-    beats = [b - shift for b in song.beat_frames() if b >= shift]
-    s.playlist = on_beats(s.playlist, beats, s.run.frames, song.beat_period())
+    def marks(kind: str) -> list[int]:
+        return [b - shift for b in song.event_frames(kind) if b >= shift]
+
+    s.playlist = on_beats(s.playlist, marks("beat"), s.run.frames, song.beat_period(), marks("downbeat"), marks("section"), song.beats_per_bar)
     return at
