@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("librosa")
 
-from stylemotion.music.audio import AudioConfig, analyze, beat_curves, keyframes  # noqa: E402
+from stylemotion.music.audio import COUNTS, CURVES, AudioConfig, analyze, beat_curves, event_keyframes, keyframes  # noqa: E402
 from stylemotion.io.sound import AUDIO_RATE, read_audio, write_audio  # noqa: E402
 from stylemotion.errors import UserError  # noqa: E402
 from stylemotion.settings.schedule import Schedule  # noqa: E402
@@ -58,7 +58,79 @@ def test_a_click_track_gives_its_beats_and_tempo():
     k0, k1 = beat_frames[2], beat_frames[3]
     assert np.all(np.diff(b[k0:k1]) < 0) and b[k1 - 1] < 1 / (k1 - k0) + 1e-9
     assert f.curves["beat_n"][k1] == f.curves["beat_n"][k1 - 1] + 1
-    assert f.frames == 8 * 24 and all(0 <= v.min() and (k == "beat_n" or v.max() <= 1) for k, v in f.curves.items())
+    assert f.frames == 8 * 24 and all(0 <= v.min() and (k in COUNTS or v.max() <= 1) for k, v in f.curves.items())
+    # the beat times themselves, bars of four on beats, one section (a click track does not change)
+    assert len(f.beat_times) >= len(times) - 2 and all(np.abs(times - b).min() < 0.05 for b in f.beat_times)
+    assert f.beats_per_bar == 4 and set(f.downbeat_times) <= set(f.beat_times) and f.section_times == [0.0]
+    assert np.allclose(np.diff(f.downbeat_times), 2.0, atol=0.05)
+
+
+def song(bars: int, beats_per_bar: int, bpm: float = 120.0, chords: tuple = ((220, 277, 330), (196, 247, 294), (175, 220, 262), (165, 208, 247)),
+         bass: tuple = (55, 49, 44, 41), timbre: str = "sine") -> tuple[np.ndarray, np.ndarray]:
+    """A made song: a chord and a bass note per bar (changing on the bar), a kick on its first
+    beat and a hat on the others. (samples, downbeat times)."""
+    rng = np.random.default_rng(1)
+    beat = 60.0 / bpm
+    n = int(bars * beats_per_bar * beat * SR) + SR // 2
+    y = np.zeros(n, np.float32)
+    downs = np.arange(bars) * beats_per_bar * beat
+    for b, t0 in enumerate(downs):
+        i, j = int(t0 * SR), int((t0 + beats_per_bar * beat) * SR)
+        tt = np.arange(j - i) / SR
+        wave = (lambda f: np.sign(np.sin(2 * np.pi * f * tt))) if timbre == "square" else (lambda f: np.sin(2 * np.pi * f * tt))
+        y[i:j] += 0.08 * sum(wave(f) for f in chords[b % len(chords)]) + 0.2 * np.sin(2 * np.pi * bass[b % len(bass)] * tt)
+        for k in range(beats_per_bar):
+            s0 = int((t0 + k * beat) * SR)
+            m = int(0.05 * SR)
+            env = np.exp(-np.linspace(0, 8, m))
+            hit = 0.9 * np.sin(2 * np.pi * 60 * np.arange(m) / SR) * env if k == 0 else 0.3 * rng.standard_normal(m) * env
+            y[s0:s0 + m] += hit.astype(np.float32)[: n - s0]
+    return y, downs
+
+
+def test_a_waltz_has_three_beats_to_the_bar_and_its_downbeats():
+    y, downs = song(16, 3)
+    f = analyze(y, SR, fps=24)
+    assert abs(f.bpm - 120) < 3 and f.beats_per_bar == 3
+    assert sum(np.min(np.abs(downs - d)) < 0.07 for d in f.downbeat_times) >= 0.9 * len(f.downbeat_times) >= 0.8 * len(downs)
+    assert f.curves["bar_n"][-1] == len(f.downbeat_times) and f.curves["downbeat"].max() == 1.0
+    four = analyze(*song(12, 4)[:1], SR, fps=24)
+    assert four.beats_per_bar == 4
+    given = analyze(y, SR, fps=24, config=AudioConfig(beats_per_bar=6))
+    assert given.beats_per_bar == 6 and len(given.downbeat_times) in (len(f.beat_times) // 6, len(f.beat_times) // 6 + 1)
+    moved = analyze(y, SR, fps=24, config=AudioConfig(bar_offset=1))
+    assert all(min(abs(np.asarray(f.beat_times) - d)) < 1e-6 for d in moved.downbeat_times)
+    assert not set(moved.downbeat_times) & set(f.downbeat_times)
+
+
+def test_a_song_that_changes_its_sound_has_two_sections():
+    a, _ = song(8, 4)
+    b, _ = song(8, 4, chords=((311, 392, 466), (349, 440, 523)), bass=(78, 87), timbre="square")
+    y = np.concatenate([a[: int(16 * SR)], b[: int(16 * SR)]])
+    f = analyze(y, SR, fps=12)
+    assert f.section_times[0] == 0.0 and len(f.section_times) == 2 and abs(f.section_times[1] - 16.0) < 0.6, f.section_times
+    k = int(round(f.section_times[1] * 12))
+    assert f.curves["section"][0] == 1.0 and f.curves["section"][k] == 1.0 and f.curves["section_n"][k - 1] == 1 and f.curves["section_n"][k] == 2
+    assert event_keyframes(f, "section") == f"0:(1), {k}:(1)"
+
+
+def test_a_tempo_and_meter_given_and_their_mistakes():
+    y, times = clicks(132.0, seconds=8.0)
+    assert abs(analyze(y, SR, fps=24).bpm - 132) < 3
+    assert abs(analyze(y, SR, fps=24, config=AudioConfig(tempo=66)).bpm - 66) < 2
+    for cfg, msg in ((AudioConfig(tempo=-1), "audio.tempo must be 0"), (AudioConfig(tempo=500), "audio.tempo must be 0"),
+                     (AudioConfig(beats_per_bar=13), "audio.beats_per_bar must be 0"), (AudioConfig(beats_per_bar=2.5), "audio.beats_per_bar"),
+                     (AudioConfig(bar_offset=12), "audio.bar_offset must be")):
+        with pytest.raises(UserError, match=msg):
+            cfg.check()
+
+
+def test_a_fast_song_at_a_low_frame_rate_keeps_every_beat():
+    y, times = clicks(200.0, seconds=6.0)
+    f = analyze(y, SR, fps=2)  # 0.3 s between beats, 0.5 s between frames
+    assert abs(len(f.beat_times) - len(times)) <= 2
+    inside = [b for b in f.beat_times if round(b * 2) < f.frames]  # a beat nearest the frame after the last is the video's end
+    assert f.curves["beat_n"][-1] == len(inside) and np.all(f.curves["beat"][1:] == 1.0)
 
 
 def test_bass_and_high_are_apart():
@@ -150,13 +222,21 @@ def test_audio_command_json_keyframes_page(tmp_path):
     assert p.returncode == 0, p.stderr
     d = json.loads(p.stdout)
     assert d["fps"] == 24 and d["frames"] == 72 and abs(d["bpm"] - 120) < 3 and len(d["onset"]) == 72
-    assert set(d) >= {"fps", "frames", "seconds", "bpm", "amp", "bass", "mid", "high", "onset", "beat"}
+    assert set(d) >= {"fps", "frames", "seconds", "bpm", "amp", "bass", "mid", "high", "onset", "beat", "downbeat", "bar_n", "section",
+                      "section_n", "beat_times", "downbeat_times", "section_times", "beats_per_bar"}
+    assert len(d["beat_times"]) >= 5 and all(abs(b - 0.25 - round((b - 0.25) * 2) / 2) < 0.05 for b in d["beat_times"])  # clicks each 0.5 s from 0.25
+    p = run_cli("audio", song, "--fps", 24, "--keyframes", "beat", "--every", 2, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    keys = [int(k.split(":")[0]) for k in p.stdout.strip().split(", ")]
+    assert keys == [round(b * 24) for b in d["beat_times"]][::2] and p.stdout.count(":(1)") == len(keys)
+    p = run_cli("audio", song, "--keyframes", "onset", "--every", 2, cwd=tmp_path)
+    assert p.returncode == 2 and "--every 2 needs --keyframes with an event (beat, downbeat, section)" in p.stderr
     p = run_cli("audio", song, "--fps", 24, "--keyframes", "onset", cwd=tmp_path)
     assert p.returncode == 0 and p.stdout.startswith("0:(") and p.stdout.count(":(") == 72
     p = run_cli("audio", song, "--fps", 24, "-o", tmp_path / "song.html", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     page = (tmp_path / "song.html").read_text()
-    assert page.count("<svg") == 7 and 'class="beat"' in page
+    assert page.count("<svg") == len(CURVES) and 'class="beat"' in page and "<h2>Sections</h2>" in page
     assert abs(float(page.split(" bpm")[0].split()[-1]) - 120) < 3  # the summary line: "..., 120.2 bpm, 6 beats"
     mask = os.umask(0o022)
     os.umask(mask)

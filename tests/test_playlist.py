@@ -24,3 +24,29 @@ def test_crossfade_back_into_first_entry_on_the_next_cycle():
     assert weights_at(pl, 0) == [(0, 1.0)]
     w = dict(weights_at(pl, 6))  # cycle 2 starts with a, fading from b
     assert w == pytest.approx({1: 2 / 3, 0: 1 / 3})
+
+
+def layout(entries: list[Entry], frames: int, **song: object) -> list[tuple[str, int]]:
+    from stylemotion.settings.playlist import on_beats
+
+    beats = [3 + 6 * k for k in range(40)]  # a beat every 6 frames from frame 3
+    return [(e.style, e.hold) for e in on_beats(entries, beats, frames, 6.0, **song)]
+
+
+def test_entries_held_for_beats_bars_and_sections():
+    bars = [3 + 24 * k for k in range(10)]  # a downbeat every 4 beats
+    sections = [0, 51, 99]
+    pl = [Entry("a.jpg", hold_bars=2), Entry("b.jpg", hold_sections=1), Entry("c.jpg", hold_beats=2)]
+    got = layout(pl, 140, bar_frames=bars, section_frames=sections)
+    # a: frame 0 to the 2nd downbeat after it (27), b: to where the next section starts (51),
+    # c: two beats from the beat at 51 (to 63), a again: to the 2nd downbeat after 63 (99)
+    assert got[:4] == [("a.jpg", 27), ("b.jpg", 24), ("c.jpg", 12), ("a.jpg", 36)]
+    assert sum(h for _, h in got) == 140
+    # past the last section the entry lasts to the run's end; past the last downbeat, a bar each 4 beats
+    tail = layout([Entry("s.jpg", hold_sections=1)], 300, section_frames=[0, 120])
+    assert tail == [("s.jpg", 120), ("s.jpg", 180)]
+    far = layout([Entry("x.jpg", hold_bars=1)], 100, bar_frames=[3], beats_per_bar=4)
+    assert far[:3] == [("x.jpg", 3), ("x.jpg", 24), ("x.jpg", 24)]
+    # frames-only playlists are returned as they are
+    plain = [Entry("p.jpg", 5)]
+    assert layout(plain, 50) == [("p.jpg", 5)]

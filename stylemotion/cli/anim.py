@@ -114,7 +114,7 @@ def attach_song(s: Settings, args: argparse.Namespace, resumed: bool) -> audio.A
         return None
     frames_given = resumed or args.frames is not None or any(o.replace(" ", "").startswith("run.frames=") for o in args.overrides)
     cfg = audio.AudioConfig(file=s.run.audio, attack=s.audio.attack, release=s.audio.release, tempo=s.audio.tempo,
-                            beats_per_bar=s.audio.beats_per_bar)
+                            beats_per_bar=s.audio.beats_per_bar, bar_offset=s.audio.bar_offset)
     song = audio.load(s.run.audio, s.run.fps, s.run.frames if frames_given else None, cfg)
     if not frames_given:
         if song.frames > MAX_FRAMES:

@@ -26,7 +26,8 @@ def cmd_audio(args: argparse.Namespace) -> int:
     out = check_output_file(args.output, "page", [".html"], [args.song]) if args.output else None
     if args.every is not None and args.keyframes not in EVENTS:
         raise UserError(f"--every {args.every} needs --keyframes with an event ({', '.join(EVENTS)})")
-    cfg = AudioConfig(attack=args.attack, release=args.release, tempo=args.tempo, beats_per_bar=args.beats_per_bar)
+    cfg = AudioConfig(attack=args.attack, release=args.release, tempo=args.tempo, beats_per_bar=args.beats_per_bar,
+                      bar_offset=args.bar_offset)
     cfg.check()
     f = load(str(args.song), args.fps, args.frames, cfg)
     if args.json:
@@ -63,6 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="look for beats near this tempo (a slow song the tracker counts twice as fast); default: find it")
     p.add_argument("--beats-per-bar", type=int, default=0, metavar="N",
                    help=f"the meter: 3 for a waltz, 4 for most songs (2..{MAX_BEATS_PER_BAR}); default: find it")
+    p.add_argument("--bar-offset", type=int, default=0, metavar="K",
+                   help="move the found bars by K beats, where they start on the wrong beat (default 0)")
     p.add_argument("--every", type=positive_int, metavar="N",
                    help="with --keyframes beat, downbeat or section: a key (1) on the frame of every N-th one, not the curve")
     what = p.add_mutually_exclusive_group()

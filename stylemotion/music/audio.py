@@ -39,6 +39,7 @@ ONSET_LAG = 0.025  # s, ONSET_FFT window
 BEAT_LAG = 0.04  # s, N_FFT window
 AUDIO_RATE_FOR_ANALYSIS = 22050  # Hz, what read_audio gives (io.sound.AUDIO_RATE); analyze resamples others
 KICK_FFT, KICK_HZ = 4096, 120.0  # the kick band's envelope: a long window resolves < 120 Hz
+BASS_FFT, BASS_HZ = 8192, 250.0  # the bass line's notes (E1 to B3): 2.7 Hz bins tell neighbouring semitones apart
 BANDS = {"bass": (0.0, 250.0), "mid": (250.0, 4000.0), "high": (4000.0, math.inf)}  # Hz
 # a band quieter than this share of the whole song's loudest energy is silence, not a curve
 # scaled up to 1 (a 60 Hz tone leaks far below it into the high band)
@@ -68,6 +69,7 @@ class AudioConfig:
     release: float = 0.0  # seconds to fall back (0 = at once; 0.2 makes a pulse linger)
     tempo: float = 0.0  # BPM the tracker looks near (a slow song counted in half notes); 0 = it finds the tempo
     beats_per_bar: int = 0  # the meter (3 for a waltz); 0 = found from the song
+    bar_offset: int = 0  # beats to move the found bars by, where they start on the wrong beat
 
     def check(self) -> None:
         for name in ("attack", "release"):
@@ -80,6 +82,9 @@ class AudioConfig:
         v = self.beats_per_bar
         if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_BEATS_PER_BAR):
             raise UserError(f"audio.beats_per_bar must be 0 (find it) or a whole number up to {MAX_BEATS_PER_BAR}, got {v!r}")
+        v = self.bar_offset
+        if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < MAX_BEATS_PER_BAR):
+            raise UserError(f"audio.bar_offset must be a whole number of beats in [0, {MAX_BEATS_PER_BAR - 1}], got {v!r}")
 
 
 @dataclass
@@ -163,21 +168,36 @@ def _sync(feats: np.ndarray, frames: np.ndarray) -> np.ndarray:
     return out
 
 
-def _bars_and_sections(lr: Any, power: np.ndarray, kick: np.ndarray, beat_frames: np.ndarray,
-                       fr: float, beats_per_bar: int) -> tuple[int, np.ndarray, np.ndarray]:
-    """(beats per bar, downbeat indices, section-start indices) into the beats, from the kick and
-    the harmony (chroma) on each beat and the beat-synchronous timbre (MFCC) and harmony."""
+def _change(f: np.ndarray, w: int = 2) -> np.ndarray:
+    """(k,) how much beat-synchronous ``f`` ``(d, k)`` changes at each beat: 1 - cos between the
+    mean of the ``w`` beats from it and the ``w`` before it (0 at the first)."""
+    out = np.zeros(f.shape[1])
+    for i in range(1, f.shape[1]):
+        a, b = f[:, max(0, i - w):i].mean(axis=1), f[:, i:i + w].mean(axis=1)
+        out[i] = 1.0 - float(np.dot(a, b)) / (float(np.linalg.norm(a) * np.linalg.norm(b)) + 1e-9)
+    return out
+
+
+def _bars_and_sections(lr: Any, y: np.ndarray, power: np.ndarray, beat_frames: np.ndarray,
+                       beats_per_bar: int, bar_offset: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """(beats per bar, downbeat indices, section-start indices) into the beats.
+
+    A bar starts where the harmony and the bass note change (chords and bass lines move on the
+    bar, more than on its other beats): the accent of a beat is the change of the chroma and of
+    the bass's chroma (< 250 Hz, a long window) over two beats. Sections: the novelty of the
+    beat-synchronous timbre (MFCC) and harmony (chroma)."""
     if beat_frames.size == 0:
         return beats_per_bar or 4, np.zeros(0, np.int64), np.zeros(0, np.int64)
-    chroma = _sync(lr.feature.chroma_stft(S=power, sr=AUDIO_RATE_FOR_ANALYSIS), beat_frames)
-    unit = chroma / (np.linalg.norm(chroma, axis=0, keepdims=True) + 1e-9)
-    change = np.concatenate([[0.0], 1.0 - np.sum(unit[:, 1:] * unit[:, :-1], axis=0)])
-    reach = max(1, int(round(0.03 * fr)))
-    k = beats._at(beats._norm(kick), beat_frames.astype(float), reach)
-    accent = k / (k.max() + 1e-9) + change / (change.max() + 1e-9)
+    sr = AUDIO_RATE_FOR_ANALYSIS
+    # tuning=0: a semitone's change is what counts here, and estimating the tuning costs more than the rest
+    chroma = _sync(lr.feature.chroma_stft(S=power, sr=sr, tuning=0.0), beat_frames)
+    long = np.abs(lr.stft(y, n_fft=BASS_FFT, hop_length=HOP)) ** 2
+    low = long * (lr.fft_frequencies(sr=sr, n_fft=BASS_FFT) < BASS_HZ)[:, None]
+    bass = _sync(lr.feature.chroma_stft(S=low, sr=sr, n_fft=BASS_FFT, tuning=0.0), beat_frames)
+    accent = sum(c / (c.max() + 1e-9) for c in (_change(chroma), _change(bass)))
     m, phase = beats.meter(accent, beats_per_bar)
-    down = np.arange(phase, beat_frames.size, m)
-    mfcc = _sync(lr.feature.mfcc(S=lr.power_to_db(lr.feature.melspectrogram(S=power, sr=AUDIO_RATE_FOR_ANALYSIS)), n_mfcc=13), beat_frames)
+    down = np.arange((phase + bar_offset) % m, beat_frames.size, m)
+    mfcc = _sync(lr.feature.mfcc(S=lr.power_to_db(lr.feature.melspectrogram(S=power, sr=sr)), n_mfcc=13), beat_frames)
     z = lambda f: (f - f.mean(axis=1, keepdims=True)) / (f.std(axis=1, keepdims=True) + 1e-9)  # noqa: E731
     nov = beats.novelty(np.vstack([z(mfcc), z(chroma)]))
     return m, down, np.asarray(beats.boundaries(nov), np.int64)
@@ -225,7 +245,7 @@ def analyze(samples: np.ndarray, rate: int, fps: float, frames: int | None = Non
         fr = sr / HOP
         found = beats.track(full, kick, fr, tempo=cfg.tempo)
         frames_at = np.round(found.times * fr).astype(np.int64)
-        bpb, down, starts = _bars_and_sections(lr, power, kick, frames_at, fr, cfg.beats_per_bar)
+        bpb, down, starts = _bars_and_sections(lr, y, power, frames_at, cfg.beats_per_bar, cfg.bar_offset)
         beat_t = np.maximum(found.times - BEAT_LAG, 0.0)
         down_t, section_t = beat_t[down], np.concatenate([[0.0], beat_t[starts]])
         bpm = found.bpm

@@ -13,7 +13,7 @@ The tracker departs from librosa's ``beat_track`` (Ellis 2007) where real songs 
 * phase: Ellis's dynamic programme follows the strongest onsets, which in a swung or trance
   track are the off-beats. The programme runs on the full-band envelope and on full band plus the
   kick band, each also shifted half a beat, and the candidate whose beats stand out most against
-  their half-beat neighbours in both bands wins.
+  their half-beat neighbours (the full band, and the kick band at a smaller share) wins.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ PRIOR_BPM, PRIOR_OCTAVES = 120.0, 1.0  # the tempo prior: log-normal around 120 
 TIGHTNESS = 100.0  # the programme's penalty on an interval that is not the local beat period
 TEMPO_WINDOW, TEMPO_HOP = 8.0, 1.0  # seconds of music per local tempo, seconds between them
 TEMPO_JUMP = 4.0  # Viterbi cost of a tempo change of one octave (in log-comb units)
+# the kick band's say in the phase, beside the full band's: a swung track's bass on the beat must
+# outvote its chords on the off-beat (west: needs > 0.13), a ballad's walking bass on the
+# off-beat must not outvote its melody on the beat (lose at 67 BPM: needs < 0.72)
+KICK_SHARE = 0.3
 
 
 @dataclass
@@ -185,7 +189,7 @@ def track(full: np.ndarray, low: np.ndarray, fr: float, tempo: float = 0.0) -> B
     for local in (full, full + 0.3 * low):
         f = dp_beats(local / (local.std() + 1e-9), period).astype(float)
         cands += [f, _shift_half(f)]
-    best = max(cands, key=lambda f: contrast(f, full, reach) + contrast(f, low, reach))
+    best = max(cands, key=lambda f: contrast(f, full, reach) + KICK_SHARE * contrast(f, low, reach))
     times = best / fr
     # the mean interval: each one is a whole number of analysis frames, their median is not the tempo
     tempo = 60.0 * (times.size - 1) / float(times[-1] - times[0]) if times.size >= 2 and times[-1] > times[0] else 0.0
@@ -193,24 +197,26 @@ def track(full: np.ndarray, low: np.ndarray, fr: float, tempo: float = 0.0) -> B
 
 
 # --- bars -------------------------------------------------------------------------------------
-METERS = (3, 4)  # beats per bar the tracker chooses between
+METER_MARGIN = 0.1  # how much more the accents must recur at three beats than at four to call a bar 3/4
 
 
 def meter(accent: np.ndarray, beats_per_bar: int = 0) -> tuple[int, int]:
-    """(beats per bar, index of the first downbeat) from each beat's accent ``(k,)`` (the kick
-    and the change of harmony on it). The meter is the one whose bar lag recurs most in the
-    accents (4 on a tie or with fewer than three bars); the downbeat is the strongest position."""
+    """(beats per bar, index of the first downbeat) from each beat's accent ``(k,)`` (how much the
+    harmony changes on it). 3 where the accents recur every three beats clearly more than every
+    four and more than every two (a duple meter recurs at two); else 4, the common case; the
+    downbeat is the bar position with the largest mean accent."""
     a = np.asarray(accent, float)
     m = beats_per_bar
     if not m:
         m = 4
         if a.size >= 12 and a.std() > 1e-9:
-            z = a - a.mean()
+            z = (a - a.mean()) / a.std()
 
-            def rec(lag: int) -> float:
+            def rec(lag: int) -> float:  # the accents' correlation at one and two bars of ``lag`` beats
                 return float(np.mean([np.dot(z[:-k], z[k:]) / (z.size - k) for k in (lag, 2 * lag) if z.size > k]))
 
-            m = 3 if rec(3) > rec(4) + 0.1 * float(np.dot(z, z)) / z.size else 4
+            r2, r3, r4 = rec(2), rec(3), rec(4)
+            m = 3 if r3 > r4 + METER_MARGIN and r3 > r2 else 4
     if a.size == 0:
         return m, 0
     phase = int(np.argmax([a[p::m].mean() for p in range(min(m, a.size))]))
@@ -221,6 +227,9 @@ def meter(accent: np.ndarray, beats_per_bar: int = 0) -> tuple[int, int]:
 SECTION_KERNEL = 16  # beats each side the novelty compares (four bars of 4/4)
 SECTION_MIN = 16  # beats a section lasts at least
 SECTION_PEAK = 0.3  # a boundary's novelty, over the song's largest
+# and at least this much: within-block minus across-block similarity (a uniform track's noise
+# reaches 0.3; a spliced change of song, 0.5; a rock band entering after an intro, 0.67)
+SECTION_FLOOR = 0.4
 
 
 def novelty(features: np.ndarray, kernel: int = SECTION_KERNEL) -> np.ndarray:
@@ -237,21 +246,23 @@ def novelty(features: np.ndarray, kernel: int = SECTION_KERNEL) -> np.ndarray:
     i = np.arange(-half, half) + 0.5
     taper = np.exp(-0.5 * (i / (0.5 * half)) ** 2)
     check = np.outer(np.sign(i), np.sign(i)) * np.outer(taper, taper)
+    check /= np.abs(check).sum() / 2  # within-block similarity minus across, each a weighted mean: in [-1, 1]
     pad = np.pad(s, half, mode="constant")
     out = np.array([float(np.sum(pad[c:c + 2 * half, c:c + 2 * half] * check)) for c in range(k)])
     return np.clip(out, 0.0, None)
 
 
-def boundaries(nov: np.ndarray, min_gap: int = SECTION_MIN, peak: float = SECTION_PEAK) -> list[int]:
-    """Beat indices where a new section starts: novelty peaks above ``peak`` of the largest, the
-    strongest first, none within ``min_gap`` beats of another or of the song's ends."""
-    top = float(nov.max()) if nov.size else 0.0
-    if top <= 0:
+def boundaries(nov: np.ndarray, min_gap: int = SECTION_MIN, peak: float = SECTION_PEAK, floor: float = SECTION_FLOOR) -> list[int]:
+    """Beat indices where a new section starts: novelty peaks above ``floor`` and ``peak`` of the
+    largest, the strongest first, none within ``min_gap`` beats of another or of the song's ends
+    (a song shorter than two sections has none)."""
+    top = float(nov.max()) if nov.size >= 2 * min_gap else 0.0
+    if top < floor:
         return []
     order = np.argsort(-nov, kind="stable")
     out: list[int] = []
     for i in order:
-        if nov[i] < peak * top:
+        if nov[i] < max(peak * top, floor):
             break
         if i < min_gap // 2 or i > nov.size - min_gap // 2:
             continue

@@ -7,6 +7,7 @@ while the previous entry's falls. The very first entry at frame 0 starts unblend
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,8 +85,9 @@ def on_beats(entries: list[Entry], beat_frames: list[int], frames: int, beat_per
             return later[n - 1]
         if every is None:
             return frames
-        base = later[-1] if later else max((m for m in marks if m <= t), default=t)
-        return int(round(base + (n - len(later)) * every))
+        last = marks[-1] if marks else t
+        first = max(1, math.floor((t - last) / every) + 1)  # the first step of the grid after the marks that is past t
+        return int(round(last + (first + n - len(later) - 1) * every))
 
     out: list[Entry] = []
     t, k, i = 0, 0, 0  # frame, beat index and entry index where the next entry starts

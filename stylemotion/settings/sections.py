@@ -11,7 +11,7 @@ Every value is type- and range-checked once, when it is read (:func:`set_value`:
     [optim]    optimizer, lr, tol, carry_moments
     [output]   crf, montage_every
     [video]    input, start, end, every, temporal_weight*, long_term, flow, palette, ...
-    [audio]    attack, release, tempo, beats_per_bar
+    [audio]    attack, release, tempo, beats_per_bar, bar_offset
     [[playlist]]  style, hold, crossfade, hold_beats, hold_bars, hold_sections, crossfade_beats
 """
 
@@ -140,6 +140,7 @@ class AudioSection:
     release: float = knob(0.0, "seconds to fall back (0.2 lets each pulse linger for a few frames)")
     tempo: float = knob(0.0, "BPM to look for the beats near (e.g. 67 for a slow song found at 134); 0 = find the tempo")
     beats_per_bar: int = knob(0, "the meter: 3 for a waltz, 4 for most songs; 0 = find it from the song")
+    bar_offset: int = knob(0, "beats to move the found bars by, where they start on the wrong beat (stylemotion audio -o shows them)")
 
 
 @dataclass
@@ -252,7 +253,7 @@ RANGES = {
     ("run", "cadence"): (1, 16), ("run", "loop_frames"): (1, MAX_FRAMES),
     ("video", "palette"): (0, 1), ("video", "passes"): (1, 15), ("video", "fps"): (0, 120), ("video", "start"): (0, 10_000_000), ("video", "end"): (0, 10_000_000), ("video", "every"): (1, 1000),
     ("fx", "noise_octaves"): (1, 8), ("fx", "noise_persistence"): (0, 1), ("fx", "unsharp_fine_sigma"): (0, 5),
-    ("audio", "attack"): (0, 10), ("audio", "release"): (0, 10), ("audio", "tempo"): (0, 240), ("audio", "beats_per_bar"): (0, 12),
+    ("audio", "attack"): (0, 10), ("audio", "release"): (0, 10), ("audio", "tempo"): (0, 240), ("audio", "beats_per_bar"): (0, 12), ("audio", "bar_offset"): (0, 11),
 }
 SCHEDULE_RANGES = {  # checked over every frame of the run
     ("run", "iterations"): (0, 5000), ("motion", "zoom"): (0.5, 2.0), ("motion", "angle"): (-45, 45),
@@ -396,8 +397,7 @@ def song_names(s: Settings) -> set[str]:
 
 
 def song_uses(s: Settings) -> list[str]:
-    """What of the run needs a song: its schedules' song variables, and ``hold_beats``,
-    ``hold_bars`` or ``hold_sections`` if a playlist entry holds for them. Empty: the run needs none."""
+    """What of the run needs a song: its schedules' song variables and its entries' song holds (empty: none)."""
     return sorted(song_names(s)) + [k for k in ("hold_beats", "hold_bars", "hold_sections") if any(getattr(e, k) for e in s.playlist)]
 
 

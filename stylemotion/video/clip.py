@@ -291,7 +291,7 @@ def bind_clip_song(s: Settings) -> Callable[[int], dict[str, float]] | None:
 
     fps = s.run.fps
     song = audio.load(s.video.input, fps, None, audio.AudioConfig(attack=s.audio.attack, release=s.audio.release, tempo=s.audio.tempo,
-                                                                 beats_per_bar=s.audio.beats_per_bar))
+                                                                 beats_per_bar=s.audio.beats_per_bar, bar_offset=s.audio.bar_offset))
     shift = round(s.video.start / s.video.every)  # output frames before the first frame used (run.fps = rate / every)
 
     def at(t: int) -> dict[str, float]:
