@@ -80,7 +80,7 @@ def svg_plot(frames: Sequence[int], series: Mapping[str, Sequence[float]], marks
              width: int = 360, height: int = 140, beats: Sequence[int] = (), sections: Sequence[int] = ()) -> str:
     """An SVG line plot over the frame number: one polyline per series (non-finite values break the
     line), min and max labelled, vertical marks at ``marks`` (cuts, red), ``beats`` (a song's
-    beats, grey, dashed) and ``sections`` (where a song's sections start, blue)."""
+    beats, grey, dashed) and ``sections`` (where a song's sections start, orange)."""
     e = html.escape
     left, right, top, bottom = 48, 8, 8, 20
     w, h = width - left - right, height - top - bottom
@@ -105,7 +105,7 @@ def svg_plot(frames: Sequence[int], series: Mapping[str, Sequence[float]], marks
            f'<text x="{left}" y="{height - 6}">{f0}</text>',
            f'<text x="{left + w}" y="{height - 6}" text-anchor="end">{f1}</text>',
            f'<text x="{left + w / 2}" y="{height - 6}" text-anchor="middle">frame</text>']
-    for cls, color, dash, where in (("beat", "#666", "3 2", beats), ("section", "#4a90ff", "", sections), ("cut", "#ff5050", "3 2", marks)):
+    for cls, color, dash, where in (("beat", "#666", "3 2", beats), ("section", "#ff9f1a", "", sections), ("cut", "#ff5050", "3 2", marks)):
         for m in where:
             style = f' stroke-dasharray="{dash}"' if dash else ' stroke-width="2"'
             out.append(f'<line class="{cls}" x1="{px(m):.1f}" x2="{px(m):.1f}" y1="{top}" y2="{top + h}" stroke="{color}"'
@@ -205,7 +205,7 @@ def audio_page(title: str, curves: Mapping[str, Sequence[float]], beats: Sequenc
             end = sections[i + 1][1] if i + 1 < len(sections) else n / fps
             body.append(f"<tr><td>{i + 1}</td><td>{sec:.2f} s</td><td>{f}</td><td>{end - sec:.1f} s</td></tr>")
         body.append("</table>")
-    body.append('<h2>Per frame (beats dashed, sections blue)</h2><div class="plots">')
+    body.append('<h2>Per frame (beats dashed, sections orange)</h2><div class="plots">')
     for k, v in curves.items():
         body.append(f'<div class="plot"><h3>{e(k)}</h3>{svg_plot(frames, {k: list(v)}, beats=beats, sections=starts)}</div>')
     body += ["</div>", "</body></html>", ""]
