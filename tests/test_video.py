@@ -88,6 +88,11 @@ def test_video_command_keeps_rate_range_and_audio(tmp_path):
     assert len(list((tmp_path / "out_frames").glob("frame_*.png"))) == 3
     lines = (tmp_path / "out_params.jsonl").read_text().splitlines()
     assert [int(x.split('"source": ')[1].split(",")[0]) for x in lines] == [2, 4, 6]
+    # each frame's style, content and temporal terms: the report's curves along the shot
+    recs = [json.loads(x) for x in lines]
+    assert all(r["style_term"] > 0 and r["content_term"] > 0 for r in recs)
+    assert "temporal_term" not in recs[0] and all(r["temporal_term"] >= 0 for r in recs[1:])
+    assert "<h3>style_term</h3>" in (tmp_path / "out_report.html").read_text()
     import av
 
     with av.open(str(out)) as c:  # the audio covers the used range (3 frames at 6 fps = 0.5 s), not the whole clip

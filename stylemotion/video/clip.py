@@ -251,7 +251,10 @@ class ClipStylizer:
             weights = {"content": self.content_weight(t), "style": self.style_weight(t)}
             out, iters, loss = self.styler.first_frame(t, p.x, s.run.first_iterations, weights, on_progress)
             info["stop"] = "settled" if iters < self.styler.first_frame_iterations(s.run.first_iterations) else "limit"
-            return out, iters, loss, info
+            # the run's one objective (built here on a shot's first frame, as a later frame builds it)
+            terms = self._terms(self._later_objective(t, p.x, []), out)
+            terms.pop("temporal_term", None)  # nothing before a shot's first frame to hold it to
+            return out, iters, loss, {**info, **terms}
         masks, warped = [], []
         for j in sorted(p.flows):
             back, fwd = p.flows[j]
@@ -268,7 +271,13 @@ class ClipStylizer:
         info["stop"] = res.stop
         if res.retries:
             info["retries"] = res.retries
-        return res.image.cpu(), res.iterations, res.loss, info
+        return res.image.cpu(), res.iterations, res.loss, {**info, **self._terms(obj, res.image)}
+
+    def _terms(self, obj, out: torch.Tensor) -> dict[str, float]:  # type: ignore[no-untyped-def]
+        """Each term's unweighted value on the finished frame: the report's curves of the style and
+        the temporal term along a shot (where a shot's style fades, and what holds it)."""
+        _, parts = obj.evaluate(out.to(self.engine.device))
+        return {f"{k}_term": round(v, 6) for k, v in parts.items() if k in ("content", "style", "temporal")}
 
 
 def clip_source(path: str, a: int, b: int, every: int, hw: tuple[int, int],
