@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
+from ..io.sound import AUDIO_RATE, read_audio
 from . import beats
 
 HOP = 512  # samples between analysis frames: 43 per second at 22.05 kHz
@@ -37,7 +38,6 @@ ONSET_HOP, ONSET_FFT = 256, 1024  # the onset curve's finer analysis: 86 frames 
 # the envelopes' peaks behind reference onsets and beats on the beat corpus (benchmarks/beat_corpus.py)
 ONSET_LAG = 0.025  # s, ONSET_FFT window
 BEAT_LAG = 0.04  # s, N_FFT window
-AUDIO_RATE_FOR_ANALYSIS = 22050  # Hz, what read_audio gives (io.sound.AUDIO_RATE); analyze resamples others
 KICK_FFT, KICK_HZ = 4096, 120.0  # the kick band's envelope: a long window resolves < 120 Hz
 BASS_FFT, BASS_HZ = 8192, 250.0  # the bass line's notes (E1 to B3): 2.7 Hz bins tell neighbouring semitones apart
 BANDS = {"bass": (0.0, 250.0), "mid": (250.0, 4000.0), "high": (4000.0, math.inf)}  # Hz
@@ -125,13 +125,18 @@ class AudioFeatures:
 
     def beat_period(self) -> float:
         """Frames per beat at the song's tempo (one second's worth where it has none)."""
-        return self.fps * 60.0 / self.bpm if self.bpm > 0 else self.fps
+        return frames_per_beat(self.fps, self.bpm)
 
     def to_json(self) -> dict[str, Any]:
         return {"fps": self.fps, "frames": self.frames, "seconds": round(self.seconds, 4), "bpm": round(self.bpm, 2),
                 "beats_per_bar": self.beats_per_bar, "beat_times": self.beat_times,
                 "downbeat_times": self.downbeat_times, "section_times": self.section_times,
                 **{k: [round(float(x), 4) for x in v] for k, v in self.curves.items()}}
+
+
+def frames_per_beat(fps: float, bpm: float) -> float:
+    """Frames per beat at ``bpm`` (one second's worth where there is no tempo)."""
+    return fps * 60.0 / bpm if bpm > 0 else fps
 
 
 def frames_for(seconds: float, fps: float) -> int:
@@ -178,7 +183,7 @@ def _change(f: np.ndarray, w: int = 2) -> np.ndarray:
     return out
 
 
-def _bars_and_sections(lr: Any, y: np.ndarray, power: np.ndarray, beat_frames: np.ndarray,
+def _bars_and_sections(lr: Any, y: np.ndarray, power: np.ndarray, mel_db: np.ndarray, beat_frames: np.ndarray,
                        beats_per_bar: int, bar_offset: int) -> tuple[int, np.ndarray, np.ndarray]:
     """(beats per bar, downbeat indices, section-start indices) into the beats.
 
@@ -188,7 +193,7 @@ def _bars_and_sections(lr: Any, y: np.ndarray, power: np.ndarray, beat_frames: n
     beat-synchronous timbre (MFCC) and harmony (chroma)."""
     if beat_frames.size == 0:
         return beats_per_bar or 4, np.zeros(0, np.int64), np.zeros(0, np.int64)
-    sr = AUDIO_RATE_FOR_ANALYSIS
+    sr = AUDIO_RATE
     # tuning=0: a semitone's change is what counts here, and estimating the tuning costs more than the rest
     chroma = _sync(lr.feature.chroma_stft(S=power, sr=sr, tuning=0.0), beat_frames)
     long = np.abs(lr.stft(y, n_fft=BASS_FFT, hop_length=HOP)) ** 2
@@ -197,7 +202,7 @@ def _bars_and_sections(lr: Any, y: np.ndarray, power: np.ndarray, beat_frames: n
     accent = sum(c / (c.max() + 1e-9) for c in (_change(chroma), _change(bass)))
     m, phase = beats.meter(accent, beats_per_bar)
     down = np.arange((phase + bar_offset) % m, beat_frames.size, m)
-    mfcc = _sync(lr.feature.mfcc(S=lr.power_to_db(lr.feature.melspectrogram(S=power, sr=sr)), n_mfcc=13), beat_frames)
+    mfcc = _sync(lr.feature.mfcc(S=mel_db, n_mfcc=13), beat_frames)
     z = lambda f: (f - f.mean(axis=1, keepdims=True)) / (f.std(axis=1, keepdims=True) + 1e-9)  # noqa: E731
     nov = beats.novelty(np.vstack([z(mfcc), z(chroma)]))
     return m, down, np.asarray(beats.boundaries(nov), np.int64)
@@ -213,9 +218,9 @@ def analyze(samples: np.ndarray, rate: int, fps: float, frames: int | None = Non
     lr = _librosa()
     y = np.nan_to_num(np.asarray(samples, dtype=np.float32))
     seconds = len(y) / rate
-    if rate != AUDIO_RATE_FOR_ANALYSIS:
-        y = lr.resample(y, orig_sr=rate, target_sr=AUDIO_RATE_FOR_ANALYSIS)
-    sr = AUDIO_RATE_FOR_ANALYSIS
+    if rate != AUDIO_RATE:
+        y = lr.resample(y, orig_sr=rate, target_sr=AUDIO_RATE)
+    sr = AUDIO_RATE
     n = frames if frames is not None else frames_for(seconds, fps)
     if len(y) < KICK_FFT:  # librosa needs one window: pad a very short track with silence
         y = np.pad(y, (0, KICK_FFT - len(y)))
@@ -240,19 +245,21 @@ def analyze(samples: np.ndarray, rate: int, fps: float, frames: int | None = Non
         curves = {k: np.zeros(n) for k in curves}
         bpm = 0.0
     else:
-        full = lr.onset.onset_strength(y=y, sr=sr, hop_length=HOP, n_fft=N_FFT)
+        # one mel spectrogram (of the power above) for the beats' envelope and the sections' MFCC
+        mel_db = lr.power_to_db(lr.feature.melspectrogram(S=power, sr=sr))
+        full = lr.onset.onset_strength(S=mel_db, sr=sr, hop_length=HOP)
         kick = lr.onset.onset_strength(y=y, sr=sr, hop_length=HOP, n_fft=KICK_FFT, fmax=KICK_HZ, n_mels=8)[: full.size]
         fr = sr / HOP
         found = beats.track(full, kick, fr, tempo=cfg.tempo)
         frames_at = np.round(found.times * fr).astype(np.int64)
-        bpb, down, starts = _bars_and_sections(lr, y, power, frames_at, cfg.beats_per_bar, cfg.bar_offset)
+        bpb, down, starts = _bars_and_sections(lr, y, power, mel_db, frames_at, cfg.beats_per_bar, cfg.bar_offset)
         beat_t = np.maximum(found.times - BEAT_LAG, 0.0)
         down_t, section_t = beat_t[down], np.concatenate([[0.0], beat_t[starts]])
         bpm = found.bpm
     for k in ("amp", "bass", "mid", "high", "onset"):
         curves[k] = _smooth(curves[k], fps, cfg.attack, cfg.release)
-    curves["beat"], curves["beat_n"] = beats.event_curves(beat_t, fps, n, fps * 60.0 / bpm if bpm > 0 else fps)
-    curves["downbeat"], curves["bar_n"] = beats.event_curves(down_t, fps, n, bpb * fps * 60.0 / bpm if bpm > 0 else fps)
+    curves["beat"], curves["beat_n"] = beat_curves(beat_t, fps, n, bpm)
+    curves["downbeat"], curves["bar_n"] = beats.event_curves(down_t, fps, n, bpb * frames_per_beat(fps, bpm) if bpm > 0 else fps)
     curves["section"], curves["section_n"] = beats.event_curves(section_t, fps, n, n)
     r4 = lambda a: [round(float(b), 4) for b in a]  # noqa: E731
     return AudioFeatures(fps=float(fps), seconds=seconds, bpm=bpm if math.isfinite(bpm) else 0.0, curves=curves,
@@ -262,14 +269,12 @@ def analyze(samples: np.ndarray, rate: int, fps: float, frames: int | None = Non
 def beat_curves(beat_times: np.ndarray, fps: float, frames: int, bpm: float) -> tuple[np.ndarray, np.ndarray]:
     """(beat, beat_n) per frame from beat times in seconds: 1 on a beat's frame, falling linearly
     to 0 at the next beat's frame (after the last beat, over one beat period of ``bpm``)."""
-    return beats.event_curves(beat_times, fps, frames, fps * 60.0 / bpm if bpm > 0 else fps)
+    return beats.event_curves(beat_times, fps, frames, frames_per_beat(fps, bpm))
 
 
 def load(path: str, fps: float, frames: int | None = None, config: AudioConfig | None = None) -> AudioFeatures:
     """:func:`analyze` of an audio file (any format FFmpeg reads)."""
     _librosa()  # the one-line install hint before any decoding
-    from ..io.sound import AUDIO_RATE, read_audio
-
     return analyze(read_audio(path), AUDIO_RATE, fps, frames, config)
 
 
