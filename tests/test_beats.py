@@ -137,3 +137,8 @@ def test_event_curves_keep_every_event_even_two_in_one_frame():
     assert list(curve[:4]) == [1.0, 0.5, 1.0, 0.5] and curve[4] == 1.0 and curve[5] == 0.5 and curve[6] == 0.0
     curve, count = B.event_curves(np.zeros(0), 24.0, 5, 12.0)
     assert curve.sum() == 0 and count.sum() == 0
+
+
+def test_the_half_beat_candidate_stays_inside_the_song():
+    assert list(B._shift_half(np.array([10.0, 30.0, 50.0]))) == [0.0, 20.0, 40.0]
+    assert list(B._shift_half(np.array([4.0, 24.0, 44.0]))) == [14.0, 34.0, 54.0]  # no beat before 0

@@ -164,11 +164,15 @@ def contrast(frames: np.ndarray, curve: np.ndarray, reach: int) -> float:
 
 
 def _shift_half(frames: np.ndarray) -> np.ndarray:
+    """The beats half a beat later: their midpoints, with the half beat before the first where it
+    lies in the song, else the half beat after the last (as many beats as before)."""
     if frames.size < 2:
         return frames
     mids = (frames[:-1] + frames[1:]) / 2
-    return np.concatenate([frames[:1] - (frames[1] - frames[0]) / 2, mids]) if mids[0] - (frames[1] - frames[0]) / 2 >= 0 \
-        else np.concatenate([mids, frames[-1:] + (frames[-1] - frames[-2]) / 2])
+    before = frames[0] - (frames[1] - frames[0]) / 2
+    if before >= 0:
+        return np.concatenate([[before], mids])
+    return np.concatenate([mids, [frames[-1] + (frames[-1] - frames[-2]) / 2]])
 
 
 def _norm(x: np.ndarray) -> np.ndarray:
