@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tempo", type=nonneg_float, default=0.0, metavar="BPM",
                    help="look for beats near this tempo (a slow song the tracker counts twice as fast); default: find it")
     p.add_argument("--beats-per-bar", type=int, default=0, metavar="N",
-                   help=f"the meter: 3 for a waltz, 4 for most songs (2..{MAX_BEATS_PER_BAR}); default: find it")
+                   help=f"the meter: 3 for a waltz, 4 for most songs (up to {MAX_BEATS_PER_BAR}); default: find it")
     p.add_argument("--bar-offset", type=int, default=0, metavar="K",
                    help="move the found bars by K beats, where they start on the wrong beat (default 0)")
     p.add_argument("--every", type=positive_int, metavar="N",

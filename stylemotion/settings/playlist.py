@@ -102,10 +102,10 @@ def on_beats(entries: list[Entry], beat_frames: list[int], frames: int, beat_per
                 end = max(t + 1, after(sections, t, e.hold_sections, None))
             n = min(e.crossfade_beats, e.hold_beats) if e.hold_beats else e.crossfade_beats
             fade = max(0, beat(k + n) - t) if e.crossfade_beats else 0
-            k = k + e.hold_beats if e.hold_beats else next((j for j in range(k, k + 100_000) if beat(j) >= end), k)
         else:
             end, fade = t + e.hold, e.crossfade
-            k = next((j for j in range(k, k + 100_000) if beat(j) >= end), k)
+        # the next entry's beats count from its own start: the first beat at or after it
+        k = k + e.hold_beats if e.hold_beats else next((j for j in range(k, k + 100_000) if beat(j) >= end), k)
         out.append(Entry(e.style, end - t, min(fade, end - t)))
         t, i = end, i + 1
     return out
