@@ -39,7 +39,7 @@ def cmd_audio(args: argparse.Namespace) -> int:
     beats = f.beat_frames()
     summary = (f"{args.song.name}: {f.seconds:.2f} s, {f.frames} frames at {args.fps:g} fps, "
                f"{f.bpm:.1f} bpm, {len(f.beat_times)} beats, {len(f.downbeat_times)} bars of {f.beats_per_bar}, "
-               f"{len(f.section_times)} sections")
+               f"{len(f.section_times)} section{'' if len(f.section_times) == 1 else 's'}")
     if out is not None:
         sections = [(int(round(t * args.fps)), t) for t in f.section_times]
         atomic_write_text(out, audio_page(f"audio: {args.song.name}", f.curves, beats, summary, sections, args.fps))
