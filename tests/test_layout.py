@@ -17,7 +17,7 @@ LAYERS = {
     "settings": 3,
     "animation": 4, "stills": 4,
     "video": 5,
-    "study": 6,
+    "study": 6, "finish": 6,
     "cli": 7, "__main__": 8,
 }
 # outside libraries and the modules allowed to import them
@@ -28,7 +28,7 @@ OUTSIDE = {
     "librosa": {"music.audio"},
     "ray": {"runtime.executors"},
 }
-LEAVES = {"engine.config", "settings.schedule", "settings.playlist", "settings.choices"}  # configs: nothing of the package but errors
+LEAVES = {"engine.config", "finish.config", "settings.schedule", "settings.playlist", "settings.choices"}  # configs: nothing of the package but errors
 
 
 def modules() -> dict[str, Path]:

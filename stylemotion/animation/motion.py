@@ -11,7 +11,17 @@ from __future__ import annotations
 import torch
 
 from ..settings.sections import Settings
-from .warp import compose, dither_offset, dithered_shift, identity, invert, motion_matrix, valid_mask, warp_image
+from .warp import compose, dither_offset, dithered_shift, fractional, identity, invert, motion_matrix, valid_mask, warp_image
+
+
+def step_theta(zoom: float, angle: float, tx: float, ty: float, t: int, frames: int, dither: float,
+               hw: tuple[int, int], center: tuple[float, float]) -> torch.Tensor:
+    """Motion from frame t-1 to frame t (1, 2, 3) of a run of ``frames`` frames at ``hw``, from that
+    frame's resolved zoom, angle and shift (px at ``hw``) and the run's dither amplitude."""
+    # frame `frames` is the loop's wrap-around back to frame 0, which is never dithered
+    cur = dither_offset(t, dither) if t < frames else (0.0, 0.0)
+    dx, dy = dithered_shift(zoom, angle, dither_offset(t - 1, dither), cur)
+    return motion_matrix(zoom, angle, tx + dx, ty + dy, hw, center)
 
 
 class MotionPath:
@@ -25,11 +35,7 @@ class MotionPath:
     def theta(self, t: int) -> torch.Tensor:
         """Motion from frame t-1 to frame t, (1, 2, 3)."""
         m = self.m
-        z, a = self.zoom(t), self.angle(t)
-        # frame `frames` is the loop's wrap-around back to frame 0, which is never dithered
-        cur = dither_offset(t, m.dither) if t < self.frames else (0.0, 0.0)
-        dx, dy = dithered_shift(z, a, dither_offset(t - 1, m.dither), cur)
-        return motion_matrix(z, a, self.tx(t) + dx, self.ty(t) + dy, self.hw, (m.center_x, m.center_y))
+        return step_theta(self.zoom(t), self.angle(t), self.tx(t), self.ty(t), t, self.frames, m.dither, self.hw, (m.center_x, m.center_y))
 
     def between(self, a: int, b: int) -> torch.Tensor:
         """Motion from frame a to frame b >= a: theta(a+1) then ... then theta(b)."""
@@ -63,3 +69,19 @@ class MotionPath:
         back = warp_image(key, back_theta, self.m.border)
         mask = valid_mask(back_theta, self.hw).to(key.dtype)
         return fwd + a * mask * (back - fwd)
+
+
+
+def tween(a: torch.Tensor, b: torch.Tensor | None, theta: torch.Tensor, frac: float, border: str = "reflect") -> torch.Tensor:
+    """The picture a fraction ``frac`` (0 < frac < 1) of the way from one frame (image ``a``) to
+    the next (image ``b``, the same shape), ``theta`` (1, 2, 3) being the next frame's motion:
+    ``a`` carried forward by that part of the motion and ``b`` carried back by the rest, blended
+    by position; where the backward warp falls outside ``b`` (zooming out), the forward warp alone.
+    With ``b`` None (after the last frame), ``a`` carried forward alone: the motion goes on."""
+    fwd = warp_image(a, fractional(theta, frac), border)
+    if b is None:
+        return fwd
+    back_theta = invert(fractional(theta, 1.0 - frac))
+    back = warp_image(b, back_theta, border)
+    mask = valid_mask(back_theta, (a.shape[-2], a.shape[-1])).to(a.dtype)
+    return fwd + frac * mask * (back - fwd)

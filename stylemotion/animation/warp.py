@@ -102,6 +102,28 @@ def invert(theta: torch.Tensor) -> torch.Tensor:
     return torch.linalg.inv(torch.cat([theta, bottom], dim=1))[:, :2]
 
 
+def fractional(theta: torch.Tensor, a: float) -> torch.Tensor:
+    """theta to the power ``a`` in [0, 1]: the part of one frame's motion done after a fraction
+    ``a`` of the frame, so that ``compose(fractional(th, a), fractional(th, 1 - a)) == th``.
+    (1, 2, 3) float64. The linear part (a zoom and a turn, in pixel-proportional units) goes by the
+    eigen-decomposition, principal branch (turns under 180 degrees per frame); the offset keeps the
+    motion's fixed point fixed: b_a = (I - A^a) (I - A)^-1 b, or ``a b`` for a pure shift."""
+    th = theta.to(torch.float64)
+    if th.shape != (1, 2, 3):
+        raise ValueError(f"fractional expects theta (1, 2, 3), got {tuple(theta.shape)}")
+    if not 0.0 <= a <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {a}")
+    lin, off = th[0, :, :2], th[0, :, 2]
+    vals, vecs = torch.linalg.eig(lin)
+    lin_a = (vecs @ torch.diag(vals ** a) @ torch.linalg.inv(vecs)).real
+    eye = torch.eye(2, dtype=torch.float64)
+    if abs(float(torch.linalg.det(eye - lin))) < 1e-12:
+        off_a = a * off
+    else:
+        off_a = (eye - lin_a) @ torch.linalg.solve(eye - lin, off)
+    return torch.cat([lin_a, off_a[:, None]], dim=1)[None]
+
+
 def identity(batch: int = 1) -> torch.Tensor:
     """(B, 2, 3) float64 theta of no motion."""
     return torch.eye(3, dtype=torch.float64)[:2].expand(batch, 2, 3).clone()

@@ -1,6 +1,6 @@
-"""Command line: ``stylemotion image|zoom|drift|video|study|presets|inspect|hires|remix|upscale|reconstruct|audio``.
+"""Command line: ``stylemotion image|zoom|drift|finish|video|study|presets|inspect|hires|remix|upscale|reconstruct|audio``.
 
-One module per command group (``image``, ``anim``, ``video``, ``study``, ``info``, ``modes``, ``music``), built on
+One module per command group (``image``, ``anim``, ``finish``, ``video``, ``study``, ``info``, ``modes``, ``music``), built on
 ``common`` (flags, progress bar, the error path) and ``render`` (the files of a resumable frame
 render); those two import no command module. This package is the only code that prints.
 """
@@ -15,6 +15,7 @@ from typing import Sequence
 from .. import __version__
 from ..runtime.threads import set_threads
 from . import anim
+from . import finish
 from . import image
 from . import info
 from . import modes
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"stylemotion {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (image, anim, video, study, info, modes, music):
+    for module in (image, anim, finish, video, study, info, modes, music):
         module.register(sub)
     for command in sub.choices.values():
         add_common_args(command)

@@ -34,13 +34,15 @@ def run_paths(out: Path) -> tuple[Path, Path, Path]:
     return frames, out.with_suffix(".json"), frames / "state.safetensors"
 
 
-def save_state(path: Path, state, settings_dict: dict, weights: str = "bundled") -> None:  # type: ignore[no-untyped-def]
+def save_state(path: Path, state, settings_dict: dict, weights: str = "bundled", meta: dict | None = None) -> None:  # type: ignore[no-untyped-def]
     """Atomically replace the render state: serialized in memory, written to a fresh temporary
-    file with ordinary file I/O (a full disk is an OSError naming the file), then renamed."""
+    file with ordinary file I/O (a full disk is an OSError naming the file), then renamed.
+    ``meta``: what else a command keeps beside the settings (a finish: its draft and knobs)."""
     # the CPU thread count changes how float sums are split, so the last bits of every frame depend
     # on it: a resumed render runs with the same count to stay byte-identical
     data = save(state.tensors(), metadata={"next_frame": str(state.next_frame), "settings": json.dumps(settings_dict, sort_keys=True),
-                                           "weights": weights, "threads": str(torch.get_num_threads())})
+                                           "weights": weights, "threads": str(torch.get_num_threads()),
+                                           **({"meta": json.dumps(meta, sort_keys=True)} if meta else {})})
     tmp = unique_temp(path)
     try:
         with open(tmp, "wb") as f:
@@ -86,6 +88,18 @@ def load_state(path: Path, state_cls=None):  # type: ignore[no-untyped-def]
         raise UserError(f"{damaged} (tensors {sorted(tensors)} are not a stylemotion state); {hint}") from None
     threads = meta.get("threads", "")
     return state, settings, meta.get("weights", "bundled"), (int(threads) if threads.isdigit() and int(threads) > 0 else None)
+
+
+def state_meta(path: Path) -> dict:
+    """The ``meta`` a command kept in its state (:func:`save_state`); {} if none or unreadable
+    (:func:`load_state` reports a damaged state)."""
+    try:
+        with safe_open(str(path), "pt") as f:
+            text = (f.metadata() or {}).get("meta", "")
+        data = json.loads(text) if text else {}
+    except Exception:  # noqa: BLE001 - load_state says what is wrong with the file
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def resume_threads(saved: int | None, given: int | None) -> str | None:
@@ -291,6 +305,7 @@ class Job:
     iterations_at: Callable[[int], int]
     audio: Any = None  # an encode.AudioSource to copy
     files: dict | None = None  # path -> SHA-256 of every file the run reads (inspect --pack checks them)
+    meta: dict | None = None  # more top-level keys of the video's metadata, kept in the state too (a finish's record)
 
 
 def render_to_files(make_frames: Callable[[Callable[[int, Any], None]], Iterator[Any]], job: Job) -> tuple[Path, list[str], Any]:
@@ -319,7 +334,7 @@ def render_to_files(make_frames: Callable[[Callable[[int, Any], None]], Iterator
         for old in frames_dir.glob("frame_*.png"):
             old.unlink()
     try:
-        writer = VideoWriter(out, job.fps, job.crf, metadata={"stylemotion": 1, "settings": settings, "files": job.files or {}},
+        writer = VideoWriter(out, job.fps, job.crf, metadata={"stylemotion": 1, "settings": settings, "files": job.files or {}, **(job.meta or {})},
                              audio=job.audio)
         log_lines = read_log(log_path, start) if start else []
         atomic_write_text(log_path, "".join(line + "\n" for line in log_lines))  # drop lines past the resume point
@@ -357,10 +372,11 @@ def render_to_files(make_frames: Callable[[Callable[[int, Any], None]], Iterator
                 log_lines.append(json.dumps(jsonable(frame.params), sort_keys=True))
                 with open(log_path, "a", encoding="utf-8") as f:  # one line per frame, not the whole log again
                     f.write(log_lines[-1] + "\n")
-                save_state(state_path, frame.state, settings, weights)
+                save_state(state_path, frame.state, settings, weights, job.meta)
                 kept = True
                 writer.write(to_uint8(frame.image))
-                report.add(frame.index, frame.image, json.loads(log_lines[-1]))
+                preview = getattr(frame, "preview", None)  # what the report shows of it, if not the frame itself
+                report.add(frame.index, frame.image if preview is None else preview, json.loads(log_lines[-1]))
                 report.write(running=True)
         finally:
             bar.close()

@@ -46,6 +46,10 @@ class LowResTerm(Term):
         super().__init__(weight)
         self.lowres = lowres.detach().float()
 
+    def set_target(self, lowres: torch.Tensor) -> None:
+        """A new low-res image to match (a frame loop keeps one term)."""
+        self.lowres = lowres.detach().float()
+
     def forward(self, x: torch.Tensor, feats: Features) -> torch.Tensor:
         return consistency_loss(x, self.lowres)
 
