@@ -1,4 +1,4 @@
-"""``stylemotion finish``: a zoom or drift draft made large, in chunks that run side by side."""
+"""``stylemotion finish``: a zoom, drift or video draft made large, in chunks that run side by side."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from ..finish.draft import Draft, open_draft
 from ..finish.refine import Finisher, frames_u8, upscale
 from ..finish.tasks import ChunkTask, finish_chunk, finish_settings, make_finisher, output_frames
 from ..engine.factory import EngineCache
+from ..io.decode import probe_video
 from ..io.encode import AudioSource, check_video_path
 from ..io.paths import OutputLock, atomic_write_text, same_file
 from ..runtime.estimate import PROBE_EXTRA, Meter, duration, frames_estimate, probe_frames
@@ -60,6 +61,9 @@ def fps_factor(draft: Draft, fps: float | None) -> int:
     rate = float(draft.settings.run.fps)
     if fps is None:
         return 1
+    if draft.mode == "video":
+        raise UserError(f"--fps is for zoom and drift drafts; {draft.path.name} is a video render: its in-betweens would be new frames "
+                        "of the clip (render the draft at the clip's full rate with video --fps)")
     k = round(fps / rate)
     if k < 1 or k > 8 or abs(k * rate - fps) > 1e-3:
         raise UserError(f"--fps {fps:g}: the draft runs at {rate:g} fps; give a multiple of it up to 8x "
@@ -70,7 +74,7 @@ def fps_factor(draft: Draft, fps: float | None) -> int:
 def config_from(args: argparse.Namespace, draft: Draft, base: dict | None = None) -> FinishConfig:
     """The finish's knobs: ``base`` (a resumed finish's), then the flags given."""
     cfg = FinishConfig(**base) if base else FinishConfig()
-    for name in ("size", "iterations", "first_iterations", "chunk", "overlap", "consistency_weight", "temporal_weight"):
+    for name in ("size", "iterations", "first_iterations", "chunk", "overlap", "consistency_weight", "temporal_weight", "style_gain"):
         v = getattr(args, name, None)
         if v is not None:
             setattr(cfg, name, v)
@@ -168,7 +172,11 @@ def estimate(finisher: Finisher, draft: Draft, todo: list[Chunk], cfg: FinishCon
     n = draft.frames
     frames = {j: draft.frame(min(j, n - 1)) for j in range(3)}
     iters = {0: 1, 1: 1, 2: 1 + PROBE_EXTRA}
-    cost = probe_frames(finisher.frames(Chunk(0, 0, 3), frames, None, iters.__getitem__), device)
+    content = None
+    if draft.mode == "video":
+        clip = draft.clip_frames(0, min(3, n), finisher.hw)
+        content = {j: clip[min(j, n - 1)] for j in range(3)}
+    cost = probe_frames(finisher.frames(Chunk(0, 0, 3), frames, None, iters.__getitem__, content), device)
     per = [[cfg.first_iterations if j == c.first else cfg.iterations for j in range(c.first, c.end)] for c in todo]
     tweens = sum(c.end - c.start for c in todo) * (cfg.fps_factor - 1)
     est = frames_estimate([k for p in per for k in p], cost, setup, meter, frame_io_seconds(finisher.hw), finisher.hw, tweens)
@@ -201,7 +209,8 @@ def cmd_finish(args: argparse.Namespace) -> int:
         estimate(finisher, draft, todo, cfg, args.workers or (2 if args.ray else 1), device,
                  f"{out.name}: {total - start} frames at {w}x{h} from {draft.path.name} ({draft.hw[1]}x{draft.hw[0]})")
         return 0
-    tasks = [ChunkTask(c, draft.stored, tuple(draft.records), draft.hw, cfg.to_dict(), frames_u8(draft, c.first, c.end), weights) for c in todo]
+    tasks = [ChunkTask(c, draft.stored, tuple(draft.records), draft.hw, cfg.to_dict(), frames_u8(draft, c.first, c.end), weights,
+                       draft.resample) for c in todo]
     work = work_of(todo, cfg)
     record = {"draft": str(draft.path.resolve()), "draft_settings": draft.stored, "config": cfg.to_dict()}
 
@@ -213,14 +222,18 @@ def cmd_finish(args: argparse.Namespace) -> int:
         executor = make_executor(s.run.device, args.workers or 0, args.ray, warn_line, threads=torch.get_num_threads())
         print(f"{len(tasks)} chunks on {executor.name}", file=sys.stderr)
 
+    def after(i: int) -> FinishState:  # the state saved with output frame i points past it
+        return FinishState(i + 1)
+
     def make_frames(on_progress: Any) -> Iterator[Any]:
         if executor is None:  # this process: the finisher already built, progress per iteration
             worker = Worker(str(device), keep={("finisher", cfg.size, id(cache)): finisher, "engines": cache})
             done = ((t.chunk, finish_chunk(t, worker, on_progress)) for t in tasks)
-            return output_frames(done, todo, draft, factor, start, FinishState, preview)
-        return output_frames(executor.map(finish_chunk, tasks), todo, draft, factor, start, FinishState, preview, on_progress)
+            return output_frames(done, todo, draft, factor, start, after, preview)
+        return output_frames(((t.chunk, v) for t, v in executor.map(finish_chunk, tasks)), todo, draft, factor, start, after, preview, on_progress)
 
-    audio = AudioSource(draft.path, 0.0, n / float(draft.settings.run.fps)) if draft.settings.run.audio else None
+    # the draft's own sound track (a song, or a clip's audio), if it has one
+    audio = AudioSource(draft.path, 0.0, n / float(draft.settings.run.fps)) if probe_video(draft.path).audio else None
     job = Job(out=out, mode="finish", start=start, frames=total, settings=s.to_dict(), weights=weights_id(args.weights), fps=fps,
               crf=draft.settings.output.crf, hw=finisher.hw, audio=audio, files=draft.files, meta={"finish": record},
               desc=f"finish {w}x{h} {total} frames from {draft.hw[1]}x{draft.hw[0]} on {device.type}, {precision_name(device.type, cfg.precision)}",
@@ -244,9 +257,9 @@ def cmd_finish(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("finish", help="a zoom or drift draft made large (720p and up), in chunks side by side",
+    p = sub.add_parser("finish", help="a zoom, drift or video draft made large (720p and up), in chunks side by side",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("draft", nargs="?", help="a finished zoom or drift render (.mp4, .webm, .gif) with its _frames folder and _params.jsonl")
+    p.add_argument("draft", nargs="?", help="a finished zoom, drift or video render (.mp4, .webm, .gif) with its _frames folder and _params.jsonl")
     p.add_argument("--size", type=positive_int, help="long side of the finished frames in px, larger than the draft's (e.g. 720, 1280)")
     p.add_argument("--fps", type=finite_float, help="output frame rate, a multiple of the draft's (in-between frames follow its exact motion)")
     p.add_argument("--iterations", type=nonneg_int, help=f"per carried frame (default {DEFAULTS.iterations})")
@@ -254,6 +267,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk", type=positive_int, help=f"frames per chunk; chunks run side by side (default {DEFAULTS.chunk})")
     p.add_argument("--overlap", type=nonneg_int, help=f"frames crossfaded at each seam between chunks (default {DEFAULTS.overlap})")
     p.add_argument("--consistency-weight", type=finite_float, help=f"how closely the finish keeps the draft (default {DEFAULTS.consistency_weight:g})")
+    p.add_argument("--style-gain", type=finite_float, help=f"the draft's style weight times this (default {DEFAULTS.style_gain:g})")
     p.add_argument("--temporal-weight", type=finite_float, help=f"how firmly the added detail moves with the picture (default {DEFAULTS.temporal_weight:g})")
     p.add_argument("--device", type=device_arg, help="where the network runs (default: the draft's run.device)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="arithmetic (default auto: bf16 where the hardware has it)")

@@ -23,6 +23,8 @@ class FinishConfig:
     # the previous finished frame carried by the draft's motion (pixel MSE where the draft itself
     # did not change): the added strokes move with the picture instead of shimmering
     temporal_weight: float = 200.0
+    # the draft's style weight times this: the finished size has room for more of the painting
+    style_gain: float = 1.0
     precision: str = "auto"  # the arithmetic (a new command line defaults it to the draft's run.precision)
     # content and style weights are the draft's (its schedules, at each frame)
 
@@ -37,7 +39,7 @@ class FinishConfig:
             raise UserError(f"finish overlap ({self.overlap}) must be smaller than the chunk ({self.chunk} frames)")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise UserError(f"finish precision must be auto, fp32 or bf16, got {self.precision!r}")
-        for name in ("consistency_weight", "temporal_weight"):
+        for name in ("consistency_weight", "temporal_weight", "style_gain"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 1e7):
                 raise UserError(f"finish {name} must be a number in [0, 1e7], got {v!r}")

@@ -1,4 +1,4 @@
-"""A draft: a finished zoom or drift render, read back with everything a finish needs from it.
+"""A draft: a finished zoom, drift or video render, read back with everything a finish needs from it.
 
 What is read: the settings in the video's metadata, its frames folder (``DRAFT_frames/``, the
 exact pictures, checked against the video so that a replaced or edited folder is refused) and its
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +21,15 @@ import torch
 
 from ..animation.motion import step_theta
 from ..errors import UserError
-from ..io.decode import read_video
+from ..io.decode import probe_video, read_video
 from ..io.encode import read_metadata
 from ..io.images import image_size, load_image, to_tensor
 from ..io.paths import check_input_file
 from ..settings.sections import Settings, from_dict
+from ..video.clip import clip_source
 
-MODES = ("zoom", "drift")  # drafts a finish knows how to follow (a frame loop with an affine motion)
+MODES = ("zoom", "drift", "video")  # drafts a finish follows: an affine motion (zoom, drift) or the clip's flow (video)
+MOTION = ("zoom", "angle", "tx", "ty")  # what a zoom or drift frame's record holds of its motion
 # a frame of the folder against the same frame decoded from the video: H.264 at the renders' crf
 # is > 35 dB, a GIF's palette > 25 dB; another picture or a retouched one is far below
 SAME_FRAME_DB = 22.0
@@ -41,6 +44,7 @@ class Draft:
     frames_dir: Path
     records: list[dict]  # one per frame, from the draft's log
     hw: tuple[int, int]  # (h, w) of its frames
+    resample: Fraction | None = None  # a video draft: the rate its clip was resampled to while decoding (None: its own frames)
 
     @property
     def frames(self) -> int:
@@ -61,9 +65,22 @@ class Draft:
         r = self.records[min(t, self.frames - 1)]
         return step_theta(r["zoom"], r["angle"], r["tx"], r["ty"], t, self.frames, m.dither, self.hw, (m.center_x, m.center_y))
 
+    def clip_frames(self, a: int, b: int, hw: tuple[int, int]) -> dict[int, torch.Tensor]:
+        """A video draft's input frames for its frames a..b-1, at ``hw``: the content of a finish."""
+        v = self.settings.video
+        src = clip_source(v.input, v.start + a * v.every, v.start + b * v.every, v.every, hw, self.resample)
+        out = {a + k: x for k, (_, x) in enumerate(src)}
+        if len(out) != b - a:
+            raise UserError(f"{v.input} gave {len(out)} frames for the draft's frames {a}..{b - 1}: the clip is not the one the draft was made from")
+        return out
+
+    def cut(self, t: int) -> bool:
+        """A video draft's frame t starts a shot (nothing before it to hold)."""
+        return bool(self.records[t].get("cut"))
+
     def weights(self, t: int) -> dict[str, float]:
         """Frame t's content and style weights as the draft resolved them."""
-        r = self.records[t]
+        r = self.records[min(t, self.frames - 1)]
         return {"content": float(r["content_weight"]), "style": float(r["style_weight"])}
 
     def mix(self, t: int) -> list[tuple[int, float]]:
@@ -71,7 +88,7 @@ class Draft:
         stems = {}
         for i, e in enumerate(self.settings.playlist):
             stems.setdefault(Path(e.style).stem, i)
-        return [(stems[k], float(w)) for k, w in self.records[t]["styles"].items() if float(w) > 0]
+        return [(stems[k], float(w)) for k, w in self.records[min(t, self.frames - 1)]["styles"].items() if float(w) > 0]
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -93,10 +110,11 @@ def _records(log: Path, frames: int, s: Settings) -> list[dict]:
         except ValueError:
             raise UserError(f"{log} line {n} is not JSON: the draft's log is damaged; render the draft again") from None
         ok = isinstance(r, dict) and isinstance(r.get("frame"), int) and isinstance(r.get("styles"), dict)
-        ok = ok and all(isinstance(r.get(k), (int, float)) for k in ("zoom", "angle", "tx", "ty", "content_weight", "style_weight"))
+        keys = ("content_weight", "style_weight") + (MOTION if s.run.mode != "video" else ())
+        ok = ok and all(isinstance(r.get(k), (int, float)) for k in keys)
         if not ok or not set(r["styles"]) <= stems or not all(isinstance(v, (int, float)) for v in r["styles"].values()):
-            raise UserError(f"{log} line {n} is not a zoom or drift frame record: the draft's log is damaged; render the draft again")
-        if not (r["zoom"] > 0 and all(math.isfinite(r[k]) for k in ("zoom", "angle", "tx", "ty"))):
+            raise UserError(f"{log} line {n} is not a {s.run.mode} frame record: the draft's log is damaged; render the draft again")
+        if s.run.mode != "video" and not (r["zoom"] > 0 and all(math.isfinite(r[k]) for k in MOTION)):
             raise UserError(f"{log} line {n}: zoom {r['zoom']}, angle {r['angle']}, tx {r['tx']}, ty {r['ty']} are not a motion")
         out[r["frame"]] = r
     missing = [t for t in range(frames) if t not in out]
@@ -112,16 +130,15 @@ def open_draft(path: str | Path) -> Draft:
     try:
         meta = read_metadata(p)
     except UserError as e:
-        raise UserError(f"{p} is not a stylemotion render ({e}); finish takes a video made by zoom or drift") from None
+        raise UserError(f"{p} is not a stylemotion render ({e}); finish takes a video made by zoom, drift or video") from None
     if "finish" in meta:
         raise UserError(f"{p} is itself a finish; finish its draft ({meta['finish'].get('draft', 'the draft')}) at the size you want")
     stored = meta.get("settings")
     if not isinstance(stored, dict):
-        raise UserError(f"{p} is not a stylemotion render (no settings in its metadata); finish takes a video made by zoom or drift")
+        raise UserError(f"{p} is not a stylemotion render (no settings in its metadata); finish takes a video made by zoom, drift or video")
     s = from_dict(stored, f"{p} settings")
     if s.run.mode not in MODES:
-        raise UserError(f"{p} is a {s.run.mode} render; finish takes zoom and drift drafts (their motion is exact; "
-                        "a clip's is not yet followed)")
+        raise UserError(f"{p} is a {s.run.mode} render; finish takes zoom, drift and video drafts")
     frames_dir = p.with_name(p.stem + "_frames")
     if (frames_dir / "state.safetensors").exists():
         raise UserError(f"{p} is an unfinished render ({frames_dir} holds its state): finish the draft first with --resume")
@@ -154,4 +171,16 @@ def open_draft(path: str | Path) -> Draft:
         raise UserError(f"{p} holds {decoded} frames, its settings say {n}: the video was cut or replaced; render the draft again")
     records = _records(p.with_name(p.stem + "_params.jsonl"), n, s)
     files = meta.get("files") if isinstance(meta.get("files"), dict) else {}
-    return Draft(p, s, stored, files, frames_dir, records, hw)
+    return Draft(p, s, stored, files, frames_dir, records, hw, clip_rate(s, p) if s.run.mode == "video" else None)
+
+
+def clip_rate(s: Settings, draft: Path) -> Fraction | None:
+    """The rate a video draft's clip was resampled to while decoding, as the render chose it (None:
+    its own frames); the clip must still be where the draft read it."""
+    v = s.video
+    if not Path(v.input).is_file():
+        raise UserError(f"{v.input} is gone: a finish of the video draft {draft.name} reads its clip's frames at the new size; "
+                        "put the clip back there")
+    info = probe_video(v.input)
+    rate = Fraction(v.fps).limit_denominator(1001) if v.fps else info.fps
+    return rate if (info.variable or rate != info.fps) else None

@@ -3,7 +3,8 @@ worker processes, one per GPU, or a Ray cluster), and the finished video's frame
 from them: chunks joined over their seams, in order, with the in-between frames of ``--fps``.
 
 A chunk task carries the draft's frames it needs (uint8, at the draft's size), its settings and
-log: a worker reads no file of the draft. The result is a pure function of the task, so the frames
+log: a worker reads no file of the draft (a video draft's worker reads its chunk of the clip, as a
+video render's shot does). The result is a pure function of the task, so the frames
 are the same bits whatever the number of workers (on the CPU, at the same thread count).
 """
 
@@ -36,6 +37,7 @@ class ChunkTask:
     cfg: dict  # FinishConfig.to_dict()
     frames: dict = field(hash=False, compare=False, default_factory=dict)  # index -> uint8 (1, 3, h, w), chunk.first .. end-1
     weights: str | None = None  # backbone weights file
+    resample: Any = None  # a video draft: its clip's decoding rate (Draft.resample)
 
     @property
     def task_label(self) -> str:
@@ -44,7 +46,8 @@ class ChunkTask:
 
 def task_draft(task: ChunkTask) -> Draft:
     """The draft as a worker sees it: settings and log, no files."""
-    return Draft(Path(), from_dict(dict(task.settings), "draft settings"), task.settings, {}, Path(), list(task.records), task.hw)
+    return Draft(Path(), from_dict(dict(task.settings), "draft settings"), task.settings, {}, Path(), list(task.records), task.hw,
+                 task.resample)
 
 
 def finish_settings(draft: Draft, cfg: FinishConfig):  # type: ignore[no-untyped-def]
@@ -69,7 +72,9 @@ def finish_chunk(task: ChunkTask, worker: Worker, on_progress: Callable[[int, An
         finisher = worker.keep[key] = make_finisher(draft, cfg, pick_device(worker.device), cache, task.weights)
     finisher.draft = draft
     finisher.styler.draft = draft
-    return finisher.render(task.chunk, as_float(task.frames), on_progress)
+    c = task.chunk
+    content = draft.clip_frames(c.first, c.end, finisher.hw) if draft.mode == "video" else None  # the worker reads the clip itself
+    return finisher.render(c, as_float(task.frames), on_progress, content)
 
 
 @dataclass
